@@ -1,0 +1,95 @@
+//! Where the middleware reads the time, so tests can expire nonces without sleeping.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of wall-clock time.
+///
+/// Nonces carry their issue time, so every instance that shares a nonce key must agree on
+/// the time within a few seconds; the default, [`SystemClock`], is what production wants.
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The operating system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that only moves when told to; clones share the same time.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_digest_auth::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let before = clock.now();
+/// clock.advance(Duration::from_secs(31 * 60));
+/// assert_eq!(clock.now().duration_since(before).unwrap(), Duration::from_secs(31 * 60));
+/// ```
+#[derive(Clone)]
+pub struct ManualClock {
+    now: Arc<Mutex<SystemTime>>,
+}
+
+impl ManualClock {
+    /// A clock stopped at the current system time.
+    pub fn new() -> Self {
+        ManualClock::starting_at(SystemTime::now())
+    }
+
+    /// A clock stopped at `time`.
+    pub fn starting_at(time: SystemTime) -> Self {
+        ManualClock {
+            now: Arc::new(Mutex::new(time)),
+        }
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let mut now = self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now += by;
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new()
+    }
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ManualClock").field(&self.now()).finish()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Whole seconds since the Unix epoch; times before it count as 0.
+pub(crate) fn unix_secs(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
+}
+
+/// The inverse of [`unix_secs`].
+pub(crate) fn from_unix_secs(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}

@@ -1,0 +1,326 @@
+//! The layer's configuration and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::client_ip::ClientIpSource;
+use crate::clock::{Clock, SystemClock};
+use crate::credentials::CredentialStore;
+use crate::hash::{Algorithm, HashFunction, HexDigest};
+use crate::layer::DigestLayer;
+use crate::nonce::{MemoryNonceStore, NonceKey, NonceSigner, NonceStore};
+use crate::rejection::PlainTextRejection;
+
+/// How long a nonce is accepted by default: 30 minutes, as DESIGN.md asks.
+pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// A configuration the builder refuses.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No algorithm would be offered.
+    #[error("at least one algorithm must be offered")]
+    NoAlgorithms,
+    /// An algorithm is listed twice.
+    #[error("algorithm {0} is listed twice")]
+    DuplicateAlgorithm(Algorithm),
+    /// The realm, opaque or a domain URI has a control character (or a realm is empty).
+    #[error("{0} must be non-empty text without control characters")]
+    InvalidText(&'static str),
+    /// The nonce lifetime is under one second.
+    #[error("the nonce lifetime must be at least one second")]
+    LifetimeTooShort,
+    /// A previous nonce key has the id of the current one or of another previous key.
+    #[error("nonce key id {0} is used twice")]
+    DuplicateKeyId(u8),
+}
+
+/// Everything a request needs, built once and shared by every clone of the service.
+pub(crate) struct Config {
+    pub(crate) realm: Arc<str>,
+    pub(crate) algorithms: Vec<Algorithm>,
+    pub(crate) lifetime_secs: u64,
+    pub(crate) signer: NonceSigner,
+    pub(crate) client_ip: ClientIpSource,
+    pub(crate) opaque: String,
+    /// Per offered algorithm, the challenge text before and after the nonce.
+    pub(crate) challenge_parts: Vec<(Algorithm, String, String)>,
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Per hash function, the `HA1` an unknown user is checked against, so that answering
+    /// "no such user" costs the same hashing as "wrong password".
+    dummy_ha1: [HexDigest; 3],
+}
+
+impl Config {
+    pub(crate) fn dummy_ha1(&self, hash: HashFunction) -> &HexDigest {
+        match hash {
+            HashFunction::Md5 => &self.dummy_ha1[0],
+            HashFunction::Sha256 => &self.dummy_ha1[1],
+            HashFunction::Sha512_256 => &self.dummy_ha1[2],
+        }
+    }
+
+    /// Whether a nonce of this age should be replaced through `nextnonce`: in the last
+    /// quarter of its life, so clients that honour it never hit a stale nonce.
+    pub(crate) fn wants_next_nonce(&self, age_secs: u64) -> bool {
+        age_secs >= self.lifetime_secs - self.lifetime_secs / 4
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("realm", &self.realm)
+            .field("algorithms", &self.algorithms)
+            .field("lifetime_secs", &self.lifetime_secs)
+            .field("client_ip", &self.client_ip)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`DigestLayer`]; start with [`DigestLayer::builder`].
+///
+/// `C` is the credential store, `N` the nonce store and `R` the rejection response.
+#[must_use]
+pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
+    realm: String,
+    credentials: C,
+    nonces: N,
+    rejection: R,
+    algorithms: Vec<Algorithm>,
+    lifetime: Duration,
+    key: Option<NonceKey>,
+    previous_keys: Vec<NonceKey>,
+    client_ip: ClientIpSource,
+    opaque: Option<String>,
+    domain: Vec<String>,
+    clock: Arc<dyn Clock>,
+}
+
+impl<C: CredentialStore> DigestLayerBuilder<C> {
+    pub(crate) fn new(realm: String, credentials: C) -> Self {
+        DigestLayerBuilder {
+            realm,
+            credentials,
+            nonces: MemoryNonceStore::new(),
+            rejection: PlainTextRejection,
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            lifetime: DEFAULT_NONCE_LIFETIME,
+            key: None,
+            previous_keys: Vec::new(),
+            client_ip: ClientIpSource::default(),
+            opaque: None,
+            domain: Vec::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl<C, N, R> DigestLayerBuilder<C, N, R> {
+    /// The algorithms to offer, in challenge order; clients that take the first challenge
+    /// (curl, Chromium, httpx) use the first they support. Default: SHA-256, then MD5
+    /// for the clients that know nothing else.
+    pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
+        self.algorithms = algorithms.into_iter().collect();
+        self
+    }
+
+    /// How long a nonce is accepted ([`DEFAULT_NONCE_LIFETIME`] by default). After it, a
+    /// correct answer gets `stale=true` and the client retries with a new nonce.
+    pub fn nonce_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = lifetime;
+        self
+    }
+
+    /// The key that signs nonces. By default each process draws a random one; set a shared
+    /// key (and a shared [`NonceStore`]) when several instances serve the same clients.
+    pub fn nonce_key(mut self, key: NonceKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// A retired key whose nonces are still accepted (with a different id from the
+    /// current key), so rotating keys does not turn live nonces stale.
+    pub fn previous_nonce_key(mut self, key: NonceKey) -> Self {
+        self.previous_keys.push(key);
+        self
+    }
+
+    /// Where the client's IP address comes from (the connection, by default).
+    pub fn client_ip(mut self, source: ClientIpSource) -> Self {
+        self.client_ip = source;
+        self
+    }
+
+    /// The `opaque` value sent in challenges and required back unchanged. By default it is
+    /// derived from the nonce key and realm, so instances sharing a key agree on it.
+    pub fn opaque(mut self, opaque: impl Into<String>) -> Self {
+        self.opaque = Some(opaque.into());
+        self
+    }
+
+    /// The URIs that share this protection space (the challenge's `domain` parameter),
+    /// so clients may send credentials to them without a challenge first.
+    pub fn domain<I: Into<String>>(mut self, uris: impl IntoIterator<Item = I>) -> Self {
+        self.domain = uris.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The clock (the system clock by default); tests use
+    /// [`ManualClock`](crate::ManualClock) to expire nonces without sleeping.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The store that accepts each `(nonce, nc)` once ([`MemoryNonceStore`] by default).
+    pub fn nonce_store<N2: NonceStore>(self, nonces: N2) -> DigestLayerBuilder<C, N2, R> {
+        DigestLayerBuilder {
+            realm: self.realm,
+            credentials: self.credentials,
+            nonces,
+            rejection: self.rejection,
+            algorithms: self.algorithms,
+            lifetime: self.lifetime,
+            key: self.key,
+            previous_keys: self.previous_keys,
+            client_ip: self.client_ip,
+            opaque: self.opaque,
+            domain: self.domain,
+            clock: self.clock,
+        }
+    }
+
+    /// The response for rejected requests ([`PlainTextRejection`] by default); see
+    /// [`RejectionResponse`](crate::RejectionResponse).
+    pub fn rejection_response<R2>(self, rejection: R2) -> DigestLayerBuilder<C, N, R2> {
+        DigestLayerBuilder {
+            realm: self.realm,
+            credentials: self.credentials,
+            nonces: self.nonces,
+            rejection,
+            algorithms: self.algorithms,
+            lifetime: self.lifetime,
+            key: self.key,
+            previous_keys: self.previous_keys,
+            client_ip: self.client_ip,
+            opaque: self.opaque,
+            domain: self.domain,
+            clock: self.clock,
+        }
+    }
+
+    /// Checks the configuration and makes the layer.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming what is wrong.
+    pub fn build(self) -> Result<DigestLayer<C, N, R>, ConfigError> {
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::NoAlgorithms);
+        }
+        for (index, algorithm) in self.algorithms.iter().enumerate() {
+            if self.algorithms[..index].contains(algorithm) {
+                return Err(ConfigError::DuplicateAlgorithm(*algorithm));
+            }
+        }
+        if self.lifetime < Duration::from_secs(1) {
+            return Err(ConfigError::LifetimeTooShort);
+        }
+        check_text("realm", &self.realm)?;
+        let key = self.key.unwrap_or_else(NonceKey::random);
+        for (index, previous) in self.previous_keys.iter().enumerate() {
+            let reused = previous.id() == key.id()
+                || self.previous_keys[..index]
+                    .iter()
+                    .any(|other| other.id() == previous.id());
+            if reused {
+                return Err(ConfigError::DuplicateKeyId(previous.id()));
+            }
+        }
+        let opaque = match self.opaque {
+            Some(opaque) => opaque,
+            None => URL_SAFE_NO_PAD.encode(key.derive(format!("opaque {}", self.realm).as_bytes())),
+        };
+        check_text("opaque", &opaque)?;
+        for uri in &self.domain {
+            check_text("domain", uri)?;
+        }
+
+        let mut after_nonce = format!("\", opaque=\"{}\"", quote_escape(&opaque));
+        if !self.domain.is_empty() {
+            let domain = quote_escape(&self.domain.join(" "));
+            after_nonce = format!("{after_nonce}, domain=\"{domain}\"");
+        }
+        let challenge_parts = self
+            .algorithms
+            .iter()
+            .map(|&algorithm| {
+                let before_nonce = format!(
+                    "Digest realm=\"{}\", qop=\"auth\", algorithm={}, nonce=\"",
+                    quote_escape(&self.realm),
+                    algorithm.name()
+                );
+                (algorithm, before_nonce, after_nonce.clone())
+            })
+            .collect();
+        let dummy = |hash: HashFunction| hash.hex_digest(&[&key.derive(b"dummy ha1")]);
+        let dummy_ha1 = [
+            dummy(HashFunction::Md5),
+            dummy(HashFunction::Sha256),
+            dummy(HashFunction::Sha512_256),
+        ];
+        let config = Config {
+            signer: NonceSigner::new(key, self.previous_keys, &self.realm),
+            realm: self.realm.into(),
+            algorithms: self.algorithms,
+            lifetime_secs: self.lifetime.as_secs(),
+            client_ip: self.client_ip,
+            opaque,
+            challenge_parts,
+            clock: self.clock,
+            dummy_ha1,
+        };
+        Ok(DigestLayer::from_parts(
+            config,
+            self.credentials,
+            self.nonces,
+            self.rejection,
+        ))
+    }
+}
+
+impl<C, N: fmt::Debug, R> fmt::Debug for DigestLayerBuilder<C, N, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DigestLayerBuilder")
+            .field("realm", &self.realm)
+            .field("algorithms", &self.algorithms)
+            .field("lifetime", &self.lifetime)
+            .field("nonces", &self.nonces)
+            .field("client_ip", &self.client_ip)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Text that goes into a quoted-string of a header: no control characters.
+fn check_text(what: &'static str, text: &str) -> Result<(), ConfigError> {
+    if text.is_empty() || text.chars().any(char::is_control) {
+        return Err(ConfigError::InvalidText(what));
+    }
+    Ok(())
+}
+
+/// Escapes `"` and `\` for a quoted-string.
+pub(crate) fn quote_escape(text: &str) -> String {
+    let mut quoted = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted
+}

@@ -1,0 +1,260 @@
+//! Where users' secrets come from: the [`CredentialStore`] trait, the [`Ha1`] it returns,
+//! and [`MemoryCredentials`], an in-memory store.
+//!
+//! Digest never needs the password itself, only `HA1 = H(username:realm:password)`, so a
+//! store keeps HA1s computed at registration time and plain-text passwords are never
+//! stored by anything in this crate.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+
+use crate::hash::{HashFunction, HexDigest};
+
+/// `HA1 = H(username ":" realm ":" password)` for one hash function, the secret a
+/// [`CredentialStore`] hands out.
+///
+/// Anyone holding an `HA1` can authenticate as that user in that realm, so treat it like a
+/// password: its `Debug` output is redacted and it is never logged.
+///
+/// ```
+/// use tower_digest_auth::{Ha1, HashFunction};
+///
+/// let ha1 = Ha1::from_password(HashFunction::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life");
+/// assert_eq!(ha1.expose_hex(), "939e7578ed9e3c518a452acee763bce9");
+/// assert_eq!(format!("{ha1:?}"), "Ha1(<redacted>)");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ha1(HexDigest);
+
+impl Ha1 {
+    /// Computes the `HA1` at registration time, so that only the hash is stored.
+    ///
+    /// The username, realm and password are hashed as UTF-8, which is what RFC 7616
+    /// clients do.
+    pub fn from_password(hash: HashFunction, username: &str, realm: &str, password: &str) -> Self {
+        Ha1(hash.hex_digest(&[
+            username.as_bytes(),
+            b":",
+            realm.as_bytes(),
+            b":",
+            password.as_bytes(),
+        ]))
+    }
+
+    /// Loads an `HA1` kept as hex (e.g. from a database column), checking that it has the
+    /// length of `hash`'s digest. Uppercase hex is accepted and normalised.
+    ///
+    /// # Errors
+    /// [`InvalidHa1`] when `hex` is not hex or not `hash.hex_len()` digits long.
+    pub fn from_hex(hash: HashFunction, hex: &str) -> Result<Self, InvalidHa1> {
+        match HexDigest::parse(hex.as_bytes()) {
+            Some(digest) if hex.len() == hash.hex_len() => Ok(Ha1(digest)),
+            _ => Err(InvalidHa1 { expected: hash }),
+        }
+    }
+
+    /// The hex form, for storing it. Named so that every use stands out in review.
+    pub fn expose_hex(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub(crate) fn digest(&self) -> &HexDigest {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Ha1 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ha1(<redacted>)")
+    }
+}
+
+/// [`Ha1::from_hex`] was given something that is not an `HA1` of the expected hash.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("not a {expected:?} HA1: expected {} hex digits", expected.hex_len())]
+pub struct InvalidHa1 {
+    expected: HashFunction,
+}
+
+/// Looks up a user's `HA1`: implement it over your user database.
+///
+/// It is asked once per authentication attempt whose nonce is genuine, with the
+/// username, the realm and the hash function of the algorithm the client chose. Return
+/// `Ok(None)` for an unknown user: the middleware then answers exactly as for a wrong
+/// password, after the same amount of hashing. Return `Err` only when the store itself
+/// fails; the request then gets a 500 and the error is logged.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::convert::Infallible;
+/// use tower_digest_auth::{CredentialStore, Ha1, HashFunction};
+///
+/// /// Users registered with a SHA-256 HA1 only.
+/// struct Users(HashMap<String, Ha1>);
+///
+/// impl CredentialStore for Users {
+///     type Error = Infallible;
+///
+///     async fn ha1(&self, username: &str, _realm: &str, hash: HashFunction)
+///         -> Result<Option<Ha1>, Infallible>
+///     {
+///         Ok(match hash {
+///             HashFunction::Sha256 => self.0.get(username).cloned(),
+///             _ => None,
+///         })
+///     }
+/// }
+/// ```
+pub trait CredentialStore: Send + Sync + 'static {
+    /// The store's own failure (a database error, say).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The `HA1` of `username` in `realm` for `hash`, or `None` if there is no such user
+    /// (or no `HA1` of that hash function for them).
+    fn ha1(
+        &self,
+        username: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> impl Future<Output = Result<Option<Ha1>, Self::Error>> + Send;
+}
+
+impl<T: CredentialStore> CredentialStore for std::sync::Arc<T> {
+    type Error = T::Error;
+
+    fn ha1(
+        &self,
+        username: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> impl Future<Output = Result<Option<Ha1>, Self::Error>> + Send {
+        T::ha1(self, username, realm, hash)
+    }
+}
+
+/// An in-memory [`CredentialStore`] for one realm, built from `(username, password)`
+/// pairs; it hashes each password at once and keeps only the `HA1`s (MD5, SHA-256 and
+/// SHA-512/256), so it answers every algorithm.
+///
+/// ```
+/// use tower_digest_auth::MemoryCredentials;
+///
+/// let users = MemoryCredentials::new("http-auth@example.org", [("Mufasa", "Circle of Life")]);
+/// assert_eq!(users.len(), 1);
+/// ```
+#[derive(Clone, Default)]
+pub struct MemoryCredentials {
+    realm: String,
+    users: HashMap<String, [Ha1; 3]>,
+}
+
+impl MemoryCredentials {
+    /// Registers the given users in `realm`.
+    pub fn new<U, P>(realm: impl Into<String>, users: impl IntoIterator<Item = (U, P)>) -> Self
+    where
+        U: Into<String>,
+        P: AsRef<str>,
+    {
+        let mut store = MemoryCredentials {
+            realm: realm.into(),
+            users: HashMap::new(),
+        };
+        for (username, password) in users {
+            store.insert(username, password.as_ref());
+        }
+        store
+    }
+
+    /// Adds or replaces one user; the password is hashed here and then dropped.
+    pub fn insert(&mut self, username: impl Into<String>, password: &str) {
+        let username = username.into();
+        let ha1 = |hash| Ha1::from_password(hash, &username, &self.realm, password);
+        let ha1s = [
+            ha1(HashFunction::Md5),
+            ha1(HashFunction::Sha256),
+            ha1(HashFunction::Sha512_256),
+        ];
+        self.users.insert(username, ha1s);
+    }
+
+    /// How many users are registered.
+    pub fn len(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Whether no user is registered.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+}
+
+impl fmt::Debug for MemoryCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryCredentials")
+            .field("realm", &self.realm)
+            .field("users", &self.users.len())
+            .finish()
+    }
+}
+
+impl CredentialStore for MemoryCredentials {
+    type Error = Infallible;
+
+    async fn ha1(
+        &self,
+        username: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> Result<Option<Ha1>, Infallible> {
+        if realm != self.realm {
+            return Ok(None);
+        }
+        let index = match hash {
+            HashFunction::Md5 => 0,
+            HashFunction::Sha256 => 1,
+            HashFunction::Sha512_256 => 2,
+        };
+        Ok(self.users.get(username).map(|ha1s| ha1s[index].clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_hex_checks_length_and_digits() {
+        let md5 = "939e7578ed9e3c518a452acee763bce9";
+        assert!(Ha1::from_hex(HashFunction::Md5, md5).is_ok());
+        assert_eq!(
+            Ha1::from_hex(HashFunction::Md5, &md5.to_uppercase())
+                .unwrap()
+                .expose_hex(),
+            md5
+        );
+        assert!(Ha1::from_hex(HashFunction::Sha256, md5).is_err());
+        assert!(Ha1::from_hex(HashFunction::Md5, &md5.replace('9', "z")).is_err());
+    }
+
+    #[tokio::test]
+    async fn memory_credentials_answer_per_hash_and_realm() {
+        let store = MemoryCredentials::new("r", [("alice", "pw")]);
+        for hash in [
+            HashFunction::Md5,
+            HashFunction::Sha256,
+            HashFunction::Sha512_256,
+        ] {
+            let found = store.ha1("alice", "r", hash).await.unwrap();
+            assert_eq!(found, Some(Ha1::from_password(hash, "alice", "r", "pw")));
+        }
+        assert_eq!(
+            store.ha1("bob", "r", HashFunction::Md5).await.unwrap(),
+            None
+        );
+        let other_realm = store.ha1("alice", "other", HashFunction::Md5).await;
+        assert_eq!(other_realm.unwrap(), None);
+        assert!(!format!("{store:?}").contains("pw"));
+    }
+}

@@ -1,0 +1,390 @@
+//! The digest algorithms and the RFC 7616 computations built on them.
+//!
+//! Everything here is pure and allocation-free: hashes are streamed from byte slices and
+//! their hex forms live in fixed stack buffers, because these functions run on every
+//! authenticated request.
+
+use std::fmt;
+
+use md5::Md5;
+use sha2::{Digest, Sha256, Sha512_256};
+
+/// A digest algorithm as named in the `algorithm` parameter (RFC 7616 section 3.3).
+///
+/// The `-sess` variants hash the client nonce into the session key (`HA1`), so the
+/// long-term `HA1` is used once per nonce instead of once per request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// `MD5`: for legacy clients only; MD5 is broken as a hash, offer it last.
+    Md5,
+    /// `MD5-sess`.
+    Md5Sess,
+    /// `SHA-256`: what RFC 7616 recommends and every current client supports.
+    Sha256,
+    /// `SHA-256-sess`.
+    Sha256Sess,
+    /// `SHA-512-256`: SHA-512/256 (FIPS 180-4), not a truncated SHA-512.
+    Sha512_256,
+    /// `SHA-512-256-sess`.
+    Sha512_256Sess,
+}
+
+impl Algorithm {
+    /// Every algorithm this crate implements.
+    pub const ALL: [Algorithm; 6] = [
+        Algorithm::Sha256,
+        Algorithm::Md5,
+        Algorithm::Sha512_256,
+        Algorithm::Sha256Sess,
+        Algorithm::Md5Sess,
+        Algorithm::Sha512_256Sess,
+    ];
+
+    /// The name used on the wire, e.g. `SHA-256`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Md5 => "MD5",
+            Algorithm::Md5Sess => "MD5-sess",
+            Algorithm::Sha256 => "SHA-256",
+            Algorithm::Sha256Sess => "SHA-256-sess",
+            Algorithm::Sha512_256 => "SHA-512-256",
+            Algorithm::Sha512_256Sess => "SHA-512-256-sess",
+        }
+    }
+
+    /// The hash function underneath; the `-sess` variant shares it with its plain one,
+    /// and so does the stored `HA1`.
+    pub fn hash_function(self) -> HashFunction {
+        match self {
+            Algorithm::Md5 | Algorithm::Md5Sess => HashFunction::Md5,
+            Algorithm::Sha256 | Algorithm::Sha256Sess => HashFunction::Sha256,
+            Algorithm::Sha512_256 | Algorithm::Sha512_256Sess => HashFunction::Sha512_256,
+        }
+    }
+
+    /// Whether this is a `-sess` variant.
+    pub fn is_session(self) -> bool {
+        matches!(
+            self,
+            Algorithm::Md5Sess | Algorithm::Sha256Sess | Algorithm::Sha512_256Sess
+        )
+    }
+
+    /// Parses a wire name, case-insensitively (RFC 7616 says the token is
+    /// case-insensitive, and clients differ on `MD5-sess` versus `MD5-SESS`).
+    pub fn from_name(name: &[u8]) -> Option<Self> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.name().as_bytes().eq_ignore_ascii_case(name))
+    }
+
+    /// A stable one-byte code, carried inside nonces to bind them to the algorithm.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Algorithm::Md5 => 1,
+            Algorithm::Md5Sess => 2,
+            Algorithm::Sha256 => 3,
+            Algorithm::Sha256Sess => 4,
+            Algorithm::Sha512_256 => 5,
+            Algorithm::Sha512_256Sess => 6,
+        }
+    }
+
+    pub(crate) fn from_code(code: u8) -> Option<Self> {
+        Algorithm::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.code() == code)
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The hash function behind an [`Algorithm`]; it decides which `HA1` a
+/// [`CredentialStore`](crate::CredentialStore) must return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HashFunction {
+    /// MD5 (32 hex digits).
+    Md5,
+    /// SHA-256 (64 hex digits).
+    Sha256,
+    /// SHA-512/256 (64 hex digits).
+    Sha512_256,
+}
+
+impl HashFunction {
+    /// Length of this function's digest in lowercase hex.
+    pub fn hex_len(self) -> usize {
+        match self {
+            HashFunction::Md5 => 32,
+            HashFunction::Sha256 | HashFunction::Sha512_256 => 64,
+        }
+    }
+
+    /// `H(parts[0] || parts[1] || ...)` in lowercase hex.
+    pub(crate) fn hex_digest(self, parts: &[&[u8]]) -> HexDigest {
+        fn run<D: Digest>(parts: &[&[u8]]) -> HexDigest {
+            let mut hasher = D::new();
+            for part in parts {
+                hasher.update(part);
+            }
+            HexDigest::encode(&hasher.finalize())
+        }
+        match self {
+            HashFunction::Md5 => run::<Md5>(parts),
+            HashFunction::Sha256 => run::<Sha256>(parts),
+            HashFunction::Sha512_256 => run::<Sha512_256>(parts),
+        }
+    }
+}
+
+/// A digest in lowercase hex, on the stack (at most 64 digits for the functions we have).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HexDigest {
+    digits: [u8; 64],
+    len: u8,
+}
+
+impl HexDigest {
+    fn encode(bytes: &[u8]) -> Self {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut digits = [0; 64];
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        HexDigest {
+            digits,
+            len: u8::try_from(bytes.len() * 2).expect("digest longer than 64 hex digits"),
+        }
+    }
+
+    /// Accepts hex digits of either case (clients send lowercase, but nothing forbids
+    /// uppercase) and stores them lowercase; `None` when not hex or too long.
+    pub(crate) fn parse(hex: &[u8]) -> Option<Self> {
+        if hex.len() > 64 || !hex.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        let mut digits = [0; 64];
+        digits[..hex.len()].copy_from_slice(hex);
+        digits.make_ascii_lowercase();
+        Some(HexDigest {
+            digits,
+            len: u8::try_from(hex.len()).ok()?,
+        })
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.digits[..usize::from(self.len)]
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).expect("hex digits are ASCII")
+    }
+}
+
+impl fmt::Debug for HexDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The inputs of one digest computation, exactly as the client sent them: the hash is
+/// over the bytes on the wire (`nc` and `qop` included), not over re-encoded values.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DigestInput<'a> {
+    pub(crate) algorithm: Algorithm,
+    pub(crate) nonce: &'a [u8],
+    pub(crate) nc: &'a [u8],
+    pub(crate) cnonce: &'a [u8],
+    pub(crate) qop: &'a [u8],
+    pub(crate) uri: &'a [u8],
+}
+
+impl DigestInput<'_> {
+    /// The key for this request's `KD`: `HA1`, or for `-sess` `H(HA1:nonce:cnonce)`.
+    pub(crate) fn session_key(&self, ha1: &HexDigest) -> HexDigest {
+        if self.algorithm.is_session() {
+            self.algorithm.hash_function().hex_digest(&[
+                ha1.as_bytes(),
+                b":",
+                self.nonce,
+                b":",
+                self.cnonce,
+            ])
+        } else {
+            *ha1
+        }
+    }
+
+    /// The `response` a client with the right password sends for `method`.
+    pub(crate) fn response(&self, session_key: &HexDigest, method: &[u8]) -> HexDigest {
+        let hash = self.algorithm.hash_function();
+        let ha2 = hash.hex_digest(&[method, b":", self.uri]);
+        hash.hex_digest(&[
+            session_key.as_bytes(),
+            b":",
+            self.nonce,
+            b":",
+            self.nc,
+            b":",
+            self.cnonce,
+            b":",
+            self.qop,
+            b":",
+            ha2.as_bytes(),
+        ])
+    }
+
+    /// `rspauth` for `Authentication-Info`: the same computation with an empty method,
+    /// which proves to the client that the server knows its `HA1` too.
+    pub(crate) fn rspauth(&self, session_key: &HexDigest) -> HexDigest {
+        self.response(session_key, b"")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RFC7616_NONCE: &[u8] = b"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v";
+    const RFC7616_CNONCE: &[u8] = b"f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ";
+
+    fn rfc7616_input(algorithm: Algorithm) -> DigestInput<'static> {
+        DigestInput {
+            algorithm,
+            nonce: RFC7616_NONCE,
+            nc: b"00000001",
+            cnonce: RFC7616_CNONCE,
+            qop: b"auth",
+            uri: b"/dir/index.html",
+        }
+    }
+
+    fn ha1(algorithm: Algorithm, user: &str, realm: &str, password: &str) -> HexDigest {
+        algorithm.hash_function().hex_digest(&[
+            user.as_bytes(),
+            b":",
+            realm.as_bytes(),
+            b":",
+            password.as_bytes(),
+        ])
+    }
+
+    /// (algorithm, response, rspauth) from RFC 7616 section 3.9.1 and DESIGN.md section 7.
+    #[test]
+    fn rfc7616_section_3_9_1_vectors() {
+        let cases = [
+            (
+                Algorithm::Md5,
+                "8ca523f5e9506fed4657c9700eebdbec",
+                Some("9b712497bc9f91499fbcca1dfc5f09a5"),
+            ),
+            (
+                Algorithm::Sha256,
+                "753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1",
+                Some("86d3b25618d41854ca5039a5d7e53ff6355d5134a9b1fb088a78ac3c462195a0"),
+            ),
+            (Algorithm::Md5Sess, "e783283f46242139c486a698fec7211d", None),
+            (
+                Algorithm::Sha256Sess,
+                "2fd51b3a77ad75bad6afad6003e818d767133c46d9e2749e7f5232ae1ea3efd7",
+                None,
+            ),
+        ];
+        for (algorithm, response, rspauth) in cases {
+            let input = rfc7616_input(algorithm);
+            let key = input.session_key(&ha1(
+                algorithm,
+                "Mufasa",
+                "http-auth@example.org",
+                "Circle of Life",
+            ));
+            assert_eq!(
+                input.response(&key, b"GET").as_str(),
+                response,
+                "{algorithm}"
+            );
+            if let Some(rspauth) = rspauth {
+                assert_eq!(input.rspauth(&key).as_str(), rspauth, "{algorithm}");
+            }
+        }
+    }
+
+    #[test]
+    fn rfc2617_section_3_5_vector() {
+        let input = DigestInput {
+            algorithm: Algorithm::Md5,
+            nonce: b"dcd98b7102dd2f0e8b11d0f600bfb0c093",
+            nc: b"00000001",
+            cnonce: b"0a4f113b",
+            qop: b"auth",
+            uri: b"/dir/index.html",
+        };
+        let key = ha1(
+            Algorithm::Md5,
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life",
+        );
+        assert_eq!(
+            input.response(&key, b"GET").as_str(),
+            "6629fae49393a05397450978507c4ef1"
+        );
+    }
+
+    /// RFC 7616 section 3.9.2 with real SHA-512/256 (erratum 4897: the RFC's printed values
+    /// come from truncated SHA-512).
+    #[test]
+    fn sha512_256_erratum_vector() {
+        let hash = HashFunction::Sha512_256;
+        let userhash = hash.hex_digest(&[b"J\xc3\xa4s\xc3\xb8n Doe:api@example.org"]);
+        assert_eq!(
+            userhash.as_str(),
+            "793263caabb707a56211940d90411ea4a575adeccb7e360aeb624ed06ece9b0b"
+        );
+        let input = DigestInput {
+            algorithm: Algorithm::Sha512_256,
+            nonce: b"5TsQWLVdgBdmrQ0XsxbDODV+57QdFR34I9HAbC/RVvkK",
+            nc: b"00000001",
+            cnonce: b"NTg6RKcb9boFIAS3KrFK9BGeh+iDa/sm6jUMp2wds69v",
+            qop: b"auth",
+            uri: b"/doe.json",
+        };
+        let key = ha1(
+            Algorithm::Sha512_256,
+            "J\u{e4}s\u{f8}n Doe",
+            "api@example.org",
+            "Secret, or not?",
+        );
+        assert_eq!(
+            input.response(&key, b"GET").as_str(),
+            "3798d4131c277846293534c3edc11bd8a5e4cdcbff78b05db9d95eeb1cec68a5"
+        );
+    }
+
+    #[test]
+    fn algorithm_names_round_trip_case_insensitively() {
+        for algorithm in Algorithm::ALL {
+            assert_eq!(
+                Algorithm::from_name(algorithm.name().as_bytes()),
+                Some(algorithm)
+            );
+            let upper = algorithm.name().to_ascii_uppercase();
+            assert_eq!(Algorithm::from_name(upper.as_bytes()), Some(algorithm));
+            assert_eq!(Algorithm::from_code(algorithm.code()), Some(algorithm));
+        }
+        assert_eq!(Algorithm::from_name(b"SHA-1"), None);
+        assert_eq!(Algorithm::from_code(0), None);
+    }
+
+    #[test]
+    fn hex_digest_parse_lowercases_and_rejects_non_hex() {
+        assert_eq!(HexDigest::parse(b"ABcd").unwrap().as_str(), "abcd");
+        assert!(HexDigest::parse(b"abcg").is_none());
+        assert!(HexDigest::parse(&[b'a'; 65]).is_none());
+    }
+}

@@ -1,0 +1,480 @@
+//! Nonces: stateless to issue and to check, stateful only once a response has verified.
+//!
+//! A nonce is `base64url(key id, algorithm, issue time, 96 random bits, tag, client tag)`:
+//!
+//! - `tag = HMAC-SHA256(key, key id || algorithm || issue time || random || realm)`, cut to
+//!   128 bits, proves we issued it (and for which algorithm and realm);
+//! - `client tag = HMAC-SHA256(key, tag || client IP)`, cut to 96 bits, binds it to the
+//!   client it was issued to. Two tags instead of one let the logs tell a forged nonce
+//!   from a genuine one replayed from another address.
+//!
+//! Issuing stores nothing, so a flood of unauthenticated requests costs no memory. The
+//! [`NonceStore`] is asked only after a response has verified, to accept each
+//! `(nonce, nc)` once.
+
+mod memory;
+
+pub use memory::MemoryNonceStore;
+
+use std::fmt;
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::clock::{from_unix_secs, unix_secs};
+use crate::hash::Algorithm;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const RANDOM_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+const CLIENT_TAG_LEN: usize = 12;
+const HEADER_LEN: usize = 1 + 1 + 8;
+const NONCE_LEN: usize = HEADER_LEN + RANDOM_LEN + TAG_LEN + CLIENT_TAG_LEN;
+/// Length of a nonce in base64url without padding (some load tools cut nonces at `=`).
+pub(crate) const ENCODED_NONCE_LEN: usize = (NONCE_LEN * 4).div_ceil(3);
+
+/// The secret that signs nonces.
+///
+/// By default each process makes a random one, so after a restart clients get
+/// `stale=true` and retry without asking the user. Instances behind one load balancer
+/// must share a key (and a [`NonceStore`]) to accept each other's nonces. The id lets a
+/// rotated-out key keep verifying the nonces it signed (see
+/// [`DigestLayerBuilder::previous_nonce_key`](crate::DigestLayerBuilder::previous_nonce_key)).
+///
+/// ```
+/// use tower_digest_auth::NonceKey;
+///
+/// let key = NonceKey::from_bytes(1, &[7; 32]).unwrap();
+/// assert_eq!(key.id(), 1);
+/// assert_eq!(format!("{key:?}"), "NonceKey { id: 1, .. }");
+/// assert!(NonceKey::from_bytes(1, b"short").is_err());
+/// ```
+#[derive(Clone)]
+pub struct NonceKey {
+    id: u8,
+    mac: HmacSha256,
+}
+
+/// The shortest secret [`NonceKey::from_bytes`] takes: 256 bits.
+pub const MIN_NONCE_KEY_LEN: usize = 32;
+
+/// [`NonceKey::from_bytes`] was given fewer than [`MIN_NONCE_KEY_LEN`] bytes.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("a nonce key needs at least {MIN_NONCE_KEY_LEN} bytes of secret, got {0}")]
+pub struct NonceKeyTooShort(usize);
+
+impl NonceKey {
+    /// A fresh random key with id 0.
+    pub fn random() -> Self {
+        let secret: [u8; MIN_NONCE_KEY_LEN] = rand::random();
+        let mac = HmacSha256::new_from_slice(&secret).unwrap_or_else(|_| unreachable!());
+        NonceKey { id: 0, mac }
+    }
+
+    /// A key from configuration (e.g. 32 bytes from a secrets manager), shared by every
+    /// instance that must accept the others' nonces.
+    ///
+    /// # Errors
+    /// [`NonceKeyTooShort`] when `secret` has fewer than [`MIN_NONCE_KEY_LEN`] bytes.
+    pub fn from_bytes(id: u8, secret: &[u8]) -> Result<Self, NonceKeyTooShort> {
+        if secret.len() < MIN_NONCE_KEY_LEN {
+            return Err(NonceKeyTooShort(secret.len()));
+        }
+        // HMAC takes keys of any length, so this error cannot happen.
+        let mac = HmacSha256::new_from_slice(secret).map_err(|_| NonceKeyTooShort(secret.len()))?;
+        Ok(NonceKey { id, mac })
+    }
+
+    /// The id carried in every nonce this key signs.
+    pub fn id(&self) -> u8 {
+        self.id
+    }
+
+    /// HMAC over `parts`, starting from the pre-keyed state (no key schedule per call).
+    fn tag<const N: usize>(&self, parts: &[&[u8]]) -> [u8; N] {
+        let mut mac = self.mac.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        let full = mac.finalize().into_bytes();
+        let mut tag = [0; N];
+        tag.copy_from_slice(&full[..N]);
+        tag
+    }
+
+    /// A value derived from the key, for defaults (such as `opaque`) that instances
+    /// sharing a key must agree on without revealing the key.
+    pub(crate) fn derive(&self, label: &[u8]) -> [u8; 16] {
+        self.tag(&[b"tower-digest-auth derive\0", label])
+    }
+}
+
+impl fmt::Debug for NonceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NonceKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Identifies one issued nonce in a [`NonceStore`]: 128 bits that only the key holder
+/// can produce, so stores may use them directly as map or Redis keys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NonceId([u8; TAG_LEN]);
+
+impl NonceId {
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; TAG_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NonceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NonceId({})", URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+/// A nonce that we issued, to this client, as decoded from the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IssuedNonce {
+    pub(crate) id: NonceId,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) issued_at: u64,
+}
+
+/// Why a nonce is not one of ours for this client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NonceError {
+    /// Not our format, an unknown key id, or a tag that does not verify: never issued by
+    /// us (or by an instance sharing our key), in this realm.
+    Forged,
+    /// Genuine, but issued to another client address.
+    OtherClient,
+}
+
+/// Signs and checks nonces for one realm with the current key (and accepts older keys).
+#[derive(Debug, Clone)]
+pub(crate) struct NonceSigner {
+    current: NonceKey,
+    previous: Vec<NonceKey>,
+    realm: Box<[u8]>,
+}
+
+impl NonceSigner {
+    pub(crate) fn new(current: NonceKey, previous: Vec<NonceKey>, realm: &str) -> Self {
+        NonceSigner {
+            current,
+            previous,
+            realm: realm.as_bytes().into(),
+        }
+    }
+
+    /// A new nonce for `algorithm`, bound to `client`.
+    pub(crate) fn issue(&self, algorithm: Algorithm, client: IpAddr, now: SystemTime) -> String {
+        let random: [u8; RANDOM_LEN] = rand::random();
+        let mut raw = [0u8; NONCE_LEN];
+        raw[0] = self.current.id;
+        raw[1] = algorithm.code();
+        raw[2..HEADER_LEN].copy_from_slice(&unix_secs(now).to_be_bytes());
+        raw[HEADER_LEN..HEADER_LEN + RANDOM_LEN].copy_from_slice(&random);
+        let (signed, tags) = raw.split_at_mut(HEADER_LEN + RANDOM_LEN);
+        let tag: [u8; TAG_LEN] = self.current.tag(&[signed, &self.realm]);
+        let client_tag: [u8; CLIENT_TAG_LEN] = self.current.tag(&[&tag, &ip_bytes(client)]);
+        tags[..TAG_LEN].copy_from_slice(&tag);
+        tags[TAG_LEN..].copy_from_slice(&client_tag);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// Checks that `nonce` is ours and was issued to `client`. Both tags are compared in
+    /// constant time.
+    pub(crate) fn check(&self, nonce: &[u8], client: IpAddr) -> Result<IssuedNonce, NonceError> {
+        if nonce.len() != ENCODED_NONCE_LEN {
+            return Err(NonceError::Forged);
+        }
+        let mut raw = [0u8; NONCE_LEN];
+        match URL_SAFE_NO_PAD.decode_slice(nonce, &mut raw) {
+            Ok(NONCE_LEN) => {}
+            _ => return Err(NonceError::Forged),
+        }
+        let key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|key| key.id == raw[0])
+            .ok_or(NonceError::Forged)?;
+        let (signed, tags) = raw.split_at(HEADER_LEN + RANDOM_LEN);
+        let (tag, client_tag) = tags.split_at(TAG_LEN);
+        let expected: [u8; TAG_LEN] = key.tag(&[signed, &self.realm]);
+        if !bool::from(expected.ct_eq(tag)) {
+            return Err(NonceError::Forged);
+        }
+        let expected_client: [u8; CLIENT_TAG_LEN] = key.tag(&[tag, &ip_bytes(client)]);
+        if !bool::from(expected_client.ct_eq(client_tag)) {
+            return Err(NonceError::OtherClient);
+        }
+        let algorithm = Algorithm::from_code(raw[1]).ok_or(NonceError::Forged)?;
+        let issued_at = u64::from_be_bytes(raw[2..HEADER_LEN].try_into().expect("8 bytes"));
+        Ok(IssuedNonce {
+            id: NonceId(expected),
+            algorithm,
+            issued_at,
+        })
+    }
+}
+
+/// An address as 16 bytes, with IPv4 and IPv4-mapped IPv6 alike, so a dual-stack socket
+/// reporting `::ffff:127.0.0.1` and a v4 socket reporting `127.0.0.1` agree.
+fn ip_bytes(ip: IpAddr) -> [u8; 16] {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+/// One use of a verified nonce, as handed to a [`NonceStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonceUse {
+    /// Which nonce.
+    pub id: NonceId,
+    /// The client's request counter (`nc`), already parsed from hex.
+    pub nc: u64,
+    /// When the nonce was issued.
+    pub issued_at: SystemTime,
+    /// When the nonce expires; the store may forget it any time after this.
+    pub expires_at: SystemTime,
+    /// The current time, from the layer's clock (stores should not read their own, so
+    /// tests can move time).
+    pub now: SystemTime,
+}
+
+impl NonceUse {
+    pub(crate) fn new(nonce: &IssuedNonce, nc: u64, lifetime_secs: u64, now: SystemTime) -> Self {
+        NonceUse {
+            id: nonce.id,
+            nc,
+            issued_at: from_unix_secs(nonce.issued_at),
+            expires_at: from_unix_secs(nonce.issued_at.saturating_add(lifetime_secs)),
+            now,
+        }
+    }
+}
+
+/// What a [`NonceStore`] says about one `(nonce, nc)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NcCheck {
+    /// First use of this `nc` with this nonce: the request may proceed.
+    Accepted,
+    /// This `nc` was already used with this nonce: a replay.
+    Replayed,
+    /// This `nc` is below the store's window for this nonce, so the store can no longer
+    /// tell whether it was used: refused as a possible replay.
+    BelowWindow,
+    /// The store has no record of the nonce but may once have had one (it was evicted to
+    /// respect a capacity bound). Accepting could let a replay through, so the client is
+    /// told the nonce is stale and retries with a fresh one.
+    Forgotten,
+}
+
+/// Remembers which `(nonce, nc)` pairs were used, so each is accepted once.
+///
+/// Only nonces whose response verified reach the store, so its size follows the number of
+/// authenticated clients, not the number of requests. Implementations must make
+/// [`record_use`](NonceStore::record_use) atomic: when the same pair arrives twice at
+/// once, exactly one call may answer [`NcCheck::Accepted`]. Values of `nc` may arrive out
+/// of order (browsers send requests in parallel), so a store keeps a window of at least
+/// 64 values per nonce.
+pub trait NonceStore: Send + Sync + 'static {
+    /// The store's own failure (a lost connection, say); the request gets a 500.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Records one use and says whether it is allowed.
+    fn record_use(
+        &self,
+        use_: NonceUse,
+    ) -> impl Future<Output = Result<NcCheck, Self::Error>> + Send;
+}
+
+impl<T: NonceStore> NonceStore for std::sync::Arc<T> {
+    type Error = T::Error;
+
+    fn record_use(
+        &self,
+        use_: NonceUse,
+    ) -> impl Future<Output = Result<NcCheck, Self::Error>> + Send {
+        T::record_use(self, use_)
+    }
+}
+
+/// The replay window for one nonce: the highest `nc` seen and a bitmap of the 64 values
+/// at and below it. Shared by stores so they agree on what counts as a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NcWindow {
+    highest: u64,
+    /// Bit `i` set: `highest - i` was used.
+    seen: u64,
+}
+
+impl NcWindow {
+    /// How many `nc` values below the highest one are remembered.
+    pub const SIZE: u64 = 64;
+
+    /// The window after the first use of a nonce, with `nc`.
+    pub fn first(nc: u64) -> Self {
+        NcWindow {
+            highest: nc,
+            seen: 1,
+        }
+    }
+
+    /// Records `nc` and says whether it was new.
+    pub fn record(&mut self, nc: u64) -> NcCheck {
+        if nc > self.highest {
+            let shift = nc - self.highest;
+            self.seen = if shift >= Self::SIZE {
+                0
+            } else {
+                self.seen << shift
+            };
+            self.seen |= 1;
+            self.highest = nc;
+            return NcCheck::Accepted;
+        }
+        let below = self.highest - nc;
+        if below >= Self::SIZE {
+            return NcCheck::BelowWindow;
+        }
+        let bit = 1u64 << below;
+        if self.seen & bit != 0 {
+            NcCheck::Replayed
+        } else {
+            self.seen |= bit;
+            NcCheck::Accepted
+        }
+    }
+
+    /// The state as two integers, for stores that serialize it.
+    pub fn to_parts(self) -> (u64, u64) {
+        (self.highest, self.seen)
+    }
+
+    /// The inverse of [`to_parts`](NcWindow::to_parts).
+    pub fn from_parts(highest: u64, seen: u64) -> Self {
+        NcWindow { highest, seen }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn signer() -> NonceSigner {
+        NonceSigner::new(NonceKey::from_bytes(3, &[9; 32]).unwrap(), vec![], "realm")
+    }
+
+    const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+
+    #[test]
+    fn issued_nonce_checks_for_its_client() {
+        let signer = signer();
+        let now = SystemTime::now();
+        let nonce = signer.issue(Algorithm::Sha256, CLIENT, now);
+        assert_eq!(nonce.len(), ENCODED_NONCE_LEN);
+        assert!(!nonce.contains('='), "no padding");
+        let checked = signer.check(nonce.as_bytes(), CLIENT).unwrap();
+        assert_eq!(checked.algorithm, Algorithm::Sha256);
+        assert_eq!(checked.issued_at, unix_secs(now));
+    }
+
+    #[test]
+    fn nonce_from_another_client_is_told_apart_from_a_forgery() {
+        let signer = signer();
+        let nonce = signer.issue(Algorithm::Md5, CLIENT, SystemTime::now());
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(
+            signer.check(nonce.as_bytes(), other),
+            Err(NonceError::OtherClient)
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_is_the_same_client() {
+        let signer = signer();
+        let nonce = signer.issue(Algorithm::Md5, CLIENT, SystemTime::now());
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        assert!(signer.check(nonce.as_bytes(), mapped).is_ok());
+    }
+
+    #[test]
+    fn tampered_nonces_are_forged() {
+        let signer = signer();
+        let nonce = signer.issue(Algorithm::Md5, CLIENT, SystemTime::now());
+        let mut raw = URL_SAFE_NO_PAD.decode(&nonce).unwrap();
+        // Flipping any byte of the signed part or the tag breaks the tag; an edited
+        // algorithm byte (a downgrade attempt) among them.
+        for index in 0..HEADER_LEN + RANDOM_LEN + TAG_LEN {
+            raw[index] ^= 1;
+            let tampered = URL_SAFE_NO_PAD.encode(&raw);
+            assert_eq!(
+                signer.check(tampered.as_bytes(), CLIENT),
+                Err(NonceError::Forged),
+                "byte {index}"
+            );
+            raw[index] ^= 1;
+        }
+        for garbage in [
+            &b""[..],
+            b"abc",
+            &[b'!'; ENCODED_NONCE_LEN],
+            &[b'A'; ENCODED_NONCE_LEN],
+        ] {
+            assert_eq!(signer.check(garbage, CLIENT), Err(NonceError::Forged));
+        }
+    }
+
+    #[test]
+    fn other_realm_or_key_is_forged_and_previous_key_still_verifies() {
+        let nonce = signer().issue(Algorithm::Md5, CLIENT, SystemTime::now());
+        let key = NonceKey::from_bytes(3, &[9; 32]).unwrap();
+        let other_realm = NonceSigner::new(key.clone(), vec![], "other");
+        assert_eq!(
+            other_realm.check(nonce.as_bytes(), CLIENT),
+            Err(NonceError::Forged)
+        );
+        let other_key =
+            NonceSigner::new(NonceKey::from_bytes(3, &[8; 32]).unwrap(), vec![], "realm");
+        assert_eq!(
+            other_key.check(nonce.as_bytes(), CLIENT),
+            Err(NonceError::Forged)
+        );
+        let rotated = NonceSigner::new(
+            NonceKey::from_bytes(4, &[8; 32]).unwrap(),
+            vec![key],
+            "realm",
+        );
+        assert!(rotated.check(nonce.as_bytes(), CLIENT).is_ok());
+    }
+
+    #[test]
+    fn nc_window_accepts_each_value_once_in_any_order() {
+        let mut window = NcWindow::first(5);
+        assert_eq!(window.record(5), NcCheck::Replayed);
+        for nc in [3, 1, 4, 2] {
+            assert_eq!(window.record(nc), NcCheck::Accepted, "nc {nc}");
+            assert_eq!(window.record(nc), NcCheck::Replayed, "nc {nc}");
+        }
+        assert_eq!(window.record(100), NcCheck::Accepted);
+        assert_eq!(window.record(100 - 63), NcCheck::Accepted);
+        assert_eq!(window.record(100 - 64), NcCheck::BelowWindow);
+        assert_eq!(window.record(5), NcCheck::BelowWindow);
+        assert_eq!(window.record(1000), NcCheck::Accepted);
+        assert_eq!(window.record(999), NcCheck::Accepted);
+        assert_eq!(window.record(100), NcCheck::BelowWindow);
+    }
+}

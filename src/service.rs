@@ -1,0 +1,252 @@
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{HeaderName, WWW_AUTHENTICATE};
+use http::{Request, Response};
+use tower::Service;
+
+use crate::challenge::challenges;
+use crate::credentials::CredentialStore;
+use crate::future::ResponseFuture;
+use crate::layer::Shared;
+use crate::nonce::{NcCheck, NonceStore, NonceUse};
+use crate::rejection::{Rejection, RejectionResponse};
+use crate::user::AuthenticatedUser;
+use crate::verify::check_request;
+
+/// A service behind Digest authentication; made by [`DigestLayer`](crate::DigestLayer).
+#[must_use]
+pub struct DigestService<S, C, N, R> {
+    inner: S,
+    shared: Arc<Shared<C, N, R>>,
+}
+
+impl<S, C, N, R> DigestService<S, C, N, R> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared<C, N, R>>) -> Self {
+        DigestService { inner, shared }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, C, N, R> Clone for DigestService<S, C, N, R> {
+    fn clone(&self) -> Self {
+        DigestService {
+            inner: self.inner.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<S: fmt::Debug, C, N, R> fmt::Debug for DigestService<S, C, N, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DigestService")
+            .field("inner", &self.inner)
+            .field("config", &self.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, C, N, R, ReqBody, ResBody> Service<Request<ReqBody>> for DigestService<S, C, N, R>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    C: CredentialStore,
+    N: NonceStore,
+    R: RejectionResponse<ResBody>,
+    ReqBody: Send + 'static,
+    ResBody: 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<Result<Response<ResBody>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // Keep the instance that was polled ready for this request; leave a fresh clone
+        // behind for the next poll_ready (tower-service: "be careful when cloning").
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let shared = Arc::clone(&self.shared);
+        ResponseFuture {
+            inner: Box::pin(handle(shared, inner, request)),
+        }
+    }
+}
+
+/// RFC 7615's header, which `http` has no constant for.
+static AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("authentication-info");
+
+/// A success, ready to let the request through.
+struct Authenticated {
+    user: AuthenticatedUser,
+    info: http::HeaderValue,
+}
+
+async fn handle<S, C, N, R, ReqBody, ResBody>(
+    shared: Arc<Shared<C, N, R>>,
+    mut inner: S,
+    request: Request<ReqBody>,
+) -> Result<Response<ResBody>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    C: CredentialStore,
+    N: NonceStore,
+    R: RejectionResponse<ResBody>,
+{
+    let config = &shared.config;
+    let now = config.clock.now();
+    let (mut parts, body) = request.into_parts();
+    let Some(client) = config.client_ip.client_ip(&parts) else {
+        tracing::error!(
+            "digest auth: no client address in the request; serve with ConnectInfo<SocketAddr> \
+             (axum) or insert tower_digest_auth::PeerAddr, or configure trusted proxies"
+        );
+        return Ok(reject(&shared, Rejection::UnknownClientIp, None, now));
+    };
+    match authenticate(&shared, &parts, client, now).await {
+        Ok(Authenticated { user, info }) => {
+            parts.extensions.insert(user);
+            let mut response = inner.call(Request::from_parts(parts, body)).await?;
+            response
+                .headers_mut()
+                .insert(AUTHENTICATION_INFO.clone(), info);
+            Ok(response)
+        }
+        Err(rejection) => Ok(reject(&shared, rejection, Some(client), now)),
+    }
+}
+
+/// The whole decision for one request; every rejection is logged here, in one place.
+async fn authenticate<C, N, R>(
+    shared: &Shared<C, N, R>,
+    parts: &http::request::Parts,
+    client: IpAddr,
+    now: std::time::SystemTime,
+) -> Result<Authenticated, Rejection>
+where
+    C: CredentialStore,
+    N: NonceStore,
+{
+    let config = &shared.config;
+    let attempt = check_request(config, parts, client, now).inspect_err(|rejection| {
+        log_rejection(*rejection, client, None);
+    })?;
+    let hash = attempt.algorithm.hash_function();
+    let ha1 = shared
+        .credentials
+        .ha1(&attempt.username, &config.realm, hash)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, client_ip = %client, "digest auth: credential store failed");
+            Rejection::StoreFailure
+        })?;
+    let fail = |rejection| {
+        log_rejection(rejection, client, Some(&attempt.username));
+        rejection
+    };
+    let session_key = attempt
+        .check_response(
+            ha1.as_ref(),
+            config.dummy_ha1(hash),
+            parts.method.as_str().as_bytes(),
+        )
+        .map_err(fail)?;
+    let age = attempt.nonce_age(now);
+    if age > config.lifetime_secs {
+        return Err(fail(Rejection::StaleNonce));
+    }
+    let use_ = NonceUse::new(&attempt.nonce, attempt.nc, config.lifetime_secs, now);
+    match shared.nonces.record_use(use_).await {
+        Ok(NcCheck::Accepted) => {}
+        Ok(NcCheck::Replayed | NcCheck::BelowWindow) => return Err(fail(Rejection::Replay)),
+        Ok(NcCheck::Forgotten) => return Err(fail(Rejection::StaleNonce)),
+        Err(error) => {
+            tracing::error!(%error, client_ip = %client, "digest auth: nonce store failed");
+            return Err(Rejection::StoreFailure);
+        }
+    }
+    let next_nonce = config
+        .wants_next_nonce(age)
+        .then(|| config.signer.issue(attempt.algorithm, client, now));
+    let info = attempt.authentication_info(&session_key, next_nonce.as_deref());
+    Ok(Authenticated {
+        user: AuthenticatedUser::new(
+            attempt.username.into_owned(),
+            Arc::clone(&config.realm),
+            attempt.algorithm,
+        ),
+        info,
+    })
+}
+
+/// Records a rejection: possible attacks as warnings with the client address (never a
+/// secret), ordinary misses (no credentials yet, an expired nonce) as debug events.
+fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
+    let username = username.unwrap_or("");
+    match rejection {
+        Rejection::MissingCredentials | Rejection::StaleNonce => {
+            tracing::debug!(client_ip = %client, ?rejection, "digest auth: challenge");
+        }
+        Rejection::BadCredentials => tracing::warn!(
+            client_ip = %client, username, "digest auth: failed password or unknown user"
+        ),
+        Rejection::Replay => tracing::warn!(
+            client_ip = %client, username, "digest auth: replayed nonce count"
+        ),
+        Rejection::ForeignNonce => tracing::warn!(
+            client_ip = %client, "digest auth: nonce issued to another client address"
+        ),
+        Rejection::ForgedNonce => {
+            tracing::warn!(client_ip = %client, "digest auth: forged or foreign-key nonce");
+        }
+        Rejection::NonceAlgorithmMismatch => tracing::warn!(
+            client_ip = %client, "digest auth: nonce used with another algorithm (downgrade?)"
+        ),
+        Rejection::UriMismatch => tracing::warn!(
+            client_ip = %client, "digest auth: uri does not match the request target"
+        ),
+        other => tracing::info!(
+            client_ip = %client, reason = other.public_message(), "digest auth: bad request"
+        ),
+    }
+}
+
+/// The rejection response, with a fresh challenge on every 401.
+fn reject<C, N, R, ResBody>(
+    shared: &Shared<C, N, R>,
+    rejection: Rejection,
+    client: Option<IpAddr>,
+    now: std::time::SystemTime,
+) -> Response<ResBody>
+where
+    R: RejectionResponse<ResBody>,
+{
+    let mut response = shared.rejection.response(&rejection);
+    if let (true, Some(client)) = (rejection.challenges(), client) {
+        let headers = response.headers_mut();
+        headers.remove(WWW_AUTHENTICATE);
+        for challenge in challenges(&shared.config, client, now, rejection.is_stale()) {
+            headers.append(WWW_AUTHENTICATE, challenge);
+        }
+    }
+    response
+}

@@ -1,0 +1,373 @@
+//! The decisions, as pure functions: from a request to an [`Attempt`] (every check that
+//! needs no store), and from an attempt plus the user's `HA1` to a verdict. The service
+//! only adds the two store calls around them.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use http::header::AUTHORIZATION;
+use http::request::Parts;
+use http::{HeaderValue, Uri};
+use subtle::ConstantTimeEq;
+
+use crate::clock::unix_secs;
+use crate::config::Config;
+use crate::credentials::Ha1;
+use crate::hash::{Algorithm, DigestInput, HexDigest};
+use crate::header::{DigestParams, ParseError, parse_authorization};
+use crate::nonce::{IssuedNonce, NonceError};
+use crate::rejection::Rejection;
+
+/// How far in the future a nonce's issue time may be (another instance's clock running
+/// ahead) before the nonce is taken as forged.
+const CLOCK_SKEW_SECS: u64 = 60;
+
+/// A well-formed answer to one of our challenges, with a genuine nonce issued to this
+/// client; what is left is the password check, the age and the replay check.
+#[derive(Debug)]
+pub(crate) struct Attempt<'a> {
+    pub(crate) username: Cow<'a, str>,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) nonce: IssuedNonce,
+    pub(crate) nc: u64,
+    response: HexDigest,
+    raw_nonce: Cow<'a, [u8]>,
+    raw_nc: Cow<'a, [u8]>,
+    cnonce: Cow<'a, [u8]>,
+    qop: Cow<'a, [u8]>,
+    uri: Cow<'a, [u8]>,
+}
+
+/// Everything that can be checked from the request alone, in the order DESIGN.md's table
+/// implies: format (400) before the nonce (401).
+pub(crate) fn check_request<'a>(
+    config: &Config,
+    parts: &'a Parts,
+    client: IpAddr,
+    now: SystemTime,
+) -> Result<Attempt<'a>, Rejection> {
+    let mut headers = parts.headers.get_all(AUTHORIZATION).iter();
+    let Some(header) = headers.next() else {
+        return Err(Rejection::MissingCredentials);
+    };
+    if headers.next().is_some() {
+        return Err(Rejection::Malformed("more than one Authorization header"));
+    }
+    let mut params = parse_authorization(header.as_bytes()).map_err(|error| match error {
+        ParseError::OtherScheme => Rejection::MissingCredentials,
+        ParseError::Malformed(what) => Rejection::Malformed(what),
+        ParseError::Duplicate(name) => Rejection::DuplicateParameter(name),
+    })?;
+
+    let username = username(&mut params)?;
+    let realm = required(params.realm.take(), "realm")?;
+    let raw_nonce = required(params.nonce.take(), "nonce")?;
+    let uri = required(params.uri.take(), "uri")?;
+    let response = required(params.response.take(), "response")?;
+    let qop = params.qop.take().ok_or(Rejection::UnsupportedQop)?;
+    if !qop.eq_ignore_ascii_case(b"auth") {
+        return Err(Rejection::UnsupportedQop);
+    }
+    let raw_nc = required(params.nc.take(), "nc")?;
+    let cnonce = required(params.cnonce.take(), "cnonce")?;
+
+    // RFC 7616: no algorithm parameter means MD5.
+    let algorithm = match params.algorithm.as_deref() {
+        None => Algorithm::Md5,
+        Some(name) => Algorithm::from_name(name).ok_or(Rejection::UnsupportedAlgorithm)?,
+    };
+    if !config.algorithms.contains(&algorithm) {
+        return Err(Rejection::UnsupportedAlgorithm);
+    }
+    if *realm != *config.realm.as_bytes() {
+        return Err(Rejection::RealmMismatch);
+    }
+    // Clients should echo opaque; the few that drop it lose nothing we rely on.
+    if params
+        .opaque
+        .as_deref()
+        .is_some_and(|opaque| opaque != config.opaque.as_bytes())
+    {
+        return Err(Rejection::OpaqueMismatch);
+    }
+    if !uri_matches(&uri, request_target(parts)) {
+        return Err(Rejection::UriMismatch);
+    }
+    let nc = parse_nc(&raw_nc)?;
+    let response = HexDigest::parse(&response)
+        .filter(|digest| digest.as_bytes().len() == algorithm.hash_function().hex_len())
+        .ok_or(Rejection::InvalidField(
+            "response is not a digest of the algorithm",
+        ))?;
+
+    let nonce = config
+        .signer
+        .check(&raw_nonce, client)
+        .map_err(|error| match error {
+            NonceError::Forged => Rejection::ForgedNonce,
+            NonceError::OtherClient => Rejection::ForeignNonce,
+        })?;
+    if nonce.algorithm != algorithm {
+        return Err(Rejection::NonceAlgorithmMismatch);
+    }
+    if nonce.issued_at > unix_secs(now) + CLOCK_SKEW_SECS {
+        return Err(Rejection::ForgedNonce);
+    }
+    Ok(Attempt {
+        username,
+        algorithm,
+        nonce,
+        nc,
+        response,
+        raw_nonce,
+        raw_nc,
+        cnonce,
+        qop,
+        uri,
+    })
+}
+
+impl Attempt<'_> {
+    fn input(&self) -> DigestInput<'_> {
+        DigestInput {
+            algorithm: self.algorithm,
+            nonce: &self.raw_nonce,
+            nc: &self.raw_nc,
+            cnonce: &self.cnonce,
+            qop: &self.qop,
+            uri: &self.uri,
+        }
+    }
+
+    /// Checks the response against the user's `HA1` (or, for an unknown user, against a
+    /// dummy one, so both failures cost the same) in constant time. On success returns
+    /// the session key for `rspauth`.
+    pub(crate) fn check_response(
+        &self,
+        ha1: Option<&Ha1>,
+        dummy: &HexDigest,
+        method: &[u8],
+    ) -> Result<HexDigest, Rejection> {
+        let known = ha1.is_some();
+        let input = self.input();
+        let key = input.session_key(ha1.map_or(dummy, Ha1::digest));
+        let expected = input.response(&key, method);
+        let matches = expected.as_bytes().ct_eq(self.response.as_bytes());
+        if known & bool::from(matches) {
+            Ok(key)
+        } else {
+            Err(Rejection::BadCredentials)
+        }
+    }
+
+    /// Seconds since the nonce was issued.
+    pub(crate) fn nonce_age(&self, now: SystemTime) -> u64 {
+        unix_secs(now).saturating_sub(self.nonce.issued_at)
+    }
+
+    /// `Authentication-Info` for a success: `rspauth` proves to the client that we know
+    /// its `HA1` too; `nextnonce` hands over a fresh nonce before this one expires.
+    pub(crate) fn authentication_info(
+        &self,
+        session_key: &HexDigest,
+        next_nonce: Option<&str>,
+    ) -> HeaderValue {
+        let rspauth = self.input().rspauth(session_key);
+        let mut value = Vec::with_capacity(64 + rspauth.as_bytes().len() + self.cnonce.len());
+        value.extend_from_slice(b"qop=auth, rspauth=\"");
+        value.extend_from_slice(rspauth.as_bytes());
+        value.extend_from_slice(b"\", cnonce=\"");
+        for &byte in self.cnonce.iter() {
+            if byte == b'"' || byte == b'\\' {
+                value.push(b'\\');
+            }
+            value.push(byte);
+        }
+        value.extend_from_slice(b"\", nc=");
+        value.extend_from_slice(&self.raw_nc);
+        if let Some(next) = next_nonce {
+            value.extend_from_slice(b", nextnonce=\"");
+            value.extend_from_slice(next.as_bytes());
+            value.push(b'"');
+        }
+        // Every byte came from a header value that parsed or from our own hex and base64,
+        // so this cannot fail; an empty value would still be a valid (useless) header.
+        HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+fn required<'a>(
+    field: Option<Cow<'a, [u8]>>,
+    name: &'static str,
+) -> Result<Cow<'a, [u8]>, Rejection> {
+    field.ok_or(Rejection::MissingField(name))
+}
+
+/// The username from `username` or `username*` (RFC 8187 `UTF-8''percent%20encoded`);
+/// both at once, or a hashed username, is refused.
+fn username<'a>(params: &mut DigestParams<'a>) -> Result<Cow<'a, str>, Rejection> {
+    if params
+        .userhash
+        .as_deref()
+        .is_some_and(|flag| flag.eq_ignore_ascii_case(b"true"))
+    {
+        return Err(Rejection::UnsupportedUsername);
+    }
+    match (params.username.take(), params.username_star.take()) {
+        (Some(_), Some(_)) => Err(Rejection::UnsupportedUsername),
+        (None, None) => Err(Rejection::MissingField("username")),
+        (Some(Cow::Borrowed(bytes)), None) => std::str::from_utf8(bytes)
+            .map(Cow::Borrowed)
+            .map_err(|_| Rejection::InvalidField("username is not UTF-8")),
+        (Some(Cow::Owned(bytes)), None) => String::from_utf8(bytes)
+            .map(Cow::Owned)
+            .map_err(|_| Rejection::InvalidField("username is not UTF-8")),
+        (None, Some(extended)) => {
+            decode_ext_value(&extended)
+                .map(Cow::Owned)
+                .ok_or(Rejection::InvalidField(
+                    "username* is not UTF-8''percent-encoded",
+                ))
+        }
+    }
+}
+
+/// RFC 8187 `ext-value` with the UTF-8 charset (the only one RFC 7616 allows).
+fn decode_ext_value(value: &[u8]) -> Option<String> {
+    let (charset, rest) = split_once(value, b'\'')?;
+    let (_language, encoded) = split_once(rest, b'\'')?;
+    if !charset.eq_ignore_ascii_case(b"UTF-8") {
+        return None;
+    }
+    let mut decoded = Vec::with_capacity(encoded.len());
+    let mut bytes = encoded.iter();
+    while let Some(&byte) = bytes.next() {
+        if byte == b'%' {
+            let high = (*bytes.next()? as char).to_digit(16)?;
+            let low = (*bytes.next()? as char).to_digit(16)?;
+            decoded.push(u8::try_from(high * 16 + low).ok()?);
+        } else {
+            decoded.push(byte);
+        }
+    }
+    String::from_utf8(decoded).ok()
+}
+
+fn split_once(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
+    let at = bytes.iter().position(|&b| b == separator)?;
+    Some((&bytes[..at], &bytes[at + 1..]))
+}
+
+/// `nc`: hex digits (RFC 7616 says eight; one client counts in decimal, which still
+/// parses as increasing hex), at least 1.
+fn parse_nc(raw: &[u8]) -> Result<u64, Rejection> {
+    const INVALID: Rejection = Rejection::InvalidField("nc must be 1 to 16 hex digits, not zero");
+    if raw.is_empty() || raw.len() > 16 || !raw.iter().all(u8::is_ascii_hexdigit) {
+        return Err(INVALID);
+    }
+    let text = std::str::from_utf8(raw).map_err(|_| INVALID)?;
+    match u64::from_str_radix(text, 16) {
+        Ok(0) | Err(_) => Err(INVALID),
+        Ok(nc) => Ok(nc),
+    }
+}
+
+/// The target as the client sent it: inside a nested axum router the request's URI has
+/// lost its prefix, and the original is in the extensions.
+fn request_target(parts: &Parts) -> &Uri {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::OriginalUri(original)) = parts.extensions.get() {
+        return original;
+    }
+    &parts.uri
+}
+
+/// Whether the `uri` parameter names the request target: byte-equal in the usual case;
+/// otherwise (absolute-form on either side) the same path and query, and the same
+/// authority when both have one.
+fn uri_matches(claimed: &[u8], target: &Uri) -> bool {
+    let target_path = target.path_and_query().map_or("/", |pq| pq.as_str());
+    if claimed == target_path.as_bytes() {
+        return true;
+    }
+    let Ok(claimed) = Uri::try_from(claimed) else {
+        return false;
+    };
+    let claimed_path = claimed.path_and_query().map_or("/", |pq| pq.as_str());
+    if claimed_path != target_path {
+        return false;
+    }
+    match (claimed.authority(), target.authority()) {
+        (Some(a), Some(b)) => {
+            a.as_str().eq_ignore_ascii_case(b.as_str()) && claimed.scheme() == target.scheme()
+        }
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_match_table() {
+        let cases: &[(&str, &str, bool)] = &[
+            ("/dir/index.html", "/dir/index.html", true),
+            ("/dir/index.html?a=1", "/dir/index.html?a=1", true),
+            ("/dir/index.html?a=%20", "/dir/index.html?a=%20", true),
+            ("/dir/index.html", "/dir/index.html?a=1", false),
+            ("/dir/index.html?a=2", "/dir/index.html?a=1", false),
+            ("/other", "/dir/index.html", false),
+            ("http://example.org/dir/index.html", "/dir/index.html", true),
+            ("/dir/index.html", "http://example.org/dir/index.html", true),
+            ("http://example.org/a?b", "http://EXAMPLE.org/a?b", true),
+            ("http://evil.example/a", "http://example.org/a", false),
+            ("not a uri", "/dir/index.html", false),
+            ("*", "*", true),
+        ];
+        for (claimed, target, expected) in cases {
+            let target: Uri = target.parse().unwrap();
+            assert_eq!(
+                uri_matches(claimed.as_bytes(), &target),
+                *expected,
+                "{claimed} vs {target}"
+            );
+        }
+    }
+
+    #[test]
+    fn nc_parsing() {
+        assert_eq!(parse_nc(b"00000001"), Ok(1));
+        assert_eq!(parse_nc(b"0000000a"), Ok(10));
+        assert_eq!(parse_nc(b"0000000A"), Ok(10));
+        assert_eq!(parse_nc(b"00000010"), Ok(16));
+        for bad in [
+            &b""[..],
+            b"00000000",
+            b"xyz",
+            b"-1",
+            b"+1",
+            b"11111111111111111",
+            b"\xff",
+        ] {
+            assert!(parse_nc(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn ext_value_usernames() {
+        assert_eq!(
+            decode_ext_value(b"UTF-8''J%C3%A4s%C3%B8n%20Doe").as_deref(),
+            Some("J\u{e4}s\u{f8}n Doe")
+        );
+        assert_eq!(
+            decode_ext_value(b"utf-8'en'plain").as_deref(),
+            Some("plain")
+        );
+        assert_eq!(decode_ext_value(b"ISO-8859-1''x"), None);
+        assert_eq!(decode_ext_value(b"UTF-8''%C3"), None);
+        assert_eq!(decode_ext_value(b"UTF-8''%zz"), None);
+        assert_eq!(decode_ext_value(b"no quotes"), None);
+    }
+}
