@@ -87,3 +87,69 @@ pub use nonce::{
 pub use rejection::{PlainTextRejection, Rejection, RejectionResponse};
 pub use service::DigestService;
 pub use user::AuthenticatedUser;
+
+/// Entry points for the crate's own benchmarks (`benches/`), which can only reach
+/// public items. Not part of the API: no stability promise, hidden from the docs.
+#[doc(hidden)]
+pub mod __bench {
+    use std::net::IpAddr;
+    use std::time::SystemTime;
+
+    pub use crate::hash::Algorithm;
+
+    /// Parses an `Authorization` value; true when it is acceptable Digest syntax.
+    pub fn parse_authorization(value: &[u8]) -> bool {
+        crate::header::parse_authorization(value).is_ok()
+    }
+
+    /// The `response` for these inputs, as lowercase hex in a stack buffer.
+    #[allow(clippy::too_many_arguments)]
+    pub fn response(
+        algorithm: Algorithm,
+        ha1: &crate::Ha1,
+        nonce: &[u8],
+        nc: &[u8],
+        cnonce: &[u8],
+        method: &[u8],
+        uri: &[u8],
+    ) -> [u8; 64] {
+        let input = crate::hash::DigestInput {
+            algorithm,
+            nonce,
+            nc,
+            cnonce,
+            qop: b"auth",
+            uri,
+        };
+        let key = input.session_key(ha1.digest());
+        let mut out = [0; 64];
+        let digest = input.response(&key, method);
+        out[..digest.as_bytes().len()].copy_from_slice(digest.as_bytes());
+        out
+    }
+
+    /// Issues and checks nonces as the layer does.
+    #[derive(Debug)]
+    pub struct Nonces(crate::nonce::NonceSigner);
+
+    impl Nonces {
+        /// A signer with a random key for `realm`.
+        pub fn new(realm: &str) -> Self {
+            Nonces(crate::nonce::NonceSigner::new(
+                crate::NonceKey::random(),
+                Vec::new(),
+                realm,
+            ))
+        }
+
+        /// A new nonce.
+        pub fn issue(&self, algorithm: Algorithm, client: IpAddr, now: SystemTime) -> String {
+            self.0.issue(algorithm, client, now)
+        }
+
+        /// Whether `nonce` is ours and `client`'s.
+        pub fn check(&self, nonce: &[u8], client: IpAddr) -> bool {
+            self.0.check(nonce, client).is_ok()
+        }
+    }
+}

@@ -130,6 +130,12 @@ impl fmt::Debug for NonceKey {
 pub struct NonceId([u8; TAG_LEN]);
 
 impl NonceId {
+    /// An id from its raw bytes, for stores that keep ids elsewhere (and for tests and
+    /// benchmarks that fill a store).
+    pub fn from_bytes(bytes: [u8; TAG_LEN]) -> Self {
+        NonceId(bytes)
+    }
+
     /// The raw bytes.
     pub fn as_bytes(&self) -> &[u8; TAG_LEN] {
         &self.0

@@ -1,0 +1,235 @@
+//! A small, independent Digest client for the tests: it hashes with `md-5`/`sha2`
+//! directly instead of calling the crate, so a mistake in the crate cannot agree with
+//! itself here.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::{IpAddr, SocketAddr};
+
+use http::{HeaderMap, Request};
+use md5::Md5;
+use sha2::{Digest, Sha256, Sha512_256};
+use tower_digest_auth::PeerAddr;
+
+pub const REALM: &str = "http-auth@example.org";
+pub const USER: &str = "Mufasa";
+pub const PASSWORD: &str = "Circle of Life";
+
+/// One `WWW-Authenticate: Digest` challenge, as a client reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Challenge {
+    pub realm: String,
+    pub nonce: String,
+    pub opaque: Option<String>,
+    pub algorithm: String,
+    pub qop: String,
+    pub stale: bool,
+    pub domain: Option<String>,
+}
+
+/// `name=value` pairs of a challenge or `Authentication-Info`, quotes removed.
+pub fn params(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        rest = rest.trim_start_matches([',', ' ']);
+        let Some(eq) = rest.find('=') else { break };
+        let name = rest[..eq].trim().to_ascii_lowercase();
+        rest = rest[eq + 1..].trim_start();
+        let value;
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut v = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = quoted.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, e)) = chars.next() {
+                            v.push(e);
+                        }
+                    }
+                    '"' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => v.push(c),
+                }
+            }
+            value = v;
+            rest = &quoted[end..];
+        } else {
+            let end = rest.find(',').unwrap_or(rest.len());
+            value = rest[..end].trim().to_owned();
+            rest = &rest[end..];
+        }
+        out.push((name, value));
+    }
+    out
+}
+
+pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Every Digest challenge in `headers`, in header order.
+pub fn challenges(headers: &HeaderMap) -> Vec<Challenge> {
+    headers
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .map(|value| {
+            let text = value.to_str().expect("challenge is ASCII");
+            let rest = text.strip_prefix("Digest ").expect("Digest challenge");
+            let p = params(rest);
+            Challenge {
+                realm: param(&p, "realm").expect("realm").to_owned(),
+                nonce: param(&p, "nonce").expect("nonce").to_owned(),
+                opaque: param(&p, "opaque").map(str::to_owned),
+                algorithm: param(&p, "algorithm").expect("algorithm").to_owned(),
+                qop: param(&p, "qop").expect("qop").to_owned(),
+                stale: param(&p, "stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
+                domain: param(&p, "domain").map(str::to_owned),
+            }
+        })
+        .collect()
+}
+
+/// `H(data)` in lowercase hex for an algorithm name (`-sess` uses the same hash).
+pub fn h(algorithm: &str, data: &[u8]) -> String {
+    let base = algorithm.trim_end_matches("-sess").trim_end_matches("-SESS");
+    let bytes: Vec<u8> = match base.to_ascii_uppercase().as_str() {
+        "MD5" => Md5::digest(data).to_vec(),
+        "SHA-256" => Sha256::digest(data).to_vec(),
+        "SHA-512-256" => Sha512_256::digest(data).to_vec(),
+        other => panic!("unknown algorithm {other}"),
+    };
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a client needs to answer a challenge.
+#[derive(Debug, Clone)]
+pub struct Answer<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub method: &'a str,
+    pub uri: &'a str,
+    pub nc: u32,
+    pub cnonce: &'a str,
+}
+
+impl<'a> Answer<'a> {
+    pub fn get(uri: &'a str) -> Self {
+        Answer {
+            username: USER,
+            password: PASSWORD,
+            method: "GET",
+            uri,
+            nc: 1,
+            cnonce: "0a4f113b",
+        }
+    }
+
+    pub fn nc(mut self, nc: u32) -> Self {
+        self.nc = nc;
+        self
+    }
+
+    pub fn password(mut self, password: &'a str) -> Self {
+        self.password = password;
+        self
+    }
+
+    pub fn username(mut self, username: &'a str) -> Self {
+        self.username = username;
+        self
+    }
+
+    pub fn method(mut self, method: &'a str) -> Self {
+        self.method = method;
+        self
+    }
+
+    fn session_key(&self, challenge: &Challenge) -> String {
+        let alg = &challenge.algorithm;
+        let ha1 = h(
+            alg,
+            format!("{}:{}:{}", self.username, challenge.realm, self.password).as_bytes(),
+        );
+        if alg.to_ascii_lowercase().ends_with("-sess") {
+            h(alg, format!("{ha1}:{}:{}", challenge.nonce, self.cnonce).as_bytes())
+        } else {
+            ha1
+        }
+    }
+
+    fn kd(&self, challenge: &Challenge, method: &str) -> String {
+        let alg = &challenge.algorithm;
+        let ha2 = h(alg, format!("{method}:{}", self.uri).as_bytes());
+        h(
+            alg,
+            format!(
+                "{}:{}:{:08x}:{}:auth:{ha2}",
+                self.session_key(challenge),
+                challenge.nonce,
+                self.nc,
+                self.cnonce
+            )
+            .as_bytes(),
+        )
+    }
+
+    /// The `response` parameter.
+    pub fn response(&self, challenge: &Challenge) -> String {
+        self.kd(challenge, self.method)
+    }
+
+    /// The `rspauth` the server should send back.
+    pub fn rspauth(&self, challenge: &Challenge) -> String {
+        self.kd(challenge, "")
+    }
+
+    /// A complete `Authorization` header value.
+    pub fn header(&self, challenge: &Challenge) -> String {
+        let mut header = format!(
+            r#"Digest username="{}", realm="{}", nonce="{}", uri="{}", algorithm={}, qop=auth, nc={:08x}, cnonce="{}", response="{}""#,
+            self.username,
+            challenge.realm,
+            challenge.nonce,
+            self.uri,
+            challenge.algorithm,
+            self.nc,
+            self.cnonce,
+            self.response(challenge)
+        );
+        if let Some(opaque) = &challenge.opaque {
+            header.push_str(&format!(r#", opaque="{opaque}""#));
+        }
+        header
+    }
+}
+
+pub fn client_addr() -> SocketAddr {
+    SocketAddr::new(IpAddr::from([192, 0, 2, 10]), 50_000)
+}
+
+/// A request from `client_addr()` (unless `peer` says otherwise).
+pub fn request(method: &str, uri: &str, authorization: Option<&str>) -> Request<String> {
+    request_from(client_addr(), method, uri, authorization)
+}
+
+pub fn request_from(
+    peer: SocketAddr,
+    method: &str,
+    uri: &str,
+    authorization: Option<&str>,
+) -> Request<String> {
+    let mut builder = Request::builder().method(method).uri(uri);
+    if let Some(value) = authorization {
+        builder = builder.header(http::header::AUTHORIZATION, value);
+    }
+    let mut request = builder.body(String::new()).unwrap();
+    request.extensions_mut().insert(PeerAddr(peer));
+    request
+}
