@@ -47,6 +47,9 @@ impl Default for ServerOptions {
 
 impl ServerOptions {
     /// Reads `NONCE_LIFETIME_SECS`, `ALGORITHMS` and `AUTH` from the environment.
+    ///
+    /// # Errors
+    /// A message naming the variable that does not parse.
     pub fn from_env() -> Result<Self, String> {
         let mut options = ServerOptions::default();
         if let Ok(secs) = std::env::var("NONCE_LIFETIME_SECS") {
@@ -92,6 +95,9 @@ pub fn app(options: ServerOptions) -> Router {
 }
 
 /// Serves [`app`] on `listener`, giving the layer each connection's peer address.
+///
+/// # Errors
+/// When accepting connections fails.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     options: ServerOptions,

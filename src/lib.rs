@@ -153,3 +153,8 @@ pub mod __bench {
         }
     }
 }
+
+/// The README's code samples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

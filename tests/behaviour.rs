@@ -13,8 +13,8 @@ use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges, param, params
 use http::{Request, Response, StatusCode};
 use tower::{Service, ServiceExt, service_fn};
 use tower_digest_auth::{
-    Algorithm, AuthenticatedUser, ClientIpSource, CredentialStore, DigestLayer, Ha1,
-    HashFunction, ManualClock, MemoryCredentials, MemoryNonceStore, Rejection,
+    Algorithm, AuthenticatedUser, ClientIpSource, CredentialStore, DigestLayer, Ha1, HashFunction,
+    ManualClock, MemoryCredentials, MemoryNonceStore, Rejection,
 };
 
 type Inner = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;
@@ -111,13 +111,23 @@ fn edit_field(header: &str, name: &str, value: Option<&str>) -> String {
 }
 
 fn assert_400(response: &Response<String>, message: &str) {
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{}", response.body());
+    assert_eq!(
+        response.status(),
+        StatusCode::BAD_REQUEST,
+        "{}",
+        response.body()
+    );
     assert_eq!(response.body(), message);
     assert!(response.headers().get("www-authenticate").is_none());
 }
 
 fn assert_fresh_challenge(response: &Response<String>) {
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{}", response.body());
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        response.body()
+    );
     let challenges = challenges(response.headers());
     assert_eq!(challenges.len(), 2);
     assert!(challenges.iter().all(|c| !c.stale), "not stale");
@@ -130,7 +140,11 @@ async fn no_credentials_get_one_challenge_line_per_algorithm_sha256_first() {
     let f = fixture();
     let response = f.get("/dir/index.html", None).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let lines: Vec<_> = response.headers().get_all("www-authenticate").iter().collect();
+    let lines: Vec<_> = response
+        .headers()
+        .get_all("www-authenticate")
+        .iter()
+        .collect();
     assert_eq!(lines.len(), 2, "one header line per algorithm");
     let challenges = challenges(response.headers());
     assert_eq!(challenges[0].algorithm, "SHA-256");
@@ -149,7 +163,11 @@ async fn no_credentials_get_one_challenge_line_per_algorithm_sha256_first() {
 #[tokio::test]
 async fn other_schemes_are_challenged() {
     let f = fixture();
-    for header in ["Basic TXVmYXNhOkNpcmNsZSBvZiBMaWZl", "Bearer abc.def.ghi", "Negotiate x"] {
+    for header in [
+        "Basic TXVmYXNhOkNpcmNsZSBvZiBMaWZl",
+        "Bearer abc.def.ghi",
+        "Negotiate x",
+    ] {
         assert_fresh_challenge(&f.get("/dir/index.html", Some(header)).await);
     }
 }
@@ -172,7 +190,10 @@ async fn malformed_headers_are_400_with_the_reason() {
     let f = fixture();
     let cases = [
         (r#"Digest username="Mufasa"#, "unterminated quoted string"),
-        (r#"Digest username="a" realm="b""#, "expected ',' between parameters"),
+        (
+            r#"Digest username="a" realm="b""#,
+            "expected ',' between parameters",
+        ),
         (r#"Digest realm="r", =x"#, "expected a parameter name"),
         (r#"Digest username="a\"#, "bad escape in quoted string"),
     ];
@@ -193,7 +214,10 @@ async fn non_utf8_and_oversize_headers_are_400() {
     let response = f.send(request).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let long = format!(r#"Digest username="{}""#, "x".repeat(20_000));
-    assert_400(&f.get("/", Some(&long)).await, "Authorization header too long");
+    assert_400(
+        &f.get("/", Some(&long)).await,
+        "Authorization header too long",
+    );
 }
 
 #[tokio::test]
@@ -210,7 +234,9 @@ async fn duplicate_parameters_are_400() {
 #[tokio::test]
 async fn each_missing_required_field_is_400_naming_it() {
     let f = fixture();
-    for field in ["username", "realm", "nonce", "uri", "response", "nc", "cnonce"] {
+    for field in [
+        "username", "realm", "nonce", "uri", "response", "nc", "cnonce",
+    ] {
         let response = f.get_edited((field, None)).await;
         assert_400(&response, &format!("missing field: {field}"));
     }
@@ -219,7 +245,10 @@ async fn each_missing_required_field_is_400_naming_it() {
 #[tokio::test]
 async fn qop_other_than_auth_or_missing_is_400() {
     let f = fixture();
-    assert_400(&f.get_edited(("qop", Some("auth-int"))).await, "qop must be \"auth\"");
+    assert_400(
+        &f.get_edited(("qop", Some("auth-int"))).await,
+        "qop must be \"auth\"",
+    );
     // An RFC 2069 answer: no qop, nc or cnonce.
     let challenge = f.challenge("MD5").await;
     let rfc2069 = format!(
@@ -227,7 +256,10 @@ async fn qop_other_than_auth_or_missing_is_400() {
         challenge.nonce,
         "0".repeat(32)
     );
-    assert_400(&f.get("/dir/index.html", Some(&rfc2069)).await, "qop must be \"auth\"");
+    assert_400(
+        &f.get("/dir/index.html", Some(&rfc2069)).await,
+        "qop must be \"auth\"",
+    );
 }
 
 #[tokio::test]
@@ -257,8 +289,14 @@ async fn missing_algorithm_means_md5() {
 #[tokio::test]
 async fn foreign_realm_or_opaque_is_400() {
     let f = fixture();
-    assert_400(&f.get_edited(("realm", Some("other"))).await, "realm does not match");
-    assert_400(&f.get_edited(("opaque", Some("other"))).await, "opaque does not match");
+    assert_400(
+        &f.get_edited(("realm", Some("other"))).await,
+        "realm does not match",
+    );
+    assert_400(
+        &f.get_edited(("opaque", Some("other"))).await,
+        "opaque does not match",
+    );
 }
 
 #[tokio::test]
@@ -287,7 +325,10 @@ async fn uri_with_query_and_absolute_form_targets_authenticate() {
     assert_eq!(f.get(uri, Some(&header)).await.status(), StatusCode::OK);
     let absolute = "http://example.org/dir/index.html";
     let header = Answer::get(absolute).nc(2).header(&challenge);
-    assert_eq!(f.get(absolute, Some(&header)).await.status(), StatusCode::OK);
+    assert_eq!(
+        f.get(absolute, Some(&header)).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -308,11 +349,21 @@ async fn username_star_carries_a_non_ascii_user() {
         .build()
         .unwrap();
     let service = tower::Layer::layer(&layer, inner());
-    let response = service.clone().oneshot(request("GET", "/", None)).await.unwrap();
+    let response = service
+        .clone()
+        .oneshot(request("GET", "/", None))
+        .await
+        .unwrap();
     let challenge = challenges(response.headers()).remove(0);
-    let header = Answer::get("/").username(user).password("pw").header(&challenge);
+    let header = Answer::get("/")
+        .username(user)
+        .password("pw")
+        .header(&challenge);
     let header = edit_field(&header, "username", None) + ", username*=UTF-8''J%C3%A4s%C3%B8n%20Doe";
-    let response = service.oneshot(request("GET", "/", Some(&header))).await.unwrap();
+    let response = service
+        .oneshot(request("GET", "/", Some(&header)))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.body(), &format!("hello {user} via SHA-256"));
 }
@@ -323,8 +374,12 @@ async fn username_star_carries_a_non_ascii_user() {
 async fn wrong_password_and_unknown_user_answer_alike() {
     let f = fixture();
     let challenge = f.challenge("SHA-256").await;
-    let wrong = Answer::get("/dir/index.html").password("Circle of Death").header(&challenge);
-    let unknown = Answer::get("/dir/index.html").username("Scar").header(&challenge);
+    let wrong = Answer::get("/dir/index.html")
+        .password("Circle of Death")
+        .header(&challenge);
+    let unknown = Answer::get("/dir/index.html")
+        .username("Scar")
+        .header(&challenge);
     let a = f.get("/dir/index.html", Some(&wrong)).await;
     let b = f.get("/dir/index.html", Some(&unknown)).await;
     assert_fresh_challenge(&a);
@@ -335,7 +390,10 @@ async fn wrong_password_and_unknown_user_answer_alike() {
         headers.remove("www-authenticate");
         let challenges: Vec<_> = challenges(r.headers())
             .into_iter()
-            .map(|c| Challenge { nonce: String::new(), ..c })
+            .map(|c| Challenge {
+                nonce: String::new(),
+                ..c
+            })
             .map(|c| format!("{c:?}"))
             .collect();
         (format!("{headers:?}"), challenges, r.status())
@@ -373,10 +431,17 @@ async fn unknown_user_is_looked_up_and_refused_like_a_known_one() {
     };
     let layer = DigestLayer::builder(REALM, store).build().unwrap();
     let service = tower::Layer::layer(&layer, inner());
-    let response = service.clone().oneshot(request("GET", "/", None)).await.unwrap();
+    let response = service
+        .clone()
+        .oneshot(request("GET", "/", None))
+        .await
+        .unwrap();
     let challenge = challenges(response.headers()).remove(0);
     let header = Answer::get("/").username("nobody").header(&challenge);
-    let response = service.oneshot(request("GET", "/", Some(&header))).await.unwrap();
+    let response = service
+        .oneshot(request("GET", "/", Some(&header)))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(lookups.load(Ordering::SeqCst), 1);
 }
@@ -404,7 +469,10 @@ async fn nonce_of_another_realm_or_key_is_401() {
     let response = other.oneshot(request("GET", "/", None)).await.unwrap();
     let challenge = challenges(response.headers()).remove(0);
     let ours = f.challenge("SHA-256").await;
-    let header = Answer::get("/").header(&Challenge { opaque: ours.opaque, ..challenge });
+    let header = Answer::get("/").header(&Challenge {
+        opaque: ours.opaque,
+        ..challenge
+    });
     assert_fresh_challenge(&f.get("/", Some(&header)).await);
 }
 
@@ -415,11 +483,19 @@ async fn nonce_from_another_client_ip_is_401() {
     let header = Answer::get("/dir/index.html").header(&challenge);
     let elsewhere = "198.51.100.1:4000".parse().unwrap();
     let response = f
-        .send(common::request_from(elsewhere, "GET", "/dir/index.html", Some(&header)))
+        .send(common::request_from(
+            elsewhere,
+            "GET",
+            "/dir/index.html",
+            Some(&header),
+        ))
         .await;
     assert_fresh_challenge(&response);
     // The same answer from the right address works: nothing was burnt.
-    assert_eq!(f.get("/dir/index.html", Some(&header)).await.status(), StatusCode::OK);
+    assert_eq!(
+        f.get("/dir/index.html", Some(&header)).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -427,7 +503,10 @@ async fn nonce_used_with_another_algorithm_is_401() {
     let f = fixture();
     let sha = f.challenge("SHA-256").await;
     // A downgrade: the SHA-256 challenge's nonce answered with MD5.
-    let downgraded = Challenge { algorithm: "MD5".into(), ..sha };
+    let downgraded = Challenge {
+        algorithm: "MD5".into(),
+        ..sha
+    };
     let header = Answer::get("/dir/index.html").header(&downgraded);
     assert_fresh_challenge(&f.get("/dir/index.html", Some(&header)).await);
 }
@@ -437,7 +516,10 @@ async fn reused_nonce_count_is_401_not_stale() {
     let f = fixture();
     let challenge = f.challenge("SHA-256").await;
     let header = Answer::get("/dir/index.html").header(&challenge);
-    assert_eq!(f.get("/dir/index.html", Some(&header)).await.status(), StatusCode::OK);
+    assert_eq!(
+        f.get("/dir/index.html", Some(&header)).await.status(),
+        StatusCode::OK
+    );
     assert_fresh_challenge(&f.get("/dir/index.html", Some(&header)).await);
 }
 
@@ -529,10 +611,16 @@ async fn expired_nonce_with_correct_response_is_stale() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let fresh = challenges(response.headers());
     assert_eq!(fresh.len(), 2);
-    assert!(fresh.iter().all(|c| c.stale), "every challenge says stale=true");
+    assert!(
+        fresh.iter().all(|c| c.stale),
+        "every challenge says stale=true"
+    );
     // The client retries with the fresh nonce, without asking the user.
     let retry = Answer::get("/dir/index.html").header(&fresh[0]);
-    assert_eq!(f.get("/dir/index.html", Some(&retry)).await.status(), StatusCode::OK);
+    assert_eq!(
+        f.get("/dir/index.html", Some(&retry)).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -541,7 +629,10 @@ async fn nonce_within_its_lifetime_is_not_stale() {
     let challenge = f.challenge("SHA-256").await;
     f.clock.advance(Duration::from_secs(30 * 60 - 1));
     let header = Answer::get("/dir/index.html").header(&challenge);
-    assert_eq!(f.get("/dir/index.html", Some(&header)).await.status(), StatusCode::OK);
+    assert_eq!(
+        f.get("/dir/index.html", Some(&header)).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -549,7 +640,9 @@ async fn expired_nonce_with_wrong_password_is_not_stale() {
     let f = fixture();
     let challenge = f.challenge("SHA-256").await;
     f.clock.advance(Duration::from_secs(31 * 60));
-    let header = Answer::get("/dir/index.html").password("guess").header(&challenge);
+    let header = Answer::get("/dir/index.html")
+        .password("guess")
+        .header(&challenge);
     assert_fresh_challenge(&f.get("/dir/index.html", Some(&header)).await);
 }
 
@@ -569,7 +662,10 @@ async fn the_nonce_store_shrinks_back_after_expiry() {
     for _ in 0..40 {
         let challenge = f.challenge("SHA-256").await;
         let header = Answer::get("/dir/index.html").header(&challenge);
-        assert_eq!(f.get("/dir/index.html", Some(&header)).await.status(), StatusCode::OK);
+        assert_eq!(
+            f.get("/dir/index.html", Some(&header)).await.status(),
+            StatusCode::OK
+        );
     }
     assert_eq!(f.nonces.len(), 40);
     f.clock.advance(Duration::from_secs(31 * 60));
@@ -577,7 +673,10 @@ async fn the_nonce_store_shrinks_back_after_expiry() {
     for _ in 0..5 {
         let challenge = f.challenge("SHA-256").await;
         let header = Answer::get("/dir/index.html").header(&challenge);
-        assert_eq!(f.get("/dir/index.html", Some(&header)).await.status(), StatusCode::OK);
+        assert_eq!(
+            f.get("/dir/index.html", Some(&header)).await.status(),
+            StatusCode::OK
+        );
     }
     assert_eq!(f.nonces.len(), 5);
 }
@@ -594,18 +693,34 @@ async fn a_full_nonce_store_never_lets_a_replay_through() {
     let service = tower::Layer::layer(&layer, inner());
     let mut used = Vec::new();
     for _ in 0..12 {
-        let response = service.clone().oneshot(request("GET", "/", None)).await.unwrap();
+        let response = service
+            .clone()
+            .oneshot(request("GET", "/", None))
+            .await
+            .unwrap();
         let challenge = challenges(response.headers()).remove(0);
         let header = Answer::get("/").header(&challenge);
-        let response = service.clone().oneshot(request("GET", "/", Some(&header))).await.unwrap();
+        let response = service
+            .clone()
+            .oneshot(request("GET", "/", Some(&header)))
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert!(nonces.len() <= 4);
         used.push(header);
         clock.advance(Duration::from_secs(1));
     }
     for header in used {
-        let response = service.clone().oneshot(request("GET", "/", Some(&header))).await.unwrap();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "replay after eviction");
+        let response = service
+            .clone()
+            .oneshot(request("GET", "/", Some(&header)))
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "replay after eviction"
+        );
     }
 }
 
@@ -629,10 +744,17 @@ impl CredentialStore for FailingStore {
 async fn credential_store_failure_is_500_never_200() {
     let layer = DigestLayer::builder(REALM, FailingStore).build().unwrap();
     let service = tower::Layer::layer(&layer, inner());
-    let response = service.clone().oneshot(request("GET", "/", None)).await.unwrap();
+    let response = service
+        .clone()
+        .oneshot(request("GET", "/", None))
+        .await
+        .unwrap();
     let challenge = challenges(response.headers()).remove(0);
     let header = Answer::get("/").header(&challenge);
-    let response = service.oneshot(request("GET", "/", Some(&header))).await.unwrap();
+    let response = service
+        .oneshot(request("GET", "/", Some(&header)))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(response.headers().get("www-authenticate").is_none());
 }
@@ -654,13 +776,18 @@ async fn success_runs_the_inner_service_with_the_user_and_proves_the_server() {
         let f = fixture_with(|b| b.algorithms([algorithm]));
         let challenge = f.challenge(algorithm.name()).await;
         let answer = Answer::get("/dir/index.html");
-        let response = f.get("/dir/index.html", Some(&answer.header(&challenge))).await;
+        let response = f
+            .get("/dir/index.html", Some(&answer.header(&challenge)))
+            .await;
         assert_eq!(response.status(), StatusCode::OK, "{algorithm}");
         assert_eq!(response.body(), &format!("hello Mufasa via {algorithm}"));
         let info = response.headers()["authentication-info"].to_str().unwrap();
         let info = params(info);
         assert_eq!(param(&info, "qop"), Some("auth"));
-        assert_eq!(param(&info, "rspauth"), Some(answer.rspauth(&challenge).as_str()));
+        assert_eq!(
+            param(&info, "rspauth"),
+            Some(answer.rspauth(&challenge).as_str())
+        );
         assert_eq!(param(&info, "cnonce"), Some(answer.cnonce));
         assert_eq!(param(&info, "nc"), Some("00000001"));
         assert_eq!(param(&info, "nextnonce"), None, "early in the nonce's life");
@@ -671,8 +798,12 @@ async fn success_runs_the_inner_service_with_the_user_and_proves_the_server() {
 async fn post_authenticates_with_its_method() {
     let f = fixture();
     let challenge = f.challenge("SHA-256").await;
-    let post = Answer::get("/dir/index.html").method("POST").header(&challenge);
-    let response = f.send(request("POST", "/dir/index.html", Some(&post))).await;
+    let post = Answer::get("/dir/index.html")
+        .method("POST")
+        .header(&challenge);
+    let response = f
+        .send(request("POST", "/dir/index.html", Some(&post)))
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     // The same answer does not authorise another method.
     let get = f.send(request("GET", "/dir/index.html", Some(&post))).await;
@@ -688,11 +819,19 @@ async fn late_in_a_nonces_life_the_success_carries_a_working_nextnonce() {
     let response = f.get("/dir/index.html", Some(&header)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let info = params(response.headers()["authentication-info"].to_str().unwrap());
-    let next = param(&info, "nextnonce").expect("nextnonce late in life").to_owned();
+    let next = param(&info, "nextnonce")
+        .expect("nextnonce late in life")
+        .to_owned();
     assert_ne!(next, challenge.nonce);
     f.clock.advance(Duration::from_secs(10 * 60));
-    let header = Answer::get("/dir/index.html").header(&Challenge { nonce: next, ..challenge });
-    assert_eq!(f.get("/dir/index.html", Some(&header)).await.status(), StatusCode::OK);
+    let header = Answer::get("/dir/index.html").header(&Challenge {
+        nonce: next,
+        ..challenge
+    });
+    assert_eq!(
+        f.get("/dir/index.html", Some(&header)).await.status(),
+        StatusCode::OK
+    );
 }
 
 // ---- configuration and plumbing ----
@@ -710,7 +849,11 @@ async fn custom_rejection_response_still_gets_challenges() {
         .build()
         .unwrap();
     let service = tower::Layer::layer(&layer, inner());
-    let response = service.clone().oneshot(request("GET", "/", None)).await.unwrap();
+    let response = service
+        .clone()
+        .oneshot(request("GET", "/", None))
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.body(), r#"{"error":"authentication required"}"#);
     assert_eq!(challenges(response.headers()).len(), 2);
@@ -724,19 +867,27 @@ async fn custom_rejection_response_still_gets_challenges() {
 #[tokio::test]
 async fn trusted_proxy_supplies_the_client_address() {
     let f = fixture_with(|b| {
-        b.client_ip(ClientIpSource::TrustedProxies(vec!["10.0.0.0/8".parse().unwrap()]))
+        b.client_ip(ClientIpSource::TrustedProxies(vec![
+            "10.0.0.0/8".parse().unwrap(),
+        ]))
     });
     let proxy = "10.0.0.1:80".parse().unwrap();
     let via_proxy = |client: &str, authorization: Option<&str>| {
         let mut request = common::request_from(proxy, "GET", "/dir/index.html", authorization);
-        request.headers_mut().insert("x-forwarded-for", client.parse().unwrap());
+        request
+            .headers_mut()
+            .insert("x-forwarded-for", client.parse().unwrap());
         request
     };
     let response = f.send(via_proxy("203.0.113.5", None)).await;
     let challenge = challenges(response.headers()).remove(0);
     let header = Answer::get("/dir/index.html").header(&challenge);
     let other = f.send(via_proxy("203.0.113.6", Some(&header))).await;
-    assert_eq!(other.status(), StatusCode::UNAUTHORIZED, "bound to the real client");
+    assert_eq!(
+        other.status(),
+        StatusCode::UNAUTHORIZED,
+        "bound to the real client"
+    );
     let same = f.send(via_proxy("203.0.113.5", Some(&header))).await;
     assert_eq!(same.status(), StatusCode::OK);
 }
@@ -744,8 +895,14 @@ async fn trusted_proxy_supplies_the_client_address() {
 #[tokio::test]
 async fn shared_key_lets_another_instance_verify_the_nonce() {
     let key = tower_digest_auth::NonceKey::from_bytes(7, &[42; 32]).unwrap();
-    let a = DigestLayer::builder(REALM, users()).nonce_key(key.clone()).build().unwrap();
-    let b = DigestLayer::builder(REALM, users()).nonce_key(key).build().unwrap();
+    let a = DigestLayer::builder(REALM, users())
+        .nonce_key(key.clone())
+        .build()
+        .unwrap();
+    let b = DigestLayer::builder(REALM, users())
+        .nonce_key(key)
+        .build()
+        .unwrap();
     let a = tower::Layer::layer(&a, inner());
     let b = tower::Layer::layer(&b, inner());
     let response = a.oneshot(request("GET", "/", None)).await.unwrap();
@@ -764,10 +921,17 @@ async fn inner_errors_pass_through_unchanged() {
         &layer,
         service_fn(|_: Request<String>| async { Err::<Response<String>, _>(Boom) }),
     );
-    let response = service.clone().oneshot(request("GET", "/", None)).await.unwrap();
+    let response = service
+        .clone()
+        .oneshot(request("GET", "/", None))
+        .await
+        .unwrap();
     let challenge = challenges(response.headers()).remove(0);
     let header = Answer::get("/").header(&challenge);
-    let error = service.oneshot(request("GET", "/", Some(&header))).await.unwrap_err();
+    let error = service
+        .oneshot(request("GET", "/", Some(&header)))
+        .await
+        .unwrap_err();
     assert_eq!(error, Boom);
 }
 
@@ -777,7 +941,10 @@ async fn the_service_calls_the_inner_service_it_polled_ready() {
     let (mock, mut handle) = tower_test::mock::pair::<Request<String>, Response<String>>();
     let mut service = tower::Layer::layer(&layer, mock);
     handle.allow(0);
-    assert!(futures_poll_ready(&mut service).is_pending(), "readiness comes from the inner");
+    assert!(
+        futures_poll_ready(&mut service).is_pending(),
+        "readiness comes from the inner"
+    );
     handle.allow(1);
     assert!(futures_poll_ready(&mut service).is_ready());
     // A challenge is answered by the layer alone; the inner never sees it.
@@ -786,7 +953,9 @@ async fn the_service_calls_the_inner_service_it_polled_ready() {
     let challenge = challenges(response.headers()).remove(0);
     let header = Answer::get("/").header(&challenge);
     handle.allow(1);
-    std::future::poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
+    std::future::poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .unwrap();
     let call = tokio::spawn(service.call(request("GET", "/", Some(&header))));
     let (seen, send) = handle.next_request().await.expect("inner got the request");
     assert!(seen.extensions().get::<AuthenticatedUser>().is_some());
@@ -812,7 +981,10 @@ fn invalid_configurations_are_refused() {
     ) -> tower_digest_auth::DigestLayerBuilder<MemoryCredentials>| {
         f(DigestLayer::builder(REALM, users())).build().map(|_| ())
     };
-    assert!(matches!(build(|b| b.algorithms([])), Err(ConfigError::NoAlgorithms)));
+    assert!(matches!(
+        build(|b| b.algorithms([])),
+        Err(ConfigError::NoAlgorithms)
+    ));
     assert!(matches!(
         build(|b| b.algorithms([Algorithm::Md5, Algorithm::Md5])),
         Err(ConfigError::DuplicateAlgorithm(Algorithm::Md5))
@@ -821,7 +993,10 @@ fn invalid_configurations_are_refused() {
         build(|b| b.nonce_lifetime(Duration::ZERO)),
         Err(ConfigError::LifetimeTooShort)
     ));
-    assert!(matches!(build(|b| b.opaque("a\nb")), Err(ConfigError::InvalidText("opaque"))));
+    assert!(matches!(
+        build(|b| b.opaque("a\nb")),
+        Err(ConfigError::InvalidText("opaque"))
+    ));
     assert!(matches!(
         DigestLayer::builder("", users()).build().map(|_| ()),
         Err(ConfigError::InvalidText("realm"))

@@ -98,14 +98,20 @@ pub fn challenges(headers: &HeaderMap) -> Vec<Challenge> {
 
 /// `H(data)` in lowercase hex for an algorithm name (`-sess` uses the same hash).
 pub fn h(algorithm: &str, data: &[u8]) -> String {
-    let base = algorithm.trim_end_matches("-sess").trim_end_matches("-SESS");
+    let base = algorithm
+        .trim_end_matches("-sess")
+        .trim_end_matches("-SESS");
     let bytes: Vec<u8> = match base.to_ascii_uppercase().as_str() {
         "MD5" => Md5::digest(data).to_vec(),
         "SHA-256" => Sha256::digest(data).to_vec(),
         "SHA-512-256" => Sha512_256::digest(data).to_vec(),
         other => panic!("unknown algorithm {other}"),
     };
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes.iter().fold(String::new(), |mut hex, b| {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }
 
 /// What a client needs to answer a challenge.
@@ -158,7 +164,10 @@ impl<'a> Answer<'a> {
             format!("{}:{}:{}", self.username, challenge.realm, self.password).as_bytes(),
         );
         if alg.to_ascii_lowercase().ends_with("-sess") {
-            h(alg, format!("{ha1}:{}:{}", challenge.nonce, self.cnonce).as_bytes())
+            h(
+                alg,
+                format!("{ha1}:{}:{}", challenge.nonce, self.cnonce).as_bytes(),
+            )
         } else {
             ha1
         }
@@ -204,7 +213,7 @@ impl<'a> Answer<'a> {
             self.response(challenge)
         );
         if let Some(opaque) = &challenge.opaque {
-            header.push_str(&format!(r#", opaque="{opaque}""#));
+            header = format!(r#"{header}, opaque="{opaque}""#);
         }
         header
     }
