@@ -1,0 +1,111 @@
+//! Possible attacks are logged as events carrying the client IP, and never a secret.
+
+#![allow(missing_docs)]
+
+mod common;
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges, request, request_from};
+use http::{Request, Response};
+use tower::{ServiceExt, service_fn};
+use tower_digest_auth::{DigestLayer, Ha1, HashFunction, MemoryCredentials};
+
+/// Collects everything the subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn take(&self) -> String {
+        String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
+    }
+}
+
+#[tokio::test]
+async fn attacks_are_logged_with_the_client_ip_and_no_secret() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let layer = DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
+        .build()
+        .unwrap();
+    let service = tower::Layer::layer(
+        &layer,
+        service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }),
+    );
+    let send = |request: Request<String>| service.clone().oneshot(request);
+    let challenge = challenges(send(request("GET", "/a", None)).await.unwrap().headers()).remove(0);
+
+    let good = Answer::get("/a").header(&challenge);
+    let cases: Vec<(&str, Request<String>)> = vec![
+        (
+            "failed password",
+            request(
+                "GET",
+                "/a",
+                Some(&Answer::get("/a").password("nope").header(&challenge)),
+            ),
+        ),
+        ("replayed nonce count", {
+            send(request("GET", "/a", Some(&good))).await.unwrap();
+            request("GET", "/a", Some(&good))
+        }),
+        (
+            "another client address",
+            request_from("198.51.100.9:1".parse().unwrap(), "GET", "/a", Some(&good)),
+        ),
+        (
+            "forged",
+            request(
+                "GET",
+                "/a",
+                Some(&Answer::get("/a").header(&Challenge {
+                    nonce: "AAAA".repeat(17),
+                    ..challenge.clone()
+                })),
+            ),
+        ),
+        ("uri does not match", request("GET", "/b", Some(&good))),
+    ];
+    for (event, request) in cases {
+        let ip = request
+            .extensions()
+            .get::<tower_digest_auth::PeerAddr>()
+            .unwrap()
+            .0
+            .ip()
+            .to_string();
+        send(request).await.unwrap();
+        let log = captured.take();
+        let line = log
+            .lines()
+            .find(|line| line.contains(event))
+            .unwrap_or_else(|| panic!("no {event:?} event in {log:?}"));
+        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains(&format!("client_ip={ip}")), "{line}");
+        let ha1 = Ha1::from_password(HashFunction::Sha256, USER, REALM, PASSWORD);
+        assert!(
+            !log.contains(PASSWORD) && !log.contains(ha1.expose_hex()),
+            "{log}"
+        );
+    }
+}
