@@ -206,14 +206,17 @@ mod tests {
         ClientIpSource::TrustedProxies(vec!["10.0.0.0/8".parse().unwrap()])
     }
 
-    fn ip(s: &str) -> Option<IpAddr> {
-        Some(s.parse().unwrap())
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
     }
 
     #[test]
     fn connection_source_ignores_forwarding_headers() {
         let p = parts("192.0.2.1", &[("x-forwarded-for", "203.0.113.9")]);
-        assert_eq!(ClientIpSource::Connection.client_ip(&p), ip("192.0.2.1"));
+        assert_eq!(
+            ClientIpSource::Connection.client_ip(&p),
+            Some(ip("192.0.2.1"))
+        );
     }
 
     #[test]
@@ -224,7 +227,8 @@ mod tests {
 
     #[test]
     fn trusted_proxy_table() {
-        let cases: &[(&str, &[(&str, &str)], Option<&str>)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
+        let cases: &[Case<'_>] = &[
             // Untrusted peer: headers are ignored.
             (
                 "192.0.2.1",
@@ -283,11 +287,7 @@ mod tests {
         ];
         for (peer, headers, expected) in cases {
             let got = proxies().client_ip(&parts(peer, headers));
-            assert_eq!(
-                got,
-                expected.and_then(ip),
-                "peer {peer} headers {headers:?}"
-            );
+            assert_eq!(got, expected.map(ip), "peer {peer} headers {headers:?}");
         }
     }
 

@@ -116,6 +116,16 @@ pub enum HashFunction {
 }
 
 impl HashFunction {
+    /// The name of the plain algorithm with this hash (`MD5`, `SHA-256`, `SHA-512-256`),
+    /// handy as a key for stored `HA1`s.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashFunction::Md5 => "MD5",
+            HashFunction::Sha256 => "SHA-256",
+            HashFunction::Sha512_256 => "SHA-512-256",
+        }
+    }
+
     /// Length of this function's digest in lowercase hex.
     pub fn hex_len(self) -> usize {
         match self {
