@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use http::HeaderValue;
 
 use crate::config::Config;
+use crate::nonce::ENCODED_NONCE_LEN;
 
 /// One challenge per offered algorithm, in the configured order, each with its own nonce
 /// bound to that algorithm and to `client`. They go on separate header lines: curl,
@@ -20,9 +21,15 @@ pub(crate) fn challenges(
         .challenge_parts
         .iter()
         .map(move |(algorithm, before_nonce, after_nonce)| {
-            let nonce = config.signer.issue(*algorithm, client, now);
             let stale = if stale { ", stale=true" } else { "" };
-            let value = [before_nonce.as_str(), &nonce, after_nonce, stale].concat();
+            let len = before_nonce.len() + ENCODED_NONCE_LEN + after_nonce.len() + stale.len();
+            let mut value = String::with_capacity(len);
+            value.push_str(before_nonce);
+            config
+                .signer
+                .issue_into(*algorithm, client, now, &mut value);
+            value.push_str(after_nonce);
+            value.push_str(stale);
             // The realm, opaque and domain were checked for control characters when the
             // layer was built and the nonce is base64url, so the value is always valid.
             HeaderValue::try_from(value).expect("challenge is a valid header value")

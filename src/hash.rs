@@ -136,17 +136,45 @@ impl HashFunction {
 
     /// `H(parts[0] || parts[1] || ...)` in lowercase hex.
     pub(crate) fn hex_digest(self, parts: &[&[u8]]) -> HexDigest {
-        fn run<D: Digest>(parts: &[&[u8]]) -> HexDigest {
-            let mut hasher = D::new();
-            for part in parts {
-                hasher.update(part);
-            }
-            HexDigest::encode(&hasher.finalize())
+        let mut hasher = Hasher::new(self);
+        for part in parts {
+            hasher.update(part);
         }
+        hasher.finish()
+    }
+}
+
+/// A running hash of one of our functions; cloning it lets two digests share the work on a
+/// common prefix.
+#[derive(Clone)]
+pub(crate) enum Hasher {
+    Md5(Md5),
+    Sha256(Sha256),
+    Sha512_256(Sha512_256),
+}
+
+impl Hasher {
+    pub(crate) fn new(hash: HashFunction) -> Self {
+        match hash {
+            HashFunction::Md5 => Hasher::Md5(Md5::new()),
+            HashFunction::Sha256 => Hasher::Sha256(Sha256::new()),
+            HashFunction::Sha512_256 => Hasher::Sha512_256(Sha512_256::new()),
+        }
+    }
+
+    pub(crate) fn update(&mut self, data: &[u8]) {
         match self {
-            HashFunction::Md5 => run::<Md5>(parts),
-            HashFunction::Sha256 => run::<Sha256>(parts),
-            HashFunction::Sha512_256 => run::<Sha512_256>(parts),
+            Hasher::Md5(hasher) => hasher.update(data),
+            Hasher::Sha256(hasher) => hasher.update(data),
+            Hasher::Sha512_256(hasher) => hasher.update(data),
+        }
+    }
+
+    pub(crate) fn finish(self) -> HexDigest {
+        match self {
+            Hasher::Md5(hasher) => HexDigest::encode(&hasher.finalize()),
+            Hasher::Sha256(hasher) => HexDigest::encode(&hasher.finalize()),
+            Hasher::Sha512_256(hasher) => HexDigest::encode(&hasher.finalize()),
         }
     }
 }
@@ -230,11 +258,11 @@ impl DigestInput<'_> {
         }
     }
 
-    /// The `response` a client with the right password sends for `method`.
-    pub(crate) fn response(&self, session_key: &HexDigest, method: &[u8]) -> HexDigest {
-        let hash = self.algorithm.hash_function();
-        let ha2 = hash.hex_digest(&[method, b":", self.uri]);
-        hash.hex_digest(&[
+    /// The hash state after `session_key:nonce:nc:cnonce:qop:`, the part of `KD` that
+    /// the `response` and `rspauth` share; each finishes it with its own `H(A2)`.
+    pub(crate) fn kd_prefix(&self, session_key: &HexDigest) -> Hasher {
+        let mut hasher = Hasher::new(self.algorithm.hash_function());
+        for part in [
             session_key.as_bytes(),
             b":",
             self.nonce,
@@ -245,14 +273,34 @@ impl DigestInput<'_> {
             b":",
             self.qop,
             b":",
-            ha2.as_bytes(),
-        ])
+        ] {
+            hasher.update(part);
+        }
+        hasher
+    }
+
+    /// Finishes `KD` for `method` (empty for `rspauth`) from a shared prefix.
+    pub(crate) fn finish_kd(&self, prefix: &Hasher, method: &[u8]) -> HexDigest {
+        let ha2 = self
+            .algorithm
+            .hash_function()
+            .hex_digest(&[method, b":", self.uri]);
+        let mut hasher = prefix.clone();
+        hasher.update(ha2.as_bytes());
+        hasher.finish()
+    }
+
+    /// The `response` a client with the right password sends for `method`.
+    #[cfg(test)]
+    pub(crate) fn response(&self, session_key: &HexDigest, method: &[u8]) -> HexDigest {
+        self.finish_kd(&self.kd_prefix(session_key), method)
     }
 
     /// `rspauth` for `Authentication-Info`: the same computation with an empty method,
     /// which proves to the client that the server knows its `HA1` too.
+    #[cfg(test)]
     pub(crate) fn rspauth(&self, session_key: &HexDigest) -> HexDigest {
-        self.response(session_key, b"")
+        self.finish_kd(&self.kd_prefix(session_key), b"")
     }
 }
 

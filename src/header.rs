@@ -45,23 +45,26 @@ pub(crate) struct DigestParams<'a> {
 impl<'a> DigestParams<'a> {
     /// The slot for a parameter name (matched case-insensitively), with its canonical name.
     fn slot(&mut self, name: &[u8]) -> Option<(&'static str, &mut Option<Cow<'a, [u8]>>)> {
-        let slots: [(&'static str, &mut Option<Cow<'a, [u8]>>); 12] = [
-            ("username", &mut self.username),
-            ("username*", &mut self.username_star),
-            ("realm", &mut self.realm),
-            ("nonce", &mut self.nonce),
-            ("uri", &mut self.uri),
-            ("response", &mut self.response),
-            ("algorithm", &mut self.algorithm),
-            ("cnonce", &mut self.cnonce),
-            ("opaque", &mut self.opaque),
-            ("qop", &mut self.qop),
-            ("nc", &mut self.nc),
-            ("userhash", &mut self.userhash),
-        ];
-        slots
-            .into_iter()
-            .find(|(known, _)| known.as_bytes().eq_ignore_ascii_case(name))
+        // The longest name we know has 9 bytes; anything longer is unknown.
+        let mut buffer = [0u8; 9];
+        let lower = buffer.get_mut(..name.len())?;
+        lower.copy_from_slice(name);
+        lower.make_ascii_lowercase();
+        Some(match &*lower {
+            b"username" => ("username", &mut self.username),
+            b"username*" => ("username*", &mut self.username_star),
+            b"realm" => ("realm", &mut self.realm),
+            b"nonce" => ("nonce", &mut self.nonce),
+            b"uri" => ("uri", &mut self.uri),
+            b"response" => ("response", &mut self.response),
+            b"algorithm" => ("algorithm", &mut self.algorithm),
+            b"cnonce" => ("cnonce", &mut self.cnonce),
+            b"opaque" => ("opaque", &mut self.opaque),
+            b"qop" => ("qop", &mut self.qop),
+            b"nc" => ("nc", &mut self.nc),
+            b"userhash" => ("userhash", &mut self.userhash),
+            _ => return None,
+        })
     }
 }
 
@@ -180,11 +183,17 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         let mut unescaped: Option<Vec<u8>> = None;
         loop {
-            let Some(byte) = self.peek() else {
-                return Err(ParseError::Malformed("unterminated quoted string"));
-            };
-            self.pos += 1;
-            match byte {
+            // Skip the run of plain bytes in one pass: most values have no escapes.
+            let rest = &self.input[self.pos..];
+            let run = rest
+                .iter()
+                .position(|&byte| byte == b'"' || byte == b'\\' || !is_quoted_byte(byte))
+                .ok_or(ParseError::Malformed("unterminated quoted string"))?;
+            if let Some(owned) = &mut unescaped {
+                owned.extend_from_slice(&rest[..run]);
+            }
+            self.pos += run + 1;
+            match rest[run] {
                 b'"' => {
                     return Ok(match unescaped {
                         Some(owned) => Cow::Owned(owned),
@@ -200,11 +209,6 @@ impl<'a> Cursor<'a> {
                         .get_or_insert_with(|| self.input[start..self.pos - 2].to_vec())
                         .push(escaped);
                 }
-                byte if is_quoted_byte(byte) => {
-                    if let Some(owned) = &mut unescaped {
-                        owned.push(byte);
-                    }
-                }
                 _ => return Err(ParseError::Malformed("control character in quoted string")),
             }
         }
@@ -212,8 +216,40 @@ impl<'a> Cursor<'a> {
 }
 
 fn is_token_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/:".contains(&byte)
+    TOKEN_BYTES[usize::from(byte)]
 }
+
+/// RFC 9110 `tchar`, plus `/` and `:` (see [`Cursor::token`]), as a lookup table.
+static TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        #[allow(clippy::cast_possible_truncation)]
+        let b = byte as u8;
+        table[byte] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+                    | b'/'
+                    | b':'
+            );
+        byte += 1;
+    }
+    table
+};
 
 /// Bytes allowed inside a quoted string: tab, space, visible ASCII and obs-text.
 fn is_quoted_byte(byte: u8) -> bool {

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::clock::unix_secs;
 use crate::config::Config;
 use crate::credentials::Ha1;
-use crate::hash::{Algorithm, DigestInput, HexDigest};
+use crate::hash::{Algorithm, DigestInput, Hasher, HexDigest};
 use crate::header::{DigestParams, ParseError, parse_authorization};
 use crate::nonce::{IssuedNonce, NonceError};
 use crate::rejection::Rejection;
@@ -142,20 +142,21 @@ impl Attempt<'_> {
 
     /// Checks the response against the user's `HA1` (or, for an unknown user, against a
     /// dummy one, so both failures cost the same) in constant time. On success returns
-    /// the session key for `rspauth`.
+    /// the `KD` prefix that `rspauth` shares with the response.
     pub(crate) fn check_response(
         &self,
         ha1: Option<&Ha1>,
         dummy: &HexDigest,
         method: &[u8],
-    ) -> Result<HexDigest, Rejection> {
+    ) -> Result<Hasher, Rejection> {
         let known = ha1.is_some();
         let input = self.input();
         let key = input.session_key(ha1.map_or(dummy, Ha1::digest));
-        let expected = input.response(&key, method);
+        let prefix = input.kd_prefix(&key);
+        let expected = input.finish_kd(&prefix, method);
         let matches = expected.as_bytes().ct_eq(self.response.as_bytes());
         if known & bool::from(matches) {
-            Ok(key)
+            Ok(prefix)
         } else {
             Err(Rejection::BadCredentials)
         }
@@ -170,11 +171,17 @@ impl Attempt<'_> {
     /// its `HA1` too; `nextnonce` hands over a fresh nonce before this one expires.
     pub(crate) fn authentication_info(
         &self,
-        session_key: &HexDigest,
+        kd_prefix: &Hasher,
         next_nonce: Option<&str>,
     ) -> HeaderValue {
-        let rspauth = self.input().rspauth(session_key);
-        let mut value = Vec::with_capacity(64 + rspauth.as_bytes().len() + self.cnonce.len());
+        let rspauth = self.input().finish_kd(kd_prefix, b"");
+        // Exact size (escapes aside), so the buffer becomes the header without a copy.
+        let len = 36
+            + rspauth.as_bytes().len()
+            + self.cnonce.len()
+            + self.raw_nc.len()
+            + next_nonce.map_or(0, |next| 14 + next.len());
+        let mut value = Vec::with_capacity(len);
         value.extend_from_slice(b"qop=auth, rspauth=\"");
         value.extend_from_slice(rspauth.as_bytes());
         value.extend_from_slice(b"\", cnonce=\"");

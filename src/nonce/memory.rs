@@ -40,21 +40,18 @@ pub struct MemoryNonceStore {
     inner: Arc<Inner>,
 }
 
+type ExpiryQueue = BTreeMap<u64, Vec<(NonceId, u64)>>;
+
 struct Inner {
-    windows: DashMap<NonceId, Record, BuildHasherDefault<IdHasher>>,
-    /// Nonce ids by expiry second, oldest first: the sweep and eviction order.
-    expiry: Mutex<BTreeMap<u64, Vec<NonceId>>>,
+    windows: DashMap<NonceId, NcWindow, BuildHasherDefault<IdHasher>>,
+    /// Nonce ids (with their issue times) by expiry second, oldest first: the sweep and
+    /// eviction order.
+    expiry: Mutex<ExpiryQueue>,
     len: AtomicUsize,
     capacity: usize,
     /// Issue time (Unix seconds) of the newest nonce ever removed; a nonce issued no later
     /// than this that is not in the map may have been used before.
     forgotten_through: AtomicU64,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Record {
-    window: NcWindow,
-    issued_at: u64,
 }
 
 impl MemoryNonceStore {
@@ -98,7 +95,7 @@ impl MemoryNonceStore {
     fn record(&self, use_: NonceUse) -> NcCheck {
         let inner = &*self.inner;
         if let Some(mut entry) = inner.windows.get_mut(&use_.id) {
-            return entry.window.record(use_.nc);
+            return entry.record(use_.nc);
         }
         let issued_at = unix_secs(use_.issued_at);
         if issued_at <= inner.forgotten_through.load(Ordering::Acquire) {
@@ -106,12 +103,9 @@ impl MemoryNonceStore {
         }
         match inner.windows.entry(use_.id) {
             // Another request with the same nonce got here first.
-            Entry::Occupied(mut entry) => return entry.get_mut().window.record(use_.nc),
+            Entry::Occupied(mut entry) => return entry.get_mut().record(use_.nc),
             Entry::Vacant(entry) => {
-                entry.insert(Record {
-                    window: NcWindow::first(use_.nc),
-                    issued_at,
-                });
+                entry.insert(NcWindow::first(use_.nc));
             }
         }
         let now = unix_secs(use_.now);
@@ -120,7 +114,7 @@ impl MemoryNonceStore {
         expiry
             .entry(unix_secs(use_.expires_at))
             .or_default()
-            .push(use_.id);
+            .push((use_.id, issued_at));
         inner.sweep_locked(&mut expiry, now, SWEEP_PER_INSERT);
         if len > inner.capacity {
             inner.evict_locked(&mut expiry, len - inner.capacity);
@@ -130,7 +124,7 @@ impl MemoryNonceStore {
 }
 
 impl Inner {
-    fn lock_expiry(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Vec<NonceId>>> {
+    fn lock_expiry(&self) -> std::sync::MutexGuard<'_, ExpiryQueue> {
         self.expiry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -140,7 +134,7 @@ impl Inner {
     }
 
     /// Removes up to `limit` entries that expired before `now`.
-    fn sweep_locked(&self, expiry: &mut BTreeMap<u64, Vec<NonceId>>, now: u64, limit: usize) {
+    fn sweep_locked(&self, expiry: &mut ExpiryQueue, now: u64, limit: usize) {
         let mut removed = 0;
         while removed < limit {
             let Some(mut bucket) = expiry.first_entry() else {
@@ -150,10 +144,10 @@ impl Inner {
                 return;
             }
             while removed < limit {
-                let Some(id) = bucket.get_mut().pop() else {
+                let Some((id, issued_at)) = bucket.get_mut().pop() else {
                     break;
                 };
-                self.remove(&id);
+                self.remove(&id, issued_at);
                 removed += 1;
             }
             if bucket.get().is_empty() {
@@ -163,13 +157,13 @@ impl Inner {
     }
 
     /// Removes the `count` entries closest to expiry, to respect the capacity.
-    fn evict_locked(&self, expiry: &mut BTreeMap<u64, Vec<NonceId>>, count: usize) {
+    fn evict_locked(&self, expiry: &mut ExpiryQueue, count: usize) {
         for _ in 0..count {
             let Some(mut bucket) = expiry.first_entry() else {
                 return;
             };
-            if let Some(id) = bucket.get_mut().pop() {
-                self.remove(&id);
+            if let Some((id, issued_at)) = bucket.get_mut().pop() {
+                self.remove(&id, issued_at);
             }
             if bucket.get().is_empty() {
                 bucket.remove();
@@ -179,11 +173,9 @@ impl Inner {
 
     /// Forgets one nonce, first raising the watermark past its issue time so a later use
     /// is answered [`NcCheck::Forgotten`], never [`NcCheck::Accepted`].
-    fn remove(&self, id: &NonceId) {
-        if let Some(entry) = self.windows.get(id).map(|entry| *entry) {
-            self.forgotten_through
-                .fetch_max(entry.issued_at, Ordering::AcqRel);
-        }
+    fn remove(&self, id: &NonceId, issued_at: u64) {
+        self.forgotten_through
+            .fetch_max(issued_at, Ordering::AcqRel);
         if self.windows.remove(id).is_some() {
             self.len.fetch_sub(1, Ordering::AcqRel);
         }

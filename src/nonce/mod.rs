@@ -185,6 +185,19 @@ impl NonceSigner {
 
     /// A new nonce for `algorithm`, bound to `client`.
     pub(crate) fn issue(&self, algorithm: Algorithm, client: IpAddr, now: SystemTime) -> String {
+        let mut nonce = String::with_capacity(ENCODED_NONCE_LEN);
+        self.issue_into(algorithm, client, now, &mut nonce);
+        nonce
+    }
+
+    /// [`issue`](Self::issue), appending to `out` (a challenge being built).
+    pub(crate) fn issue_into(
+        &self,
+        algorithm: Algorithm,
+        client: IpAddr,
+        now: SystemTime,
+        out: &mut String,
+    ) {
         let random: [u8; RANDOM_LEN] = rand::random();
         let mut raw = [0u8; NONCE_LEN];
         raw[0] = self.current.id;
@@ -196,7 +209,7 @@ impl NonceSigner {
         let client_tag: [u8; CLIENT_TAG_LEN] = self.current.tag(&[&tag, &ip_bytes(client)]);
         tags[..TAG_LEN].copy_from_slice(&tag);
         tags[TAG_LEN..].copy_from_slice(&client_tag);
-        URL_SAFE_NO_PAD.encode(raw)
+        URL_SAFE_NO_PAD.encode_string(raw, out);
     }
 
     /// Checks that `nonce` is ours and was issued to `client`. Both tags are compared in
