@@ -87,7 +87,8 @@ pub fn app(options: ServerOptions) -> Router {
             .nonce_lifetime(options.nonce_lifetime)
             .build()
             .expect("valid digest configuration");
-        protected.layer(layer)
+        // route_layer: only the routes above are protected; unknown paths stay 404.
+        protected.route_layer(layer)
     } else {
         protected
     };

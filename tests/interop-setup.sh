@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Installs what the interop suite (tests/interop.rs) drives, when it is missing:
+#   apt: curl, chromium, nodejs, npm     pip: requests, httpx, aiohttp>=3.12
+#   npm: playwright-core (pinned by tests/interop/package-lock.json, into tests/interop/node_modules)
+# Idempotent: when everything is there it only checks, in about a second.
+# When something cannot be installed it says exactly what is missing and exits non-zero.
+set -uo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+interop="$root/tests/interop"
+CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+PY_PACKAGES=("requests>=2.31" "httpx>=0.27" "aiohttp>=3.12")
+
+log() { printf 'interop-setup: %s\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo -n "$@"
+    else
+        return 1
+    fi
+}
+
+python_ok() {
+    python3 - <<'PY' >/dev/null 2>&1
+import requests, httpx, aiohttp
+from aiohttp import DigestAuthMiddleware
+PY
+}
+
+playwright_ok() {
+    [ -f "$interop/node_modules/playwright-core/package.json" ] || return 1
+    (cd "$interop" && node -e '
+        const want = require("./package-lock.json").packages["node_modules/playwright-core"].version;
+        const have = require("./node_modules/playwright-core/package.json").version;
+        process.exit(want === have ? 0 : 1);') >/dev/null 2>&1
+}
+
+# 1. Debian packages.
+apt_missing=()
+command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
+[ -x "$CHROMIUM" ] || apt_missing+=(chromium)
+command -v node >/dev/null 2>&1 || apt_missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
+if ! command -v python3 >/dev/null 2>&1; then
+    apt_missing+=(python3 python3-pip)
+elif ! python_ok && ! python3 -m pip --version >/dev/null 2>&1; then
+    apt_missing+=(python3-pip)
+fi
+if [ ${#apt_missing[@]} -gt 0 ]; then
+    log "installing with apt-get: ${apt_missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            "${apt_missing[@]}" >&2 ||
+        log "apt-get could not install: ${apt_missing[*]}"
+fi
+
+# 2. Python libraries.
+if command -v python3 >/dev/null 2>&1 && ! python_ok; then
+    log "installing with pip: ${PY_PACKAGES[*]}"
+    python3 -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}" >&2 ||
+        python3 -m pip install --quiet --disable-pip-version-check --break-system-packages \
+            "${PY_PACKAGES[@]}" >&2 ||
+        log "pip could not install: ${PY_PACKAGES[*]}"
+fi
+
+# 3. playwright-core, exactly as locked.
+if command -v npm >/dev/null 2>&1 && ! playwright_ok; then
+    log "installing playwright-core with npm ci into tests/interop/node_modules"
+    (cd "$interop" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
+        log "npm could not install playwright-core"
+fi
+
+# 4. Check everything, and say exactly what is still missing.
+missing=()
+command -v curl >/dev/null 2>&1 || missing+=("curl (apt-get install curl)")
+[ -x "$CHROMIUM" ] || missing+=("chromium at $CHROMIUM (apt-get install chromium)")
+command -v node >/dev/null 2>&1 || missing+=("node (apt-get install nodejs)")
+if command -v python3 >/dev/null 2>&1; then
+    python_ok || missing+=("python packages (python3 -m pip install $(printf "'%s' " "${PY_PACKAGES[@]}"))")
+else
+    missing+=("python3 (apt-get install python3 python3-pip)")
+fi
+if command -v node >/dev/null 2>&1; then
+    playwright_ok || missing+=("playwright-core (cd tests/interop && npm ci)")
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    log "the interop suite cannot run; missing:"
+    for item in "${missing[@]}"; do
+        printf '  - %s\n' "$item" >&2
+    done
+    exit 1
+fi
+log "curl, chromium, python requests/httpx/aiohttp and playwright-core are ready"
