@@ -1,2 +1,534 @@
-//! Criterion benchmarks (filled in by the performance work).
-fn main() {}
+//! Criterion micro-benchmarks for the Digest hot path (issue 4, item 1).
+//!
+//! Groups, each runnable alone with `cargo bench --bench digest -- <group>`:
+//!
+//! - `parse`: the `Authorization` parser on a curl-like, a Chromium-like and a long-URI
+//!   header;
+//! - `response`: one `response` computation per algorithm (`HA2`, `KD`, and the session key
+//!   for `-sess`), as the server recomputes it;
+//! - `nonce`: issuing a nonce (random bytes, two HMACs, base64) and checking one;
+//! - `store`: [`MemoryNonceStore`] from 1, 2 and 8 threads at once with 10k and 1M live
+//!   entries: `reuse` records a higher `nc` for a live nonce (the steady state of a
+//!   keep-alive client), `insert` records the first use of a nonce whose expiry has passed
+//!   by the time the store looks, so each call also sweeps it out again: one insert plus one
+//!   sweep, the steady state of a store whose size holds constant. Times are wall-clock per
+//!   operation across all threads (the inverse of the combined throughput);
+//! - `service`: a full `oneshot` through `DigestService` around a trivial `service_fn`
+//!   (`open` is the trivial service alone, for reference): a challenge, a first
+//!   authentication with a fresh nonce, and an authentication reusing a nonce with the
+//!   next `nc`. Requests and client headers are built outside the timed part.
+//!
+//! The store benchmarks use random ids (`NonceId::from_bytes`): real ids are HMAC output,
+//! just as uniformly distributed.
+
+#![allow(missing_docs)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Barrier, OnceLock};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use http::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
+use http::{Request, Response, StatusCode};
+use tower::{Layer, Service, ServiceExt, service_fn};
+use tower_digest_auth::__bench::{self, Nonces};
+use tower_digest_auth::{
+    Algorithm, DigestLayer, Ha1, MemoryCredentials, MemoryNonceStore, NcCheck, NonceId, NonceStore,
+    NonceUse, PeerAddr,
+};
+
+use common::{Answer, Challenge, PASSWORD, REALM, USER};
+
+const URI: &str = "/dir/index.html";
+
+/// What curl 8 sends: base64 cnonce, `nc` and `qop` before `response`, algorithm last.
+const CURL_CNONCE: &str = "MDk3ZjJiZDQ4YjY1ZTJkNWQ0NDEwYjNkMzNhZGFiYWM=";
+/// What Chromium sends: 16 hex digits.
+const CHROMIUM_CNONCE: &str = "4e2f8a90b1c3d5e7";
+
+/// Polls a future that never waits (the in-memory stores, a `service_fn` that answers at
+/// once) to completion, without a runtime.
+fn ready<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the future was expected to complete without waiting"),
+    }
+}
+
+fn hex(response: &[u8; 64], algorithm: Algorithm) -> &str {
+    let len = algorithm.hash_function().hex_len();
+    std::str::from_utf8(&response[..len]).expect("hex digits")
+}
+
+fn ha1(algorithm: Algorithm) -> Ha1 {
+    Ha1::from_password(algorithm.hash_function(), USER, REALM, PASSWORD)
+}
+
+/// A request as hyper would hand it over from curl on loopback.
+fn request(authorization: Option<&str>) -> Request<String> {
+    let mut builder = Request::get(URI)
+        .header(HOST, "127.0.0.1:3000")
+        .header(USER_AGENT, "curl/8.5.0")
+        .header(ACCEPT, "*/*");
+    if let Some(value) = authorization {
+        builder = builder.header(AUTHORIZATION, value);
+    }
+    let mut request = builder.body(String::new()).expect("valid request");
+    request
+        .extensions_mut()
+        .insert(PeerAddr(common::client_addr()));
+    request
+}
+
+/// The trivial inner service: 200, empty body.
+fn trivial()
+-> impl Service<Request<String>, Response = Response<String>, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ 'static {
+    service_fn(|_request: Request<String>| {
+        std::future::ready(Ok::<_, Infallible>(Response::new(String::new())))
+    })
+}
+
+/// The trivial service behind the layer, with `algorithms` offered.
+fn app<N: NonceStore>(
+    nonces: N,
+    algorithms: &[Algorithm],
+) -> impl Service<
+    Request<String>,
+    Response = Response<String>,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let users = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
+    DigestLayer::builder(REALM, users)
+        .algorithms(algorithms.iter().copied())
+        .nonce_store(nonces)
+        .build()
+        .expect("valid configuration")
+        .layer(trivial())
+}
+
+/// The challenge for `algorithm` from a 401, read by the tests' independent client.
+fn challenge<S>(service: &S, algorithm: Algorithm) -> Challenge
+where
+    S: Service<Request<String>, Response = Response<String>, Error = Infallible> + Clone,
+{
+    let response = ready(service.clone().oneshot(request(None))).expect("infallible");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    common::challenges(response.headers())
+        .into_iter()
+        .find(|challenge| challenge.algorithm == algorithm.name())
+        .expect("a challenge for the algorithm")
+}
+
+fn bench_parse(c: &mut Criterion) {
+    let nonce = Nonces::new(REALM).issue(
+        Algorithm::Sha256,
+        common::client_addr().ip(),
+        SystemTime::now(),
+    );
+    let response = "5c1a3d1c9f4e2b7a8d6e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e";
+    let opaque = "q4ZfYg3lS5b9Vd0mXh2KjA";
+    let curl = format!(
+        r#"Digest username="{USER}", realm="{REALM}", nonce="{nonce}", uri="{URI}", cnonce="{CURL_CNONCE}", nc=00000001, qop=auth, response="{response}", opaque="{opaque}", algorithm=SHA-256"#
+    );
+    let chromium = format!(
+        r#"Digest username="{USER}", realm="{REALM}", nonce="{nonce}", uri="{URI}", algorithm=SHA-256, response="{response}", opaque="{opaque}", qop=auth, nc=00000001, cnonce="{CHROMIUM_CNONCE}""#
+    );
+    let mut long_uri = String::from("/search/results/page?");
+    for index in 0..100 {
+        write!(long_uri, "filter{index:03}=value{index:03}&").expect("writing to a String");
+    }
+    let long = format!(
+        r#"Digest username="{USER}", realm="{REALM}", nonce="{nonce}", uri="{long_uri}", algorithm=SHA-256, response="{response}", opaque="{opaque}", qop=auth, nc=00000001, cnonce="{CHROMIUM_CNONCE}""#
+    );
+
+    let mut group = c.benchmark_group("parse");
+    for (name, header) in [
+        ("curl", &curl),
+        ("chromium", &chromium),
+        ("long_uri", &long),
+    ] {
+        assert!(__bench::parse_authorization(header.as_bytes()), "{name}");
+        group.throughput(Throughput::Bytes(header.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| __bench::parse_authorization(black_box(header.as_bytes())));
+        });
+    }
+    group.finish();
+}
+
+fn bench_response(c: &mut Criterion) {
+    let nonce = Nonces::new(REALM).issue(
+        Algorithm::Sha256,
+        common::client_addr().ip(),
+        SystemTime::now(),
+    );
+    let mut group = c.benchmark_group("response");
+    for algorithm in [
+        Algorithm::Md5,
+        Algorithm::Sha256,
+        Algorithm::Sha512_256,
+        Algorithm::Sha256Sess,
+    ] {
+        let ha1 = ha1(algorithm);
+        let compute = || {
+            __bench::response(
+                algorithm,
+                black_box(&ha1),
+                black_box(nonce.as_bytes()),
+                black_box(b"00000001"),
+                black_box(CHROMIUM_CNONCE.as_bytes()),
+                black_box(b"GET"),
+                black_box(URI.as_bytes()),
+            )
+        };
+        // Agree with the independent client before timing anything.
+        let expected = Answer {
+            cnonce: CHROMIUM_CNONCE,
+            ..Answer::get(URI)
+        }
+        .response(&Challenge {
+            realm: REALM.to_owned(),
+            nonce: nonce.clone(),
+            algorithm: algorithm.name().to_owned(),
+            qop: "auth".to_owned(),
+            ..Challenge::default()
+        });
+        assert_eq!(hex(&compute(), algorithm), expected, "{algorithm}");
+        group.bench_function(algorithm.name(), |b| b.iter(compute));
+    }
+    group.finish();
+}
+
+fn bench_nonce(c: &mut Criterion) {
+    let nonces = Nonces::new(REALM);
+    let client = common::client_addr().ip();
+    let nonce = nonces.issue(Algorithm::Sha256, client, SystemTime::now());
+    assert!(nonces.check(nonce.as_bytes(), client));
+    let mut group = c.benchmark_group("nonce");
+    group.bench_function("issue", |b| {
+        b.iter(|| nonces.issue(Algorithm::Sha256, black_box(client), SystemTime::now()));
+    });
+    group.bench_function("check", |b| {
+        b.iter(|| nonces.check(black_box(nonce.as_bytes()), black_box(client)));
+    });
+    group.finish();
+}
+
+/// The largest store, plus one spare id per thread for the insert benchmark.
+const MAX_ENTRIES: usize = 1_000_000;
+const MAX_THREADS: usize = 8;
+
+/// `count` distinct random nonce ids.
+fn generate_ids(count: usize) -> Vec<NonceId> {
+    (0..count)
+        .map(|_| NonceId::from_bytes(rand::random()))
+        .collect()
+}
+
+fn ids() -> &'static [NonceId] {
+    static IDS: OnceLock<Vec<NonceId>> = OnceLock::new();
+    IDS.get_or_init(|| {
+        let start = Instant::now();
+        let ids = generate_ids(MAX_ENTRIES + MAX_THREADS);
+        eprintln!(
+            "store: {} random nonce ids in {:.2?}",
+            ids.len(),
+            start.elapsed()
+        );
+        ids
+    })
+}
+
+/// Unix time of the pre-filled nonces (issued over a 30-minute spread from here).
+const PREFILL_ISSUED: u64 = 1_700_000_000;
+/// Pre-filled nonces expire this long after their issue, past every insert below.
+const PREFILL_LIFETIME: u64 = 1_000_000_000;
+/// The `k`th insert is issued, and expires, at this plus `k`: after every pre-filled
+/// nonce's issue time (so the store's forgetting watermark never refuses it) and before
+/// every pre-filled expiry (so only inserted entries are swept).
+const INSERT_BASE: u64 = PREFILL_ISSUED + 3600;
+
+fn unix(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// One pre-filled store and the counters that keep each benchmark's uses valid.
+struct Prefilled {
+    store: MemoryNonceStore,
+    live: &'static [NonceId],
+    spare: &'static [NonceId],
+    /// The next `nc` block to hand out, so every `reuse` is a new, higher count.
+    next_nc: AtomicU64,
+    /// The next insert's time offset.
+    next_insert: AtomicU64,
+    /// Uses answered other than `Accepted` (races on the forgetting watermark).
+    refused: AtomicU64,
+}
+
+impl Prefilled {
+    fn new(entries: usize) -> Self {
+        let ids = ids();
+        let live = &ids[..entries];
+        let spare = &ids[MAX_ENTRIES..];
+        // Room for every live entry and the inserts in flight: no eviction.
+        let store = MemoryNonceStore::with_capacity(entries * 2);
+        let start = Instant::now();
+        for (index, id) in (0u64..).zip(live) {
+            let issued = PREFILL_ISSUED + index % 1800;
+            let use_ = NonceUse {
+                id: *id,
+                nc: 1,
+                issued_at: unix(issued),
+                expires_at: unix(issued + PREFILL_LIFETIME),
+                now: unix(PREFILL_ISSUED),
+            };
+            assert_eq!(ready(store.record_use(use_)), Ok(NcCheck::Accepted));
+        }
+        eprintln!(
+            "store: pre-filled {entries} entries in {:.2?}",
+            start.elapsed()
+        );
+        assert_eq!(store.len(), entries);
+        Prefilled {
+            store,
+            live,
+            spare,
+            next_nc: AtomicU64::new(2),
+            next_insert: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+
+    /// `ops` uses of live nonces by thread `thread` of `threads`, each with a higher `nc`
+    /// than that nonce has seen. Threads touch disjoint nonces, in a scattered order.
+    fn reuse(&self, thread: usize, threads: usize, ops: u64) {
+        let entries = self.live.len() as u64;
+        let threads = threads as u64;
+        let base = self.next_nc.fetch_add(ops, Ordering::Relaxed);
+        // Start somewhere new each sample, in this thread's residue class.
+        let mut position = (base % entries) / threads * threads + thread as u64;
+        let mut refused = 0;
+        for nc in base..base + ops {
+            // A bijection on 0..entries (the multiplier is a prime not dividing it).
+            let index = position.wrapping_mul(2_654_435_761) % entries;
+            let use_ = NonceUse {
+                id: self.live[usize::try_from(index).expect("index fits")],
+                nc,
+                issued_at: unix(PREFILL_ISSUED),
+                expires_at: unix(PREFILL_ISSUED + PREFILL_LIFETIME),
+                now: unix(PREFILL_ISSUED + 1),
+            };
+            if ready(self.store.record_use(black_box(use_))) != Ok(NcCheck::Accepted) {
+                refused += 1;
+            }
+            position += threads;
+            if position >= entries {
+                position -= entries;
+            }
+        }
+        self.refused.fetch_add(refused, Ordering::Relaxed);
+    }
+
+    /// `ops` first uses of this thread's spare nonce, each expired by the time the store
+    /// looks, so each call inserts an entry and sweeps it again.
+    fn insert(&self, thread: usize, ops: u64) {
+        let id = self.spare[thread];
+        let mut refused = 0;
+        for _ in 0..ops {
+            let at = INSERT_BASE + self.next_insert.fetch_add(1, Ordering::Relaxed);
+            let use_ = NonceUse {
+                id,
+                nc: 1,
+                issued_at: unix(at),
+                expires_at: unix(at),
+                now: unix(at + 1),
+            };
+            if ready(self.store.record_use(black_box(use_))) != Ok(NcCheck::Accepted) {
+                refused += 1;
+            }
+        }
+        self.refused.fetch_add(refused, Ordering::Relaxed);
+    }
+}
+
+/// Runs `work(thread, ops)` on `threads` threads sharing `iters` operations, and returns
+/// the wall time from the moment all are ready until the last finishes.
+fn parallel(threads: usize, iters: u64, work: impl Fn(usize, u64) + Sync) -> Duration {
+    let barrier = Barrier::new(threads + 1);
+    let share = iters / threads as u64;
+    let extra = iters % threads as u64;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|thread| {
+                let ops = share + u64::from((thread as u64) < extra);
+                let (barrier, work) = (&barrier, &work);
+                scope.spawn(move || {
+                    barrier.wait();
+                    work(thread, ops);
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        for handle in handles {
+            handle.join().expect("benchmark thread");
+        }
+        start.elapsed()
+    })
+}
+
+fn bench_store(c: &mut Criterion) {
+    let mut group = c.benchmark_group("store");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .throughput(Throughput::Elements(1));
+    for (entries, label) in [(10_000, "10k"), (MAX_ENTRIES, "1M")] {
+        // Built on first use, so a filter that skips these benchmarks skips the setup too.
+        let prefilled: OnceLock<Prefilled> = OnceLock::new();
+        let state = || prefilled.get_or_init(|| Prefilled::new(entries));
+        for threads in [1, 2, MAX_THREADS] {
+            let id = format!("{threads}t/{label}");
+            group.bench_function(BenchmarkId::new("reuse", &id), |b| {
+                let state = state();
+                b.iter_custom(|iters| {
+                    parallel(threads, iters, |thread, ops| {
+                        state.reuse(thread, threads, ops);
+                    })
+                });
+            });
+            group.bench_function(BenchmarkId::new("insert", &id), |b| {
+                let state = state();
+                b.iter_custom(|iters| {
+                    parallel(threads, iters, |thread, ops| state.insert(thread, ops))
+                });
+            });
+        }
+        if let Some(state) = prefilled.get() {
+            let uses =
+                state.next_nc.load(Ordering::Relaxed) + state.next_insert.load(Ordering::Relaxed);
+            eprintln!(
+                "store {label}: {} live entries after the runs; {} of ~{uses} uses refused \
+                 (forgetting-watermark races between concurrent inserts)",
+                state.store.len(),
+                state.refused.load(Ordering::Relaxed),
+            );
+        }
+    }
+    group.finish();
+}
+
+fn bench_service(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio runtime");
+    let mut group = c.benchmark_group("service");
+
+    let open = trivial();
+    group.bench_function("open", |b| {
+        b.to_async(&runtime).iter_batched(
+            || request(None),
+            |request| open.clone().oneshot(request),
+            BatchSize::SmallInput,
+        );
+    });
+
+    // The default offer: SHA-256, then MD5; each 401 carries two challenges.
+    let offered = [Algorithm::Sha256, Algorithm::Md5];
+    let service = app(MemoryNonceStore::new(), &offered);
+    group.bench_function("challenge", |b| {
+        b.to_async(&runtime).iter_batched(
+            || request(None),
+            |request| {
+                let service = service.clone();
+                async move {
+                    let response = service.oneshot(request).await.expect("infallible");
+                    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+                    response
+                }
+            },
+            BatchSize::SmallInput,
+        );
+    });
+
+    for algorithm in offered {
+        // A fresh nonce each time: the store gains one entry per iteration.
+        let service = app(MemoryNonceStore::new(), &offered);
+        group.bench_function(BenchmarkId::new("first_auth", algorithm.name()), |b| {
+            b.to_async(&runtime).iter_batched(
+                || {
+                    let challenge = challenge(&service, algorithm);
+                    request(Some(&Answer::get(URI).header(&challenge)))
+                },
+                |request| {
+                    let service = service.clone();
+                    async move {
+                        let response = service.oneshot(request).await.expect("infallible");
+                        assert_eq!(response.status(), StatusCode::OK);
+                        response
+                    }
+                },
+                BatchSize::SmallInput,
+            );
+        });
+
+        // One nonce for the whole benchmark, with the next nc each time; the counter
+        // lives out here because criterion calls the closure below once per sample.
+        let service = app(MemoryNonceStore::new(), &offered);
+        let challenge = challenge(&service, algorithm);
+        let nc = AtomicU32::new(0);
+        group.bench_function(BenchmarkId::new("reuse_nonce", algorithm.name()), |b| {
+            b.to_async(&runtime).iter_batched(
+                || {
+                    let nc = nc.fetch_add(1, Ordering::Relaxed) + 1;
+                    request(Some(&Answer::get(URI).nc(nc).header(&challenge)))
+                },
+                |request| {
+                    let service = service.clone();
+                    async move {
+                        let response = service.oneshot(request).await.expect("infallible");
+                        assert_eq!(response.status(), StatusCode::OK);
+                        response
+                    }
+                },
+                BatchSize::SmallInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .without_plots()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1500))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_parse, bench_response, bench_nonce, bench_store, bench_service
+}
+criterion_main!(benches);
