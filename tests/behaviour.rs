@@ -542,60 +542,43 @@ async fn nonce_reuse_with_increasing_nc_and_out_of_order_within_the_window() {
     assert_eq!(f.nonces.len(), 1);
 }
 
-#[tokio::test]
-async fn the_same_nonce_and_nc_raced_from_many_tasks_is_accepted_once() {
+impl Fixture {
+    /// Sends the same header from `copies` tasks at once; how many were let through.
+    async fn race(&self, header: &str, copies: usize) -> usize {
+        let tasks: Vec<_> = (0..copies)
+            .map(|_| {
+                let service = self.service.clone();
+                let request = request("GET", "/dir/index.html", Some(header));
+                tokio::spawn(async move { service.oneshot(request).await.unwrap().status() })
+            })
+            .collect();
+        let mut accepted = 0;
+        for task in tasks {
+            accepted += usize::from(task.await.unwrap() == StatusCode::OK);
+        }
+        accepted
+    }
+}
+
+/// A fresh nonce's first use raced: the store's insert path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_first_use_of_a_nonce_raced_on_many_threads_is_accepted_once() {
     let f = fixture();
     for round in 1..=20 {
         let challenge = f.challenge("SHA-256").await;
         let header = Answer::get("/dir/index.html").nc(round).header(&challenge);
-        let tasks: Vec<_> = (0..32)
-            .map(|_| {
-                let service = f.service.clone();
-                let header = header.clone();
-                tokio::spawn(async move {
-                    service
-                        .oneshot(request("GET", "/dir/index.html", Some(&header)))
-                        .await
-                        .unwrap()
-                        .status()
-                })
-            })
-            .collect();
-        let mut ok = 0;
-        for task in tasks {
-            if task.await.unwrap() == StatusCode::OK {
-                ok += 1;
-            }
-        }
-        assert_eq!(ok, 1, "round {round}");
+        assert_eq!(f.race(&header, 32).await, 1, "round {round}");
     }
 }
 
+/// Each later `nc` of one nonce raced: the store's update path.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_same_nonce_and_nc_raced_on_many_threads_is_accepted_once() {
-    race_each_nc_of_one_nonce().await;
-}
-
-async fn race_each_nc_of_one_nonce() {
+async fn each_nc_of_a_nonce_raced_on_many_threads_is_accepted_once() {
     let f = fixture();
     let challenge = f.challenge("SHA-256").await;
     for nc in 1..=50 {
         let header = Answer::get("/dir/index.html").nc(nc).header(&challenge);
-        let tasks: Vec<_> = (0..16)
-            .map(|_| {
-                let service = f.service.clone();
-                let header = header.clone();
-                tokio::spawn(async move {
-                    let request = request("GET", "/dir/index.html", Some(&header));
-                    service.oneshot(request).await.unwrap().status()
-                })
-            })
-            .collect();
-        let mut ok = 0;
-        for task in tasks {
-            ok += usize::from(task.await.unwrap() == StatusCode::OK);
-        }
-        assert_eq!(ok, 1, "nc {nc}");
+        assert_eq!(f.race(&header, 16).await, 1, "nc {nc}");
     }
 }
 
