@@ -163,7 +163,7 @@ where
         log_rejection(rejection, client, Some(&attempt.username));
         rejection
     };
-    let kd_prefix = attempt
+    let rspauth = attempt
         .check_response(
             ha1.as_ref(),
             config.dummy_ha1(hash),
@@ -187,7 +187,7 @@ where
     let next_nonce = config
         .wants_next_nonce(age)
         .then(|| config.signer.issue(attempt.algorithm, client, now));
-    let info = attempt.authentication_info(&kd_prefix, next_nonce.as_deref());
+    let info = attempt.authentication_info(&rspauth, next_nonce.as_deref());
     Ok(Authenticated {
         user: AuthenticatedUser::new(
             attempt.username.into_owned(),

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::clock::unix_secs;
 use crate::config::Config;
 use crate::credentials::Ha1;
-use crate::hash::{Algorithm, DigestInput, Hasher, HexDigest};
+use crate::hash::{Algorithm, DigestInput, HexDigest};
 use crate::header::{DigestParams, ParseError, parse_authorization};
 use crate::nonce::{IssuedNonce, NonceError};
 use crate::rejection::Rejection;
@@ -142,13 +142,13 @@ impl Attempt<'_> {
 
     /// Checks the response against the user's `HA1` (or, for an unknown user, against a
     /// dummy one, so both failures cost the same) in constant time. On success returns
-    /// the `KD` prefix that `rspauth` shares with the response.
+    /// `rspauth`, finished from the `KD` prefix it shares with the response.
     pub(crate) fn check_response(
         &self,
         ha1: Option<&Ha1>,
         dummy: &HexDigest,
         method: &[u8],
-    ) -> Result<Hasher, Rejection> {
+    ) -> Result<HexDigest, Rejection> {
         let known = ha1.is_some();
         let input = self.input();
         let key = input.session_key(ha1.map_or(dummy, Ha1::digest));
@@ -156,7 +156,7 @@ impl Attempt<'_> {
         let expected = input.finish_kd(&prefix, method);
         let matches = expected.as_bytes().ct_eq(self.response.as_bytes());
         if known & bool::from(matches) {
-            Ok(prefix)
+            Ok(input.finish_kd(&prefix, b""))
         } else {
             Err(Rejection::BadCredentials)
         }
@@ -171,10 +171,9 @@ impl Attempt<'_> {
     /// its `HA1` too; `nextnonce` hands over a fresh nonce before this one expires.
     pub(crate) fn authentication_info(
         &self,
-        kd_prefix: &Hasher,
+        rspauth: &HexDigest,
         next_nonce: Option<&str>,
     ) -> HeaderValue {
-        let rspauth = self.input().finish_kd(kd_prefix, b"");
         // Exact size (escapes aside), so the buffer becomes the header without a copy.
         let len = 36
             + rspauth.as_bytes().len()

@@ -1,12 +1,16 @@
 //! Nonces: stateless to issue and to check, stateful only once a response has verified.
 //!
-//! A nonce is `base64url(key id, algorithm, issue time, 96 random bits, tag, client tag)`:
+//! A nonce is `base64url(key id, algorithm, issue time, 96 random bits, tag, client tag)`,
+//! with MACs under a key derived from the nonce key and the realm (so a nonce of another
+//! realm never verifies):
 //!
-//! - `tag = HMAC-SHA256(key, key id || algorithm || issue time || random || realm)`, cut to
-//!   128 bits, proves we issued it (and for which algorithm and realm);
-//! - `client tag = HMAC-SHA256(key, tag || client IP)`, cut to 96 bits, binds it to the
-//!   client it was issued to. Two tags instead of one let the logs tell a forged nonce
-//!   from a genuine one replayed from another address.
+//! - `client tag = HMAC-SHA256(realm key, fields || tag || client IP)`, cut to 128 bits,
+//!   proves we issued the nonce, for this algorithm and time, to this client. It is the
+//!   only MAC computed for a genuine nonce (one inner and one outer SHA-256 block), and it
+//!   is the nonce's id in the [`NonceStore`].
+//! - `tag = HMAC-SHA256(realm key, fields)`, cut to 96 bits, is checked only when the
+//!   client tag fails, to tell a forged nonce from a genuine one used from another
+//!   address in the logs.
 //!
 //! Issuing stores nothing, so a flood of unauthenticated requests costs no memory. The
 //! [`NonceStore`] is asked only after a response has verified, to accept each
@@ -33,10 +37,14 @@ use crate::hash::Algorithm;
 type HmacSha256 = Hmac<Sha256>;
 
 const RANDOM_LEN: usize = 12;
-const TAG_LEN: usize = 16;
-const CLIENT_TAG_LEN: usize = 12;
+const TAG_LEN: usize = 12;
+const CLIENT_TAG_LEN: usize = 16;
 const HEADER_LEN: usize = 1 + 1 + 8;
-const NONCE_LEN: usize = HEADER_LEN + RANDOM_LEN + TAG_LEN + CLIENT_TAG_LEN;
+/// Key id, algorithm, issue time and random part: what the tag covers.
+const FIELDS_LEN: usize = HEADER_LEN + RANDOM_LEN;
+/// The fields and the tag: what the client tag covers, with the client's address.
+const SIGNED_LEN: usize = FIELDS_LEN + TAG_LEN;
+const NONCE_LEN: usize = SIGNED_LEN + CLIENT_TAG_LEN;
 /// Length of a nonce in base64url without padding (some load tools cut nonces at `=`).
 pub(crate) const ENCODED_NONCE_LEN: usize = (NONCE_LEN * 4).div_ceil(3);
 
@@ -114,6 +122,14 @@ impl NonceKey {
     pub(crate) fn derive(&self, label: &[u8]) -> [u8; 16] {
         self.tag(&[b"tower-digest-auth derive\0", label])
     }
+
+    /// The key that signs this realm's nonces: hashing the realm into the key instead of
+    /// into every message keeps each nonce MAC to one block.
+    fn for_realm(&self, realm: &str) -> NonceKey {
+        let secret: [u8; 32] = self.tag(&[b"tower-digest-auth nonce realm\0", realm.as_bytes()]);
+        let mac = HmacSha256::new_from_slice(&secret).unwrap_or_else(|_| unreachable!());
+        NonceKey { id: self.id, mac }
+    }
 }
 
 impl fmt::Debug for NonceKey {
@@ -127,17 +143,17 @@ impl fmt::Debug for NonceKey {
 /// Identifies one issued nonce in a [`NonceStore`]: 128 bits that only the key holder
 /// can produce, so stores may use them directly as map or Redis keys.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct NonceId([u8; TAG_LEN]);
+pub struct NonceId([u8; CLIENT_TAG_LEN]);
 
 impl NonceId {
     /// An id from its raw bytes, for stores that keep ids elsewhere (and for tests and
     /// benchmarks that fill a store).
-    pub fn from_bytes(bytes: [u8; TAG_LEN]) -> Self {
+    pub fn from_bytes(bytes: [u8; CLIENT_TAG_LEN]) -> Self {
         NonceId(bytes)
     }
 
     /// The raw bytes.
-    pub fn as_bytes(&self) -> &[u8; TAG_LEN] {
+    pub fn as_bytes(&self) -> &[u8; CLIENT_TAG_LEN] {
         &self.0
     }
 }
@@ -169,18 +185,17 @@ pub(crate) enum NonceError {
 /// Signs and checks nonces for one realm with the current key (and accepts older keys).
 #[derive(Debug, Clone)]
 pub(crate) struct NonceSigner {
-    current: NonceKey,
-    previous: Vec<NonceKey>,
-    realm: Box<[u8]>,
+    /// Realm keys: the current one first, then retired ones still accepted.
+    keys: Vec<NonceKey>,
 }
 
 impl NonceSigner {
     pub(crate) fn new(current: NonceKey, previous: Vec<NonceKey>, realm: &str) -> Self {
-        NonceSigner {
-            current,
-            previous,
-            realm: realm.as_bytes().into(),
-        }
+        let keys = std::iter::once(current)
+            .chain(previous)
+            .map(|key| key.for_realm(realm))
+            .collect();
+        NonceSigner { keys }
     }
 
     /// A new nonce for `algorithm`, bound to `client`.
@@ -198,22 +213,21 @@ impl NonceSigner {
         now: SystemTime,
         out: &mut String,
     ) {
-        let random: [u8; RANDOM_LEN] = rand::random();
+        let key = &self.keys[0];
         let mut raw = [0u8; NONCE_LEN];
-        raw[0] = self.current.id;
+        raw[0] = key.id;
         raw[1] = algorithm.code();
         raw[2..HEADER_LEN].copy_from_slice(&unix_secs(now).to_be_bytes());
-        raw[HEADER_LEN..HEADER_LEN + RANDOM_LEN].copy_from_slice(&random);
-        let (signed, tags) = raw.split_at_mut(HEADER_LEN + RANDOM_LEN);
-        let tag: [u8; TAG_LEN] = self.current.tag(&[signed, &self.realm]);
-        let client_tag: [u8; CLIENT_TAG_LEN] = self.current.tag(&[&tag, &ip_bytes(client)]);
-        tags[..TAG_LEN].copy_from_slice(&tag);
-        tags[TAG_LEN..].copy_from_slice(&client_tag);
+        raw[HEADER_LEN..FIELDS_LEN].copy_from_slice(&rand::random::<[u8; RANDOM_LEN]>());
+        let tag: [u8; TAG_LEN] = key.tag(&[&raw[..FIELDS_LEN]]);
+        raw[FIELDS_LEN..SIGNED_LEN].copy_from_slice(&tag);
+        let client_tag: [u8; CLIENT_TAG_LEN] = key.tag(&[&raw[..SIGNED_LEN], &ip_bytes(client)]);
+        raw[SIGNED_LEN..].copy_from_slice(&client_tag);
         URL_SAFE_NO_PAD.encode_string(raw, out);
     }
 
-    /// Checks that `nonce` is ours and was issued to `client`. Both tags are compared in
-    /// constant time.
+    /// Checks that `nonce` is ours and was issued to `client`, comparing MACs in constant
+    /// time. A genuine nonce costs one HMAC; the second runs only to explain a failure.
     pub(crate) fn check(&self, nonce: &[u8], client: IpAddr) -> Result<IssuedNonce, NonceError> {
         if nonce.len() != ENCODED_NONCE_LEN {
             return Err(NonceError::Forged);
@@ -223,19 +237,21 @@ impl NonceSigner {
             Ok(NONCE_LEN) => {}
             _ => return Err(NonceError::Forged),
         }
-        let key = std::iter::once(&self.current)
-            .chain(&self.previous)
+        let key = self
+            .keys
+            .iter()
             .find(|key| key.id == raw[0])
             .ok_or(NonceError::Forged)?;
-        let (signed, tags) = raw.split_at(HEADER_LEN + RANDOM_LEN);
-        let (tag, client_tag) = tags.split_at(TAG_LEN);
-        let expected: [u8; TAG_LEN] = key.tag(&[signed, &self.realm]);
-        if !bool::from(expected.ct_eq(tag)) {
-            return Err(NonceError::Forged);
-        }
-        let expected_client: [u8; CLIENT_TAG_LEN] = key.tag(&[tag, &ip_bytes(client)]);
-        if !bool::from(expected_client.ct_eq(client_tag)) {
-            return Err(NonceError::OtherClient);
+        let (signed, client_tag) = raw.split_at(SIGNED_LEN);
+        let expected: [u8; CLIENT_TAG_LEN] = key.tag(&[signed, &ip_bytes(client)]);
+        if !bool::from(expected.ct_eq(client_tag)) {
+            let (fields, tag) = signed.split_at(FIELDS_LEN);
+            let expected_tag: [u8; TAG_LEN] = key.tag(&[fields]);
+            return Err(if bool::from(expected_tag.ct_eq(tag)) {
+                NonceError::OtherClient
+            } else {
+                NonceError::Forged
+            });
         }
         let algorithm = Algorithm::from_code(raw[1]).ok_or(NonceError::Forged)?;
         let issued_at = u64::from_be_bytes(raw[2..HEADER_LEN].try_into().expect("8 bytes"));
@@ -435,14 +451,20 @@ mod tests {
         let signer = signer();
         let nonce = signer.issue(Algorithm::Md5, CLIENT, SystemTime::now());
         let mut raw = URL_SAFE_NO_PAD.decode(&nonce).unwrap();
-        // Flipping any byte of the signed part or the tag breaks the tag; an edited
-        // algorithm byte (a downgrade attempt) among them.
-        for index in 0..HEADER_LEN + RANDOM_LEN + TAG_LEN {
+        // Flipping any byte breaks the client tag. An edited field (the algorithm byte of a
+        // downgrade attempt, say) or tag is a forgery; an edited client tag alone looks
+        // like a genuine nonce used from elsewhere. Both are refused.
+        for index in 0..NONCE_LEN {
             raw[index] ^= 1;
             let tampered = URL_SAFE_NO_PAD.encode(&raw);
+            let expected = if index < SIGNED_LEN {
+                NonceError::Forged
+            } else {
+                NonceError::OtherClient
+            };
             assert_eq!(
                 signer.check(tampered.as_bytes(), CLIENT),
-                Err(NonceError::Forged),
+                Err(expected),
                 "byte {index}"
             );
             raw[index] ^= 1;
