@@ -1,0 +1,443 @@
+#!/usr/bin/env bash
+# Side-by-side Digest benchmark, one run on one machine with one load generator
+# (examples/loadgen.rs): the example server without the layer (AUTH=off), with it (MD5, SHA-256),
+# and Apache httpd 2.4 prefork without and with mod_auth_digest (MD5; the only algorithm it has).
+#
+# Usage: benches/compare.sh [--out DIR] [--quick] [--no-memory] [--memory-only]
+#
+# Environment (defaults in brackets):
+#   ROUNDS [5]          rounds; every round runs every variant once, in a rotated order
+#   DURATION [8]        seconds per run
+#   CONNECTIONS [2]     connections (one loadgen thread each)
+#   WARMUP [1]          seconds of discarded load per variant before the first round
+#   MEMORY [1]          also measure the example server's memory (issue 4 item 4)
+#   FLOOD_REQUESTS [1000000]  unauthenticated requests for the challenge-flood figure
+#   LIVE_NONCES [1000000]     nonces to make live (one handshake + one authenticated request each)
+#   MEMORY_TIMEOUT [240]      time bound (seconds) of each memory load run
+#   QUIET_MAX [0.3]     before each run, wait until the machine's other load is below this many
+#   QUIET_WAIT [30]     ... busy cores, for at most this many seconds (then run anyway, noted)
+#   BUSY_MAX [0.25]     a run during which other processes used more than this many cores is
+#   RETRIES [2]         ... discarded (kept in runs-discarded.jsonl) and redone, at most this often
+#   SKIP_OURS, SKIP_APACHE [0]  leave one side out
+#   MEMORY_ENV          extra VAR=value words for the memory server
+#   LOADGEN, SERVER     prebuilt binaries to use instead of building them
+#
+# Everything listens on 127.0.0.1 only; every load run is bounded in time. Apache is installed
+# from Debian's apache2 package if missing (needs root) and runs from a private ServerRoot under
+# a temp dir; nothing in /etc/apache2 is used or changed. Results: DIR/runs.csv (every run),
+# DIR/summary.csv and DIR/summary.md (median and range over the rounds), DIR/memory.csv,
+# DIR/runs.jsonl (raw loadgen output) and DIR/machine.txt. Plot with benches/plot.py DIR.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT_DIR=$(pwd)
+
+OUT=target/bench-compare
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-8}
+CONNECTIONS=${CONNECTIONS:-2}
+WARMUP=${WARMUP:-1}
+MEMORY=${MEMORY:-1}
+FLOOD_REQUESTS=${FLOOD_REQUESTS:-1000000}
+LIVE_NONCES=${LIVE_NONCES:-1000000}
+MEMORY_TIMEOUT=${MEMORY_TIMEOUT:-240}
+QUIET_MAX=${QUIET_MAX:-0.3}
+QUIET_WAIT=${QUIET_WAIT:-30}
+BUSY_MAX=${BUSY_MAX:-0.25}
+RETRIES=${RETRIES:-2}
+SKIP_OURS=${SKIP_OURS:-0}
+SKIP_APACHE=${SKIP_APACHE:-0}
+MEMORY_ONLY=0
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) OUT=$2; shift 2 ;;
+        --out=*) OUT=${1#--out=}; shift ;;
+        --quick) ROUNDS=3; DURATION=3; WARMUP=1; MEMORY=0; shift ;;
+        --no-memory) MEMORY=0; shift ;;
+        --memory-only) MEMORY_ONLY=1; MEMORY=1; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare.sh: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+log() { printf '[compare %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+# --- tools -----------------------------------------------------------------------------------
+if [ ! -f examples/server.rs ] && [ -z "${SERVER:-}" ]; then
+    log "examples/server.rs does not exist: measuring Apache only"
+    SKIP_OURS=1
+    MEMORY=0
+fi
+if [ "$MEMORY_ONLY" = 1 ]; then SKIP_APACHE=1; fi
+
+if [ -z "${LOADGEN:-}" ] || { [ "$SKIP_OURS" = 0 ] && [ -z "${SERVER:-}" ]; }; then
+    targets=(--example loadgen)
+    [ "$SKIP_OURS" = 0 ] && targets+=(--example server)
+    log "cargo build --release ${targets[*]}"
+    cargo build --release "${targets[@]}"
+fi
+LOADGEN=${LOADGEN:-$ROOT_DIR/target/release/examples/loadgen}
+SERVER=${SERVER:-$ROOT_DIR/target/release/examples/server}
+[ -x "$LOADGEN" ] || die "no load generator at $LOADGEN"
+[ "$SKIP_OURS" = 1 ] || [ -x "$SERVER" ] || die "no example server at $SERVER"
+command -v python3 >/dev/null || die "python3 is needed for the summary"
+
+if [ "$SKIP_APACHE" = 0 ] && ! command -v apache2 >/dev/null; then
+    [ "$(id -u)" = 0 ] || die "apache2 is not installed and this is not root: apt-get install apache2 apache2-utils"
+    log "installing Debian's apache2 and apache2-utils"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq apache2 apache2-utils >/dev/null
+fi
+APACHE_MODULES=/usr/lib/apache2/modules
+if [ "$SKIP_APACHE" = 0 ]; then
+    [ -f "$APACHE_MODULES/mod_auth_digest.so" ] || die "mod_auth_digest.so not found in $APACHE_MODULES"
+fi
+
+# --- bookkeeping -----------------------------------------------------------------------------
+WORK=$(mktemp -d /tmp/digest-bench.XXXXXX)
+chmod 755 "$WORK" # Apache's children run as www-data and read their files from here
+declare -A PID PORT
+cleanup() {
+    local name
+    for name in "${!PID[@]}"; do
+        kill -TERM "${PID[$name]}" 2>/dev/null || true
+    done
+    for name in "${!PID[@]}"; do
+        wait "${PID[$name]}" 2>/dev/null || true
+    done
+    if [ "${KEEP_WORK:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+NEXT_PORT=${BASE_PORT:-18180}
+free_port() { # sets FREE_PORT to a port nobody listens on (a failed connect means free)
+    while (exec 3<>"/dev/tcp/127.0.0.1/$NEXT_PORT") 2>/dev/null; do
+        NEXT_PORT=$((NEXT_PORT + 1))
+    done
+    FREE_PORT=$NEXT_PORT
+    NEXT_PORT=$((NEXT_PORT + 1))
+}
+
+wait_port() { # port pid
+    local i
+    for i in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+
+start_ours() { # name, then environment assignments
+    local name=$1 port
+    shift
+    free_port
+    port=$FREE_PORT
+    env "$@" ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-warn}" "$SERVER" \
+        >"$WORK/$name.log" 2>&1 &
+    PID[$name]=$!
+    PORT[$name]=$port
+    wait_port "$port" "${PID[$name]}" || { cat "$WORK/$name.log" >&2; die "$name did not start"; }
+    log "$name: pid ${PID[$name]}, 127.0.0.1:$port ($*)"
+}
+
+stop() {
+    kill -TERM "${PID[$1]}" 2>/dev/null || true
+    wait "${PID[$1]}" 2>/dev/null || true
+    unset "PID[$1]"
+}
+
+start_apache() { # name, site template
+    local name=$1 site=$2 port dir runuser rungroup
+    free_port
+    port=$FREE_PORT
+    dir=$WORK/$name
+    mkdir -p "$dir/conf" "$dir/run" "$dir/logs" "$dir/htdocs/dir"
+    cp "$WORK/index.html" "$dir/htdocs/dir/index.html"
+    # htdigest line, made without interaction: user:realm:MD5(user:realm:password)
+    printf 'Mufasa:http-auth@example.org:%s\n' \
+        "$(printf '%s' 'Mufasa:http-auth@example.org:Circle of Life' | md5sum | cut -d' ' -f1)" \
+        >"$dir/htdigest"
+    if [ "$(id -u)" = 0 ]; then runuser=www-data rungroup=www-data
+    else runuser=$(id -un) rungroup=$(id -gn); fi
+    python3 - "$ROOT_DIR/benches/apache/httpd.conf.in" "$ROOT_DIR/benches/apache/$site" \
+        "$dir" "$port" "$runuser" "$rungroup" >"$dir/conf/httpd.conf" <<'PY'
+import sys
+base, site, root, port, user, group = sys.argv[1:]
+text = open(base).read().replace("@SITE@", open(site).read())
+for k, v in (("@ROOT@", root), ("@PORT@", port), ("@RUNUSER@", user), ("@RUNGROUP@", group)):
+    text = text.replace(k, v)
+sys.stdout.write(text)
+PY
+    apache2 -t -f "$dir/conf/httpd.conf" >/dev/null 2>&1 ||
+        { apache2 -t -f "$dir/conf/httpd.conf" >&2 || true; die "bad Apache config for $name"; }
+    # Its own session: on shutdown Apache signals its whole process group, which would
+    # otherwise include this script and whatever started it.
+    setsid apache2 -f "$dir/conf/httpd.conf" -DFOREGROUND >"$dir/logs/stdout.log" 2>&1 &
+    PID[$name]=$!
+    PORT[$name]=$port
+    wait_port "$port" "${PID[$name]}" || { cat "$dir/logs/error.log" >&2; die "$name did not start"; }
+    log "$name: pid ${PID[$name]} (prefork parent), 127.0.0.1:$port ($site)"
+}
+
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+wait_quiet() { # waits (bounded) until the machine is nearly idle; the servers are idle now
+    local start=$SECONDS b0 b1 busy
+    local hz
+    hz=$(getconf CLK_TCK 2>/dev/null || echo 100)
+    while :; do
+        b0=$(busy_ticks)
+        sleep 0.5
+        b1=$(busy_ticks)
+        busy=$(awk -v a="$b0" -v b="$b1" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz / 0.5}')
+        if awk -v x="$busy" -v m="$QUIET_MAX" 'BEGIN {exit !(x <= m)}'; then return 0; fi
+        if [ $((SECONDS - start)) -ge "$QUIET_WAIT" ]; then
+            log "machine still busy (${busy} cores) after ${QUIET_WAIT}s; running anyway"
+            echo "busy: ${busy} cores before a run at $(date +%H:%M:%S)" >>"$OUT/machine.txt"
+            return 0
+        fi
+    done
+}
+
+url() { echo "http://127.0.0.1:${PORT[$1]}/dir/index.html"; }
+
+# loadgen arguments per variant
+declare -A ARGS
+ARGS[ours-open]="--no-auth"
+ARGS[ours-md5]="--algorithm MD5"
+ARGS[ours-sha256]="--algorithm SHA-256"
+ARGS[apache-open]="--no-auth"
+ARGS[apache-digest]="--algorithm MD5"
+
+# --- machine ---------------------------------------------------------------------------------
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "nproc: $(nproc)"
+    echo "cpu: $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "memory: $(awk '/^MemTotal/ {print $2 " kB"}' /proc/meminfo)"
+    echo "kernel: $(uname -r)"
+    echo "rustc: $(rustc --version 2>/dev/null || echo '?')"
+    echo "source: $(git rev-parse --short HEAD 2>/dev/null || echo 'no commit'), working tree hash $(
+        find src examples/server.rs examples/loadgen.rs Cargo.toml -type f 2>/dev/null | sort |
+            xargs sha256sum | sha256sum | cut -c1-12)"
+    command -v apache2 >/dev/null && echo "apache: $(apache2 -v | head -1)"
+    echo "rounds: $ROUNDS, duration: ${DURATION}s, connections: $CONNECTIONS, warmup: ${WARMUP}s"
+    echo "loadavg before: $(cat /proc/loadavg)"
+    echo "busiest processes before:"
+    ps -eo pid,pcpu,comm --sort=-pcpu | head -6 | sed 's/^/  /'
+} >"$OUT/machine.txt"
+cat "$OUT/machine.txt" >&2
+
+# --- servers ---------------------------------------------------------------------------------
+VARIANTS=()
+if [ "$SKIP_OURS" = 0 ] && [ "$MEMORY_ONLY" = 0 ]; then
+    start_ours ours-open AUTH=off
+    start_ours ours-md5 ALGORITHMS=MD5
+    start_ours ours-sha256 ALGORITHMS=SHA-256
+    VARIANTS+=(ours-open ours-md5 ours-sha256)
+    # Serve Apache the very same bytes.
+    if command -v curl >/dev/null; then
+        curl -sf "$(url ours-open)" -o "$WORK/index.html" || die "GET $(url ours-open) failed"
+    else
+        python3 -c 'import sys,urllib.request; sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1]).read())' \
+            "$(url ours-open)" >"$WORK/index.html"
+    fi
+    code=$(python3 -c 'import sys,urllib.request,urllib.error
+try: print(urllib.request.urlopen(sys.argv[1]).status)
+except urllib.error.HTTPError as e: print(e.code)' "$(url ours-md5)")
+    [ "$code" = 401 ] || die "ours-md5 answered $code without credentials, expected 401"
+else
+    # The example server's body is not at hand: a small page of a typical size.
+    printf '<!doctype html>\n<title>index</title>\n<p>Hello, Mufasa.</p>\n' >"$WORK/index.html"
+fi
+log "body: $(wc -c <"$WORK/index.html") bytes"
+if [ "$SKIP_APACHE" = 0 ]; then
+    start_apache apache-open site-open.conf.in
+    start_apache apache-digest site-digest.conf.in
+    VARIANTS+=(apache-open apache-digest)
+fi
+
+run_load() { # variant, seconds, label, extra args...
+    local v=$1 secs=$2 label=$3
+    shift 3
+    # shellcheck disable=SC2086 # ARGS holds several words on purpose
+    "$LOADGEN" --url "$(url "$v")" --connections "$CONNECTIONS" --duration "$secs" \
+        --server-pid "${PID[$v]}" --json --label "$label" ${ARGS[$v]} "$@"
+}
+
+# --- throughput and CPU ----------------------------------------------------------------------
+if [ ${#VARIANTS[@]} -gt 0 ]; then
+    : >"$OUT/runs.jsonl"
+    rm -f "$OUT/runs-discarded.jsonl"
+    for v in "${VARIANTS[@]}"; do
+        log "warm-up $v (${WARMUP}s)"
+        run_load "$v" "$WARMUP" "warmup" >/dev/null
+    done
+    n=${#VARIANTS[@]}
+    for r in $(seq 1 "$ROUNDS"); do
+        for i in $(seq 0 $((n - 1))); do
+            v=${VARIANTS[$(((i + r - 1) % n))]}
+            for try in $(seq 0 "$RETRIES"); do
+                wait_quiet
+                line=$(run_load "$v" "$DURATION" "$r $v")
+                # Other processes' CPU during the run: machine busy less server and loadgen.
+                read -r background summary < <(python3 -c "import json,sys; d=json.loads(sys.argv[1]); b=d.get('machine_busy_cores',0)-d.get('server_cpu_util',0)-d.get('client_cpu_util',0); print('%.2f' % b, '%.0f req/s, server %.2f us/req, errors %d, rejected %d, other %d, background %.2f cores' % (d['rps'], d.get('server_cpu_us_per_req', 0), d['errors'], d['rejected_401'], d['other_status'], b))" "$line")
+                if [ "$try" -lt "$RETRIES" ] && awk -v b="$background" -v m="$BUSY_MAX" 'BEGIN {exit !(b > m)}'; then
+                    log "round $r/$ROUNDS $v: $summary: discarded, redoing"
+                    echo "$line" >>"$OUT/runs-discarded.jsonl"
+                    echo "discarded: round $r $v (background $background cores)" >>"$OUT/machine.txt"
+                    continue
+                fi
+                break
+            done
+            echo "$line" >>"$OUT/runs.jsonl"
+            log "round $r/$ROUNDS $v: $summary"
+        done
+    done
+    echo "loadavg after: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
+
+    python3 - "$OUT" <<'PY'
+import json, statistics, sys
+out = sys.argv[1]
+runs = []
+for line in open(f"{out}/runs.jsonl"):
+    d = json.loads(line)
+    rnd, variant = d["label"].split(" ", 1)
+    # What else ran during the run: machine busy time less the server and the load generator.
+    d["background_cores"] = round(d.get("machine_busy_cores", 0) - d.get("server_cpu_util", 0)
+                                  - d.get("client_cpu_util", 0), 3)
+    d["round"], d["variant"] = int(rnd), variant
+    runs.append(d)
+
+server_of = {"ours-open": "example server", "ours-md5": "example server", "ours-sha256": "example server",
+             "apache-open": "Apache 2.4 prefork", "apache-digest": "Apache 2.4 prefork"}
+auth_of = {"ours-open": "open", "ours-md5": "MD5", "ours-sha256": "SHA-256",
+           "apache-open": "open", "apache-digest": "MD5"}
+fields = ["round", "variant", "server", "auth", "requests", "rps", "p50_us", "p99_us",
+          "server_cpu_us_per_req", "server_cpu_util", "client_cpu_us_per_req", "client_cpu_util",
+          "machine_busy_cores", "background_cores",
+          "ok_2xx", "handshake_401", "stale_401", "rejected_401", "other_status", "errors"]
+with open(f"{out}/runs.csv", "w") as f:
+    f.write(",".join(fields) + "\n")
+    for d in sorted(runs, key=lambda d: (d["round"], d["variant"])):
+        d["server"], d["auth"] = server_of[d["variant"]], auth_of[d["variant"]]
+        f.write(",".join(str(d.get(k, "")) for k in fields) + "\n")
+
+by = {(d["round"], d["variant"]): d for d in runs}
+rounds = sorted({d["round"] for d in runs})
+pairs = [("ours-md5", "ours-open"), ("ours-sha256", "ours-open"), ("apache-digest", "apache-open")]
+
+def med_range(xs):
+    return statistics.median(xs), min(xs), max(xs)
+
+rows = []
+for auth, open_ in pairs:
+    rs = [r for r in rounds if (r, auth) in by and (r, open_) in by]
+    if not rs:
+        continue
+    ratio = [by[r, auth]["rps"] / by[r, open_]["rps"] for r in rs]
+    dcpu = [by[r, auth]["server_cpu_us_per_req"] - by[r, open_]["server_cpu_us_per_req"] for r in rs]
+    bad = sum(by[r, auth]["errors"] + by[r, auth]["rejected_401"] + by[r, auth]["other_status"]
+              + by[r, open_]["errors"] + by[r, open_]["other_status"] for r in rs)
+    rows.append({
+        "server": server_of[auth], "auth": auth_of[auth], "rounds": len(rs),
+        "open_rps": med_range([by[r, open_]["rps"] for r in rs]),
+        "auth_rps": med_range([by[r, auth]["rps"] for r in rs]),
+        "ratio": med_range(ratio),
+        "open_cpu": med_range([by[r, open_]["server_cpu_us_per_req"] for r in rs]),
+        "auth_cpu": med_range([by[r, auth]["server_cpu_us_per_req"] for r in rs]),
+        "dcpu": med_range(dcpu),
+        "auth_p50": med_range([by[r, auth]["p50_us"] for r in rs]),
+        "open_p50": med_range([by[r, open_]["p50_us"] for r in rs]),
+        "bad": bad,
+    })
+
+with open(f"{out}/summary.csv", "w") as f:
+    cols = ["open_rps", "auth_rps", "ratio", "open_cpu", "auth_cpu", "dcpu", "open_p50", "auth_p50"]
+    f.write("server,auth,rounds," + ",".join(f"{c}_median,{c}_min,{c}_max" for c in cols) + ",problems\n")
+    for row in rows:
+        vals = [f"{x:.4f}" for c in cols for x in row[c]]
+        f.write(f"{row['server']},{row['auth']},{row['rounds']},{','.join(vals)},{row['bad']}\n")
+
+def fmt(t, spec):
+    m, lo, hi = t
+    return f"{m:{spec}} ({lo:{spec}} – {hi:{spec}})"
+
+md = ["| server | auth | open req/s | auth req/s | auth / open throughput | open CPU µs/req | auth CPU µs/req | added CPU µs/req |",
+      "|---|---|---|---|---|---|---|---|"]
+for row in rows:
+    md.append(f"| {row['server']} | {row['auth']} | {fmt(row['open_rps'], '.0f')} | {fmt(row['auth_rps'], '.0f')} | "
+              f"**{fmt(row['ratio'], '.3f')}** | {fmt(row['open_cpu'], '.2f')} | {fmt(row['auth_cpu'], '.2f')} | "
+              f"**{fmt(row['dcpu'], '+.2f')}** |")
+md.append("")
+md.append(f"Median (min – max) over {len(rounds)} rounds; each cell pairs runs from the same round.")
+worst = max(runs, key=lambda d: d["background_cores"])
+md.append(f"Background load (machine busy time less server and load generator) during the kept runs: "
+          f"at most {worst['background_cores']:.2f} cores (round {worst['round']}, {worst['variant']}).")
+problems = [r for r in rows if r["bad"]]
+if problems:
+    md.append("Runs with errors, rejected 401s or unexpected statuses: "
+              + ", ".join(f"{r['server']} {r['auth']} ({r['bad']})" for r in problems))
+else:
+    md.append("No errors, no rejected 401s, no unexpected statuses in any run.")
+open(f"{out}/summary.md", "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+PY
+fi
+
+# --- memory (issue 4 item 4) -------------------------------------------------------------------
+if [ "$MEMORY" = 1 ] && [ "$SKIP_OURS" = 0 ]; then
+    log "memory: fresh example server (ALGORITHMS=SHA-256,MD5, NONCE_LIFETIME_SECS=3600)"
+    # shellcheck disable=SC2086 # MEMORY_ENV may hold several VAR=value words
+    start_ours mem ALGORITHMS=SHA-256,MD5 NONCE_LIFETIME_SECS=3600 ${MEMORY_ENV:-}
+    ARGS[mem]=""
+    mpid=${PID[mem]}
+    # A few authenticated requests so lazily built state exists before the baseline.
+    run_load mem 1 "mem-warmup" --requests 2000 >/dev/null
+    rss0=$(rss_kib "$mpid")
+    log "baseline RSS ${rss0} KiB; challenge flood of $FLOOD_REQUESTS requests"
+    flood=$(run_load mem "$MEMORY_TIMEOUT" "challenge-flood" --no-auth --requests "$FLOOD_REQUESTS")
+    rss1=$(rss_kib "$mpid")
+    log "after flood RSS ${rss1} KiB; making $LIVE_NONCES nonces live"
+    live=$(run_load mem "$MEMORY_TIMEOUT" "live-nonces" --nonce-reuse 1 --requests $((2 * LIVE_NONCES)))
+    rss2=$(rss_kib "$mpid")
+    hwm=$(hwm_kib "$mpid")
+    echo "$flood" >"$OUT/memory-flood.json"
+    echo "$live" >"$OUT/memory-live.json"
+    python3 - "$OUT" "$rss0" "$rss1" "$rss2" "$hwm" "$flood" "$live" <<'PY'
+import json, sys
+out, rss0, rss1, rss2, hwm = sys.argv[1], *map(int, sys.argv[2:6])
+flood, live = json.loads(sys.argv[6]), json.loads(sys.argv[7])
+nonces = live["ok_2xx"]  # each 2xx answered a fresh nonce: one replay entry
+lines = [
+    "phase,requests,handshake_401,ok_2xx,errors,duration_s,rps,rss_kib,growth_kib",
+    f"baseline,,,,,,,{rss0},0",
+    f"challenge flood,{flood['requests']},{flood['handshake_401']},{flood['ok_2xx']},{flood['errors']},{flood['duration_s']},{flood['rps']},{rss1},{rss1 - rss0}",
+    f"live nonces,{live['requests']},{live['handshake_401']},{live['ok_2xx']},{live['errors']},{live['duration_s']},{live['rps']},{rss2},{rss2 - rss1}",
+]
+open(f"{out}/memory.csv", "w").write("\n".join(lines) + "\n")
+md = [
+    "| phase | requests | RSS after (MiB) | growth (MiB) | per item |",
+    "|---|---|---|---|---|",
+    f"| fresh server, 2000 warm-up requests | — | {rss0/1024:.1f} | — | — |",
+    f"| challenge flood (no credentials, all 401) | {flood['requests']:,} | {rss1/1024:.1f} | {(rss1-rss0)/1024:+.1f} | {(rss1-rss0)*1024/max(flood['requests'],1):.2f} B per request |",
+    f"| live nonces (handshake + 1 authenticated request each) | {live['requests']:,} ({nonces:,} nonces) | {rss2/1024:.1f} | {(rss2-rss1)/1024:+.1f} | {(rss2-rss1)*1024/max(nonces,1):.0f} B per nonce |",
+    "",
+    f"Peak RSS (VmHWM): {hwm/1024:.1f} MiB. Flood: {flood['rps']:.0f} req/s, {flood['errors']} errors; "
+    f"live nonces: {live['rps']:.0f} req/s, {live['errors']} errors, {live['rejected_401']} rejected, {live['stale_401']} stale.",
+]
+open(f"{out}/memory.md", "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+PY
+    stop mem
+fi
+log "results in $OUT"
