@@ -171,11 +171,67 @@ impl Hasher {
     }
 
     pub(crate) fn finish(self) -> HexDigest {
+        self.finish_raw().to_hex()
+    }
+
+    pub(crate) fn finish_raw(self) -> RawDigest {
         match self {
-            Hasher::Md5(hasher) => HexDigest::encode(&hasher.finalize()),
-            Hasher::Sha256(hasher) => HexDigest::encode(&hasher.finalize()),
-            Hasher::Sha512_256(hasher) => HexDigest::encode(&hasher.finalize()),
+            Hasher::Md5(hasher) => RawDigest::new(&hasher.finalize()),
+            Hasher::Sha256(hasher) => RawDigest::new(&hasher.finalize()),
+            Hasher::Sha512_256(hasher) => RawDigest::new(&hasher.finalize()),
         }
+    }
+}
+
+/// A digest as bytes, on the stack (at most 32 bytes for the functions we have). The
+/// `response` is compared in this form: half the bytes of hex, and no encoding step.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct RawDigest {
+    bytes: [u8; 32],
+    len: u8,
+}
+
+impl RawDigest {
+    fn new(bytes: &[u8]) -> Self {
+        let mut raw = RawDigest {
+            bytes: [0; 32],
+            len: u8::try_from(bytes.len()).expect("digest longer than 32 bytes"),
+        };
+        raw.bytes[..bytes.len()].copy_from_slice(bytes);
+        raw
+    }
+
+    /// Decodes hex digits of either case (clients send lowercase, but nothing forbids
+    /// uppercase); `None` when not hex, of odd length or longer than 64 digits.
+    pub(crate) fn from_hex(hex: &[u8]) -> Option<Self> {
+        if hex.len() > 64 || hex.len() % 2 != 0 {
+            return None;
+        }
+        let mut raw = RawDigest {
+            bytes: [0; 32],
+            len: u8::try_from(hex.len() / 2).ok()?,
+        };
+        for (byte, pair) in raw.bytes.iter_mut().zip(hex.chunks_exact(2)) {
+            *byte = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        }
+        Some(raw)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+
+    pub(crate) fn to_hex(self) -> HexDigest {
+        HexDigest::encode(self.as_bytes())
+    }
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'A'..=b'F' => Some(digit - b'A' + 10),
+        _ => None,
     }
 }
 
@@ -280,27 +336,28 @@ impl DigestInput<'_> {
     }
 
     /// Finishes `KD` for `method` (empty for `rspauth`) from a shared prefix.
-    pub(crate) fn finish_kd(&self, prefix: &Hasher, method: &[u8]) -> HexDigest {
+    pub(crate) fn finish_kd(&self, prefix: &Hasher, method: &[u8]) -> RawDigest {
         let ha2 = self
             .algorithm
             .hash_function()
             .hex_digest(&[method, b":", self.uri]);
         let mut hasher = prefix.clone();
         hasher.update(ha2.as_bytes());
-        hasher.finish()
+        hasher.finish_raw()
     }
 
     /// The `response` a client with the right password sends for `method`.
     #[cfg(test)]
     pub(crate) fn response(&self, session_key: &HexDigest, method: &[u8]) -> HexDigest {
         self.finish_kd(&self.kd_prefix(session_key), method)
+            .to_hex()
     }
 
     /// `rspauth` for `Authentication-Info`: the same computation with an empty method,
     /// which proves to the client that the server knows its `HA1` too.
     #[cfg(test)]
     pub(crate) fn rspauth(&self, session_key: &HexDigest) -> HexDigest {
-        self.finish_kd(&self.kd_prefix(session_key), b"")
+        self.finish_kd(&self.kd_prefix(session_key), b"").to_hex()
     }
 }
 
@@ -437,6 +494,16 @@ mod tests {
         }
         assert_eq!(Algorithm::from_name(b"SHA-1"), None);
         assert_eq!(Algorithm::from_code(0), None);
+    }
+
+    #[test]
+    fn raw_digest_from_hex() {
+        let raw = RawDigest::from_hex(b"00fFa9").unwrap();
+        assert_eq!(raw.as_bytes(), [0x00, 0xff, 0xa9]);
+        assert_eq!(raw.to_hex().as_str(), "00ffa9");
+        for bad in [&b"abc"[..], b"zz", b"0g", &[b'a'; 66]] {
+            assert!(RawDigest::from_hex(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use subtle::ConstantTimeEq;
 use crate::clock::unix_secs;
 use crate::config::Config;
 use crate::credentials::Ha1;
-use crate::hash::{Algorithm, DigestInput, HexDigest};
+use crate::hash::{Algorithm, DigestInput, HexDigest, RawDigest};
 use crate::header::{DigestParams, ParseError, parse_authorization};
 use crate::nonce::{IssuedNonce, NonceError};
 use crate::rejection::Rejection;
@@ -31,7 +31,7 @@ pub(crate) struct Attempt<'a> {
     pub(crate) algorithm: Algorithm,
     pub(crate) nonce: IssuedNonce,
     pub(crate) nc: u64,
-    response: HexDigest,
+    response: RawDigest,
     raw_nonce: Cow<'a, [u8]>,
     raw_nc: Cow<'a, [u8]>,
     cnonce: Cow<'a, [u8]>,
@@ -95,8 +95,8 @@ pub(crate) fn check_request<'a>(
         return Err(Rejection::UriMismatch);
     }
     let nc = parse_nc(&raw_nc)?;
-    let response = HexDigest::parse(&response)
-        .filter(|digest| digest.as_bytes().len() == algorithm.hash_function().hex_len())
+    let response = RawDigest::from_hex(&response)
+        .filter(|digest| digest.as_bytes().len() * 2 == algorithm.hash_function().hex_len())
         .ok_or(Rejection::InvalidField(
             "response is not a digest of the algorithm",
         ))?;
@@ -156,7 +156,7 @@ impl Attempt<'_> {
         let expected = input.finish_kd(&prefix, method);
         let matches = expected.as_bytes().ct_eq(self.response.as_bytes());
         if known & bool::from(matches) {
-            Ok(input.finish_kd(&prefix, b""))
+            Ok(input.finish_kd(&prefix, b"").to_hex())
         } else {
             Err(Rejection::BadCredentials)
         }
