@@ -8,6 +8,7 @@ use std::fmt;
 
 use md5::Md5;
 use sha2::{Digest, Sha256, Sha512_256};
+use subtle::{Choice, ConstantTimeEq};
 
 /// A digest algorithm as named in the `algorithm` parameter (RFC 7616 section 3.3).
 ///
@@ -211,10 +212,15 @@ impl RawDigest {
             bytes: [0; 32],
             len: u8::try_from(hex.len() / 2).ok()?,
         };
+        // Table lookups and one check at the end: no branch per digit.
+        let mut invalid = 0;
         for (byte, pair) in raw.bytes.iter_mut().zip(hex.chunks_exact(2)) {
-            *byte = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+            let high = HEX_VALUES[usize::from(pair[0])];
+            let low = HEX_VALUES[usize::from(pair[1])];
+            invalid |= high | low;
+            *byte = (high << 4) | (low & 0x0f);
         }
-        Some(raw)
+        (invalid & 0xf0 == 0).then_some(raw)
     }
 
     pub(crate) fn as_bytes(&self) -> &[u8] {
@@ -226,14 +232,37 @@ impl RawDigest {
     }
 }
 
-fn hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
-        b'A'..=b'F' => Some(digit - b'A' + 10),
-        _ => None,
+impl ConstantTimeEq for RawDigest {
+    /// Compares eight bytes at a time (the length is public: it follows the algorithm).
+    fn ct_eq(&self, other: &Self) -> Choice {
+        let words = |digest: &RawDigest| {
+            let mut words = [0u64; 4];
+            for (word, chunk) in words.iter_mut().zip(digest.bytes.chunks_exact(8)) {
+                *word = u64::from_ne_bytes(chunk.try_into().expect("8 bytes"));
+            }
+            words
+        };
+        let (ours, theirs) = (words(self), words(other));
+        let mut equal = self.len.ct_eq(&other.len);
+        for (a, b) in ours.iter().zip(&theirs) {
+            equal &= a.ct_eq(b);
+        }
+        equal
     }
 }
+
+/// The value of each hex digit (either case); 0xff for every other byte.
+static HEX_VALUES: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut value: u8 = 0;
+    while value < 16 {
+        let digits = b"0123456789abcdef";
+        table[digits[value as usize] as usize] = value;
+        table[digits[value as usize].to_ascii_uppercase() as usize] = value;
+        value += 1;
+    }
+    table
+};
 
 /// A digest in lowercase hex, on the stack (at most 64 digits for the functions we have).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -504,6 +533,23 @@ mod tests {
         for bad in [&b"abc"[..], b"zz", b"0g", &[b'a'; 66]] {
             assert!(RawDigest::from_hex(bad).is_none(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn raw_digests_compare_every_byte_and_the_length() {
+        let a = RawDigest::from_hex(&[b'a'; 64]).unwrap();
+        assert!(bool::from(a.ct_eq(&a)));
+        for index in 0..64 {
+            let mut hex = [b'a'; 64];
+            hex[index] = b'b';
+            let b = RawDigest::from_hex(&hex).unwrap();
+            assert!(!bool::from(a.ct_eq(&b)), "digit {index}");
+        }
+        let short = RawDigest::from_hex(&[b'a'; 32]).unwrap();
+        let zeros_short = RawDigest::from_hex(&[b'0'; 32]).unwrap();
+        let zeros_long = RawDigest::from_hex(&[b'0'; 64]).unwrap();
+        assert!(!bool::from(a.ct_eq(&short)));
+        assert!(!bool::from(zeros_short.ct_eq(&zeros_long)), "length counts");
     }
 
     #[test]

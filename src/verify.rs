@@ -154,7 +154,7 @@ impl Attempt<'_> {
         let key = input.session_key(ha1.map_or(dummy, Ha1::digest));
         let prefix = input.kd_prefix(&key);
         let expected = input.finish_kd(&prefix, method);
-        let matches = expected.as_bytes().ct_eq(self.response.as_bytes());
+        let matches = expected.ct_eq(&self.response);
         if known & bool::from(matches) {
             Ok(input.finish_kd(&prefix, b"").to_hex())
         } else {
