@@ -290,7 +290,7 @@ impl Prefilled {
         let live = &ids[..entries];
         let spare = &ids[MAX_ENTRIES..];
         // Room for every live entry and the inserts in flight: no eviction.
-        let store = MemoryNonceStore::with_capacity(entries * 2);
+        let store = MemoryNonceStore::with_max_entries(entries * 2);
         let start = Instant::now();
         for (index, id) in (0u64..).zip(live) {
             let issued = PREFILL_ISSUED + index % 1800;

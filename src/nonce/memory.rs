@@ -1,11 +1,12 @@
 //! The default [`NonceStore`]: a sharded map in this process's memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -17,22 +18,31 @@ use crate::clock::unix_secs;
 /// outpaces growth, and few, so no request waits on a long scan.
 const SWEEP_PER_INSERT: usize = 8;
 
+/// How many entries [`MemoryNonceStore::sweep_expired`] removes per hold of the lock, so
+/// first uses waiting for it never wait long.
+const SWEEP_BATCH: usize = 1024;
+
 /// A [`NonceStore`] in memory: the default, for a single instance.
 ///
-/// Each nonce that has verified at least once costs one small entry until it expires.
-/// Expired entries are swept a few at a time as new ones arrive, and
-/// [`sweep_expired`](MemoryNonceStore::sweep_expired) frees the rest at once. When the
-/// store holds `capacity` entries, adding one evicts those closest to expiry, and any
-/// nonce issued no later than an evicted one is then answered with
-/// [`NcCheck::Forgotten`] (the client gets `stale=true` and retries), never accepted as
-/// fresh: a bound on memory never reopens a replay.
+/// Each nonce that has verified at least once costs one small entry (about 100 bytes)
+/// until it expires. Expired entries are swept a few at a time as new ones arrive, and
+/// [`sweep_expired`](MemoryNonceStore::sweep_expired) frees the rest in small batches.
+///
+/// Two rules keep every bound from reopening a replay; both answer
+/// [`NcCheck::Forgotten`] (the client gets `stale=true` and retries with a fresh nonce)
+/// where accepting could let a replay through:
+/// - At [`max_entries`](MemoryNonceStore::with_max_entries), making room evicts the
+///   entries closest to expiry, and any nonce issued no later than an evicted one (to the
+///   second) is then forgotten, never taken for fresh.
+/// - The store remembers nothing from before it was created, so a nonce issued more than
+///   a second before then (by an earlier process sharing the nonce key) is forgotten too.
 ///
 /// Clones share the same entries.
 ///
 /// ```
 /// use tower_digest_auth::MemoryNonceStore;
 ///
-/// let store = MemoryNonceStore::with_capacity(100_000);
+/// let store = MemoryNonceStore::with_max_entries(100_000);
 /// assert_eq!(store.len(), 0);
 /// ```
 #[derive(Clone)]
@@ -40,38 +50,43 @@ pub struct MemoryNonceStore {
     inner: Arc<Inner>,
 }
 
-type ExpiryQueue = BTreeMap<u64, Vec<(NonceId, u64)>>;
+/// Nonce ids with their issue times, by expiry second; oldest first in both orders.
+type ExpiryQueue = BTreeMap<u64, VecDeque<(NonceId, u64)>>;
 
 struct Inner {
     windows: DashMap<NonceId, NcWindow, BuildHasherDefault<IdHasher>>,
-    /// Nonce ids (with their issue times) by expiry second, oldest first: the sweep and
-    /// eviction order.
+    /// The sweep and eviction order. Every insert and every removal holds this lock, so
+    /// the watermark check and the insert of a first use cannot be split by an eviction.
     expiry: Mutex<ExpiryQueue>,
     len: AtomicUsize,
-    capacity: usize,
+    max_entries: usize,
     /// Issue time (Unix seconds) of the newest nonce ever removed; a nonce issued no later
     /// than this that is not in the map may have been used before.
     forgotten_through: AtomicU64,
+    /// When the store was created (Unix seconds): it knows nothing of earlier uses.
+    created_at: u64,
 }
 
 impl MemoryNonceStore {
-    /// The default capacity: a million live nonces (about 100 MiB at most).
-    pub const DEFAULT_CAPACITY: usize = 1_000_000;
+    /// The default bound: a million live nonces (about 100 MiB).
+    pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 
-    /// A store holding up to [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) nonces.
+    /// A store holding up to [`DEFAULT_MAX_ENTRIES`](Self::DEFAULT_MAX_ENTRIES) nonces.
     pub fn new() -> Self {
-        MemoryNonceStore::with_capacity(Self::DEFAULT_CAPACITY)
+        MemoryNonceStore::with_max_entries(Self::DEFAULT_MAX_ENTRIES)
     }
 
-    /// A store holding up to `capacity` nonces (at least one).
-    pub fn with_capacity(capacity: usize) -> Self {
+    /// A store holding up to `max_entries` nonces (at least one); nothing is allocated
+    /// up front.
+    pub fn with_max_entries(max_entries: usize) -> Self {
         MemoryNonceStore {
             inner: Arc::new(Inner {
                 windows: DashMap::default(),
                 expiry: Mutex::new(BTreeMap::new()),
                 len: AtomicUsize::new(0),
-                capacity: capacity.max(1),
+                max_entries: max_entries.max(1),
                 forgotten_through: AtomicU64::new(0),
+                created_at: unix_secs(SystemTime::now()),
             }),
         }
     }
@@ -86,40 +101,50 @@ impl MemoryNonceStore {
         self.len() == 0
     }
 
-    /// Removes every entry that expired before `now`. New entries already sweep a few
-    /// expired ones each; call this from a timer to give memory back while idle.
-    pub fn sweep_expired(&self, now: std::time::SystemTime) {
-        self.inner.sweep(unix_secs(now), usize::MAX);
+    /// Removes every entry that expired before `now`, a batch at a time. New entries
+    /// already sweep a few expired ones each; call this from a timer to give memory back
+    /// while idle.
+    pub fn sweep_expired(&self, now: SystemTime) {
+        let now = unix_secs(now);
+        while self
+            .inner
+            .sweep_locked(&mut self.inner.lock_expiry(), now, SWEEP_BATCH)
+            == SWEEP_BATCH
+        {}
     }
 
     fn record(&self, use_: NonceUse) -> NcCheck {
         let inner = &*self.inner;
-        if let Some(mut entry) = inner.windows.get_mut(&use_.id) {
-            return entry.record(use_.nc);
+        if let Some(mut window) = inner.windows.get_mut(&use_.id) {
+            return window.record(use_.nc);
         }
         let issued_at = unix_secs(use_.issued_at);
-        if issued_at <= inner.forgotten_through.load(Ordering::Acquire) {
+        if inner.forgotten(issued_at) {
             return NcCheck::Forgotten;
+        }
+        let mut expiry = inner.lock_expiry();
+        inner.sweep_locked(&mut expiry, unix_secs(use_.now), SWEEP_PER_INSERT);
+        // Make room before inserting, so a new entry is never its own victim.
+        let len = inner.len.load(Ordering::Acquire);
+        if len >= inner.max_entries {
+            inner.evict_locked(&mut expiry, len + 1 - inner.max_entries);
         }
         match inner.windows.entry(use_.id) {
             // Another request with the same nonce got here first.
-            Entry::Occupied(mut entry) => return entry.get_mut().record(use_.nc),
-            Entry::Vacant(entry) => {
-                entry.insert(NcWindow::first(use_.nc));
+            Entry::Occupied(mut window) => window.get_mut().record(use_.nc),
+            // Checked again under the lock: an eviction since the first check may have
+            // forgotten this very nonce.
+            Entry::Vacant(_) if inner.forgotten(issued_at) => NcCheck::Forgotten,
+            Entry::Vacant(slot) => {
+                slot.insert(NcWindow::first(use_.nc));
+                inner.len.fetch_add(1, Ordering::AcqRel);
+                expiry
+                    .entry(unix_secs(use_.expires_at))
+                    .or_default()
+                    .push_back((use_.id, issued_at));
+                NcCheck::Accepted
             }
         }
-        let now = unix_secs(use_.now);
-        let len = inner.len.fetch_add(1, Ordering::AcqRel) + 1;
-        let mut expiry = inner.lock_expiry();
-        expiry
-            .entry(unix_secs(use_.expires_at))
-            .or_default()
-            .push((use_.id, issued_at));
-        inner.sweep_locked(&mut expiry, now, SWEEP_PER_INSERT);
-        if len > inner.capacity {
-            inner.evict_locked(&mut expiry, len - inner.capacity);
-        }
-        NcCheck::Accepted
     }
 }
 
@@ -128,23 +153,26 @@ impl Inner {
         self.expiry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn sweep(&self, now: u64, limit: usize) {
-        let mut expiry = self.lock_expiry();
-        self.sweep_locked(&mut expiry, now, limit);
+    /// Whether a nonce issued at `issued_at` and not in the map may have been used. Nonces
+    /// from the second before the store's creation still count as new: a layer's clock
+    /// read just before the store was made must not see its own nonces forgotten.
+    fn forgotten(&self, issued_at: u64) -> bool {
+        issued_at.saturating_add(1) < self.created_at
+            || issued_at <= self.forgotten_through.load(Ordering::Acquire)
     }
 
-    /// Removes up to `limit` entries that expired before `now`.
-    fn sweep_locked(&self, expiry: &mut ExpiryQueue, now: u64, limit: usize) {
+    /// Removes up to `limit` entries that expired before `now`; returns how many.
+    fn sweep_locked(&self, expiry: &mut ExpiryQueue, now: u64, limit: usize) -> usize {
         let mut removed = 0;
         while removed < limit {
             let Some(mut bucket) = expiry.first_entry() else {
-                return;
+                break;
             };
             if *bucket.key() >= now {
-                return;
+                break;
             }
             while removed < limit {
-                let Some((id, issued_at)) = bucket.get_mut().pop() else {
+                let Some((id, issued_at)) = bucket.get_mut().pop_front() else {
                     break;
                 };
                 self.remove(&id, issued_at);
@@ -154,15 +182,17 @@ impl Inner {
                 bucket.remove();
             }
         }
+        removed
     }
 
-    /// Removes the `count` entries closest to expiry, to respect the capacity.
+    /// Removes the `count` entries closest to expiry (oldest first), to stay within
+    /// `max_entries`.
     fn evict_locked(&self, expiry: &mut ExpiryQueue, count: usize) {
         for _ in 0..count {
             let Some(mut bucket) = expiry.first_entry() else {
                 return;
             };
-            if let Some((id, issued_at)) = bucket.get_mut().pop() {
+            if let Some((id, issued_at)) = bucket.get_mut().pop_front() {
                 self.remove(&id, issued_at);
             }
             if bucket.get().is_empty() {
@@ -192,7 +222,7 @@ impl fmt::Debug for MemoryNonceStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MemoryNonceStore")
             .field("len", &self.len())
-            .field("capacity", &self.inner.capacity)
+            .field("max_entries", &self.inner.max_entries)
             .finish_non_exhaustive()
     }
 }
@@ -283,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_full_store_evicts_but_never_reopens_a_replay() {
-        let store = MemoryNonceStore::with_capacity(10);
+        let store = MemoryNonceStore::with_max_entries(10);
         let start = SystemTime::now();
         for n in 0..25u32 {
             let issued = start + Duration::from_secs(u64::from(n));
@@ -302,6 +332,43 @@ mod tests {
                 "nonce {n} replayed after eviction was {again:?}"
             );
         }
+    }
+
+    #[test]
+    fn evictions_racing_a_first_use_never_accept_it_twice() {
+        let t = SystemTime::now();
+        for round in 0..2_000u32 {
+            let store = MemoryNonceStore::with_max_entries(1);
+            let target = id(round);
+            let accepted: usize = std::thread::scope(|scope| {
+                let racers: Vec<_> = (0..3)
+                    .map(|_| scope.spawn(|| store.record(use_at(target, 1, t, t))))
+                    .collect();
+                for other in 0..3 {
+                    let store = &store;
+                    scope.spawn(move || store.record(use_at(id(1_000_000 + other), 1, t, t)));
+                }
+                racers
+                    .into_iter()
+                    .map(|h| usize::from(h.join().unwrap() == NcCheck::Accepted))
+                    .sum()
+            });
+            assert!(accepted <= 1, "round {round}: accepted {accepted} times");
+        }
+    }
+
+    #[test]
+    fn nonces_from_before_the_store_existed_are_forgotten() {
+        // A restart with a shared nonce key: the old process's nonces verify, but their
+        // uses died with it.
+        let before = SystemTime::now() - Duration::from_secs(3);
+        let store = MemoryNonceStore::new();
+        let now = SystemTime::now();
+        assert_eq!(
+            store.record(use_at(id(1), 1, before, now)),
+            NcCheck::Forgotten
+        );
+        assert_eq!(store.record(use_at(id(2), 1, now, now)), NcCheck::Accepted);
     }
 
     #[test]
