@@ -2,7 +2,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use http::HeaderMap;
+use http::HeaderName;
+use http::header::FORWARDED;
 use http::request::Parts;
 
 /// The peer address of the connection a request arrived on, for servers that are not
@@ -17,42 +18,68 @@ pub struct PeerAddr(pub SocketAddr);
 ///
 /// With no address at all the layer fails closed: it answers 500 and logs an error,
 /// because a nonce that cannot be bound to a client would be valid from anywhere.
+///
+/// Behind a reverse proxy, name the header *your* proxy writes: a proxy that appends to
+/// `X-Forwarded-For` passes a client's own `Forwarded` header through untouched (and the
+/// other way round), so reading the other header would let a client choose its address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum ClientIpSource {
     /// The connection's peer address: [`PeerAddr`], or axum's `ConnectInfo<SocketAddr>`.
     /// Right when clients connect directly.
     #[default]
     Connection,
-    /// Behind reverse proxies: when the connection comes from one of these ranges, the
-    /// client is read from `Forwarded` (or, without it, `X-Forwarded-For`), walking from
-    /// the nearest hop outwards past the trusted proxies. A connection from anywhere else
-    /// is taken as the client itself, so a forged header from outside changes nothing.
-    TrustedProxies(Vec<IpRange>),
+    /// Behind proxies that append the client to `X-Forwarded-For` (nginx, haproxy, most
+    /// cloud load balancers). When the connection comes from one of these ranges, the
+    /// header is walked from the nearest hop outwards past the trusted proxies; the first
+    /// other address is the client. A connection from anywhere else is the client itself,
+    /// so a forged header from outside changes nothing.
+    XForwardedFor(Vec<IpRange>),
+    /// The same, for proxies that append to the standard `Forwarded` header (RFC 7239),
+    /// reading its `for=` parameters.
+    Forwarded(Vec<IpRange>),
 }
+
+/// More hops than any real proxy chain; a longer list is refused (fail closed).
+const MAX_HOPS: usize = 32;
 
 impl ClientIpSource {
     /// The client's address for this request, if it can be known.
     pub(crate) fn client_ip(&self, parts: &Parts) -> Option<IpAddr> {
         let peer = peer_ip(parts)?;
-        match self {
-            ClientIpSource::Connection => Some(peer),
-            ClientIpSource::TrustedProxies(proxies) => {
-                let trusted = |ip: &IpAddr| proxies.iter().any(|range| range.contains(*ip));
-                if !trusted(&peer) {
-                    return Some(peer);
+        let (proxies, header, hop_address): (_, _, fn(&str) -> Option<&str>) = match self {
+            ClientIpSource::Connection => return Some(peer),
+            ClientIpSource::XForwardedFor(proxies) => (
+                proxies,
+                HeaderName::from_static("x-forwarded-for"),
+                whole_hop,
+            ),
+            ClientIpSource::Forwarded(proxies) => (proxies, FORWARDED, forwarded_for),
+        };
+        let trusted = |ip: IpAddr| proxies.iter().any(|range| range.contains(ip));
+        if !trusted(peer) {
+            return Some(peer);
+        }
+        // Every hop, nearest last, across all lines of the header.
+        let mut hops = Vec::new();
+        for value in parts.headers.get_all(&header) {
+            for hop in value.to_str().ok()?.split(',') {
+                if hops.len() == MAX_HOPS {
+                    return None;
                 }
-                let hops = forwarded_hops(&parts.headers)?;
-                // Nearest hop last: the first untrusted hop from the right is the client.
-                let mut client = peer;
-                for hop in hops.iter().rev() {
-                    client = (*hop)?;
-                    if !trusted(&client) {
-                        break;
-                    }
-                }
-                Some(client)
+                hops.push(hop);
             }
         }
+        // The first untrusted hop from the right is the client; a hop that does not parse
+        // before it (an obfuscated `for=_hidden`, garbage) leaves the client unknown.
+        let mut client = None;
+        for hop in hops.iter().rev() {
+            let ip = parse_node(hop_address(hop)?)?;
+            client = Some(ip);
+            if !trusted(ip) {
+                break;
+            }
+        }
+        client
     }
 }
 
@@ -70,39 +97,25 @@ fn peer_ip(parts: &Parts) -> Option<IpAddr> {
     None
 }
 
-/// The addresses proxies recorded, nearest last; `None` inside for a hop that does not
-/// parse (an obfuscated `for=_hidden`, say), `None` outside for no header at all or an
-/// unreadable one.
-fn forwarded_hops(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
-    /// More hops than any real proxy chain; longer lists are refused, not read.
-    const MAX_HOPS: usize = 32;
-    let mut hops = Vec::new();
-    let forwarded = headers.get_all(http::header::FORWARDED);
-    if forwarded.iter().next().is_some() {
-        for value in forwarded {
-            for element in value.to_str().ok()?.split(',') {
-                let for_value = element.split(';').find_map(|pair| {
-                    let (name, value) = pair.split_once('=')?;
-                    name.trim()
-                        .eq_ignore_ascii_case("for")
-                        .then_some(value.trim())
-                });
-                hops.push(for_value.and_then(parse_forwarded_node));
-            }
-        }
-    } else {
-        for value in headers.get_all("x-forwarded-for") {
-            for element in value.to_str().ok()?.split(',') {
-                hops.push(element.trim().parse().ok());
-            }
-        }
-    }
-    (!hops.is_empty() && hops.len() <= MAX_HOPS).then_some(hops)
+/// An `X-Forwarded-For` hop is just the address. (The `Option` matches
+/// [`forwarded_for`], so both fit one function pointer.)
+#[allow(clippy::unnecessary_wraps)]
+fn whole_hop(hop: &str) -> Option<&str> {
+    Some(hop)
 }
 
-/// A `Forwarded` node: `192.0.2.60`, `"192.0.2.60:4711"`, `"[2001:db8::1]:4711"`.
-fn parse_forwarded_node(node: &str) -> Option<IpAddr> {
-    let node = node.trim_matches('"');
+/// The `for=` value of one `Forwarded` element (`for=192.0.2.60;proto=https`).
+fn forwarded_for(element: &str) -> Option<&str> {
+    element.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        name.trim().eq_ignore_ascii_case("for").then_some(value)
+    })
+}
+
+/// A hop's address: `192.0.2.60`, `192.0.2.60:4711`, `2001:db8::1`, `[2001:db8::1]:4711`,
+/// optionally quoted (as `Forwarded` writes them).
+fn parse_node(node: &str) -> Option<IpAddr> {
+    let node = node.trim().trim_matches('"');
     if let Ok(ip) = node.parse() {
         return Some(ip);
     }
@@ -202,8 +215,12 @@ mod tests {
         parts
     }
 
-    fn proxies() -> ClientIpSource {
-        ClientIpSource::TrustedProxies(vec!["10.0.0.0/8".parse().unwrap()])
+    fn xff() -> ClientIpSource {
+        ClientIpSource::XForwardedFor(vec!["10.0.0.0/8".parse().unwrap()])
+    }
+
+    fn forwarded() -> ClientIpSource {
+        ClientIpSource::Forwarded(vec!["10.0.0.0/8".parse().unwrap()])
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -226,69 +243,131 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::too_many_lines)] // one line per case
     fn trusted_proxy_table() {
-        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<&'a str>);
-        let cases: &[Case<'_>] = &[
+        type Case<'a> = (
+            ClientIpSource,
+            &'a str,
+            &'a [(&'a str, &'a str)],
+            Option<&'a str>,
+        );
+        let xff_case = |peer, header: &'static [(&'static str, &'static str)], expected| {
+            (xff(), peer, header, expected)
+        };
+        let cases: Vec<Case<'static>> = vec![
             // Untrusted peer: headers are ignored.
-            (
+            xff_case(
                 "192.0.2.1",
                 &[("x-forwarded-for", "203.0.113.9")],
                 Some("192.0.2.1"),
             ),
             // Trusted peer: the nearest untrusted hop.
-            (
+            xff_case(
                 "10.0.0.1",
                 &[("x-forwarded-for", "198.51.100.7, 203.0.113.9")],
                 Some("203.0.113.9"),
             ),
-            (
+            xff_case(
                 "10.0.0.1",
                 &[("x-forwarded-for", "203.0.113.9, 10.0.0.2")],
                 Some("203.0.113.9"),
             ),
+            // Across header lines, the last line is nearest.
+            xff_case(
+                "10.0.0.1",
+                &[
+                    ("x-forwarded-for", "198.51.100.7"),
+                    ("x-forwarded-for", "203.0.113.9"),
+                ],
+                Some("203.0.113.9"),
+            ),
+            // Hops with ports (some load balancers write them).
+            xff_case(
+                "10.0.0.1",
+                &[("x-forwarded-for", "203.0.113.9:5678")],
+                Some("203.0.113.9"),
+            ),
+            xff_case(
+                "10.0.0.1",
+                &[("x-forwarded-for", "[2001:db8::1]:80")],
+                Some("2001:db8::1"),
+            ),
+            // Only proxies in the chain: the farthest one.
+            xff_case(
+                "10.0.0.1",
+                &[("x-forwarded-for", "10.0.0.9")],
+                Some("10.0.0.9"),
+            ),
+            // A client's own Forwarded header means nothing to an X-Forwarded-For setup.
+            xff_case(
+                "10.0.0.1",
+                &[
+                    ("forwarded", "for=198.51.100.1"),
+                    ("x-forwarded-for", "203.0.113.5"),
+                ],
+                Some("203.0.113.5"),
+            ),
             (
+                forwarded(),
                 "10.0.0.1",
                 &[("forwarded", "for=203.0.113.9;proto=https")],
                 Some("203.0.113.9"),
             ),
             (
+                forwarded(),
                 "10.0.0.1",
                 &[("forwarded", r#"for="[2001:db8::1]:4711""#)],
                 Some("2001:db8::1"),
             ),
             (
+                forwarded(),
                 "10.0.0.1",
                 &[("forwarded", r#"for="203.0.113.9:80", for=10.0.0.3"#)],
                 Some("203.0.113.9"),
             ),
-            // Forwarded wins over X-Forwarded-For.
+            // ... and the other way round.
             (
+                forwarded(),
                 "10.0.0.1",
                 &[
-                    ("forwarded", "for=203.0.113.1"),
-                    ("x-forwarded-for", "203.0.113.2"),
+                    ("x-forwarded-for", "198.51.100.1"),
+                    ("forwarded", "for=203.0.113.5"),
                 ],
-                Some("203.0.113.1"),
+                Some("203.0.113.5"),
             ),
-            // Only proxies in the chain: the farthest one.
-            (
-                "10.0.0.1",
-                &[("x-forwarded-for", "10.0.0.9")],
-                Some("10.0.0.9"),
-            ),
-            // Trusted peer but no header or an unreadable hop: unknown, fail closed.
-            ("10.0.0.1", &[], None),
-            (
+            // Trusted peer but no header, an unreadable hop or too many: unknown, fail closed.
+            xff_case("10.0.0.1", &[], None),
+            xff_case(
                 "10.0.0.1",
                 &[("x-forwarded-for", "garbage, 203.0.113.9, nonsense")],
                 None,
             ),
-            ("10.0.0.1", &[("forwarded", "for=_hidden")], None),
+            (
+                forwarded(),
+                "10.0.0.1",
+                &[("forwarded", "for=_hidden")],
+                None,
+            ),
+            (
+                forwarded(),
+                "10.0.0.1",
+                &[("x-forwarded-for", "203.0.113.5")],
+                None,
+            ),
         ];
-        for (peer, headers, expected) in cases {
-            let got = proxies().client_ip(&parts(peer, headers));
-            assert_eq!(got, expected.map(ip), "peer {peer} headers {headers:?}");
+        for (source, peer, headers, expected) in cases {
+            let got = source.client_ip(&parts(peer, headers));
+            assert_eq!(
+                got,
+                expected.map(ip),
+                "{source:?} peer {peer} headers {headers:?}"
+            );
         }
+        let long = vec!["10.0.0.2"; MAX_HOPS + 1].join(", ");
+        assert_eq!(
+            xff().client_ip(&parts("10.0.0.1", &[("x-forwarded-for", &long)])),
+            None
+        );
     }
 
     #[test]

@@ -89,7 +89,9 @@ pub(crate) fn unix_secs(time: SystemTime) -> u64 {
         .map_or(0, |since| since.as_secs())
 }
 
-/// The inverse of [`unix_secs`].
+/// The inverse of [`unix_secs`], saturating far in the future instead of overflowing
+/// (an issue time comes from a nonce, which a client may have forged).
 pub(crate) fn from_unix_secs(secs: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(secs)
+    const FAR_FUTURE: u64 = 1 << 40;
+    UNIX_EPOCH + Duration::from_secs(secs.min(FAR_FUTURE))
 }

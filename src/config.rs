@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
 
 use crate::client_ip::ClientIpSource;
 use crate::clock::{Clock, SystemClock};
@@ -15,8 +16,12 @@ use crate::layer::DigestLayer;
 use crate::nonce::{MemoryNonceStore, NonceKey, NonceSigner, NonceStore};
 use crate::rejection::PlainTextRejection;
 
-/// How long a nonce is accepted by default: 30 minutes, as DESIGN.md asks.
+/// How long a nonce is accepted by default: 30 minutes.
 pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// The longest nonce lifetime the builder accepts: 30 days. A nonce is a bearer of
+/// replay state for its whole life, and longer lifetimes buy nothing a client notices.
+pub const MAX_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
 /// A configuration the builder refuses.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -34,6 +39,9 @@ pub enum ConfigError {
     /// The nonce lifetime is under one second.
     #[error("the nonce lifetime must be at least one second")]
     LifetimeTooShort,
+    /// The nonce lifetime is over [`MAX_NONCE_LIFETIME`].
+    #[error("the nonce lifetime must be at most 30 days")]
+    LifetimeTooLong,
     /// A previous nonce key has the id of the current one or of another previous key.
     #[error("nonce key id {0} is used twice")]
     DuplicateKeyId(u8),
@@ -157,7 +165,8 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 
     /// The `opaque` value sent in challenges and required back unchanged. By default it is
-    /// derived from the nonce key and realm, so instances sharing a key agree on it.
+    /// derived from the realm, so it survives restarts and key rotations and every
+    /// instance agrees on it.
     pub fn opaque(mut self, opaque: impl Into<String>) -> Self {
         self.opaque = Some(opaque.into());
         self
@@ -230,6 +239,9 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         if self.lifetime < Duration::from_secs(1) {
             return Err(ConfigError::LifetimeTooShort);
         }
+        if self.lifetime > MAX_NONCE_LIFETIME {
+            return Err(ConfigError::LifetimeTooLong);
+        }
         check_text("realm", &self.realm)?;
         let key = self.key.unwrap_or_else(NonceKey::random);
         for (index, previous) in self.previous_keys.iter().enumerate() {
@@ -241,10 +253,12 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
                 return Err(ConfigError::DuplicateKeyId(previous.id()));
             }
         }
-        let opaque = match self.opaque {
-            Some(opaque) => opaque,
-            None => URL_SAFE_NO_PAD.encode(key.derive(format!("opaque {}", self.realm).as_bytes())),
-        };
+        // Derived from the realm alone, not the key: a restart or a key rotation must not
+        // turn every client's next request into a 400 for a changed opaque.
+        let opaque = self.opaque.unwrap_or_else(|| {
+            let digest = Sha256::digest(format!("tower-digest-auth opaque\0{}", self.realm));
+            URL_SAFE_NO_PAD.encode(&digest[..16])
+        });
         check_text("opaque", &opaque)?;
         for uri in &self.domain {
             check_text("domain", uri)?;

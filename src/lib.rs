@@ -52,7 +52,8 @@
 //!   clients: offer SHA-256 first (the default).
 //! - The client address must reach the layer: `ConnectInfo<SocketAddr>` with axum,
 //!   [`PeerAddr`] otherwise. Behind a reverse proxy, list it with
-//!   [`ClientIpSource::TrustedProxies`], or every client shares the proxy's address.
+//!   [`ClientIpSource::XForwardedFor`] (or [`ClientIpSource::Forwarded`], whichever header
+//!   the proxy writes), or every client shares the proxy's address.
 //!   Without an address the layer refuses every request (500) rather than issue nonces
 //!   valid from anywhere.
 //! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
@@ -75,7 +76,7 @@ mod verify;
 
 pub use client_ip::{ClientIpSource, InvalidIpRange, IpRange, PeerAddr};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder};
+pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder, MAX_NONCE_LIFETIME};
 pub use credentials::{CredentialStore, Ha1, InvalidHa1, MemoryCredentials};
 pub use future::ResponseFuture;
 pub use hash::{Algorithm, HashFunction};

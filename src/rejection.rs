@@ -138,6 +138,8 @@ fn duplicate_message(name: &str) -> &'static str {
         "nc" => "duplicate parameter: nc",
         "cnonce" => "duplicate parameter: cnonce",
         "opaque" => "duplicate parameter: opaque",
+        "username*" => "duplicate parameter: username*",
+        "userhash" => "duplicate parameter: userhash",
         _ => "duplicate parameter",
     }
 }

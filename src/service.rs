@@ -201,7 +201,13 @@ where
 /// Records a rejection: possible attacks as warnings with the client address (never a
 /// secret), ordinary misses (no credentials yet, an expired nonce) as debug events.
 fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
+    // The username is the client's to choose: log a bounded prefix of it.
+    const MAX_LOGGED_USERNAME: usize = 64;
     let username = username.unwrap_or("");
+    let username = match username.char_indices().nth(MAX_LOGGED_USERNAME) {
+        Some((end, _)) => &username[..end],
+        None => username,
+    };
     match rejection {
         Rejection::MissingCredentials | Rejection::StaleNonce => {
             tracing::debug!(client_ip = %client, ?rejection, "digest auth: challenge");

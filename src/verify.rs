@@ -91,7 +91,11 @@ pub(crate) fn check_request<'a>(
     {
         return Err(Rejection::OpaqueMismatch);
     }
-    if !uri_matches(&uri, request_target(parts)) {
+    if !uri_matches(
+        &uri,
+        request_target(parts),
+        parts.headers.get(http::header::HOST),
+    ) {
         return Err(Rejection::UriMismatch);
     }
     let nc = parse_nc(&raw_nc)?;
@@ -197,9 +201,9 @@ impl Attempt<'_> {
             value.extend_from_slice(next.as_bytes());
             value.push(b'"');
         }
-        // Every byte came from a header value that parsed or from our own hex and base64,
-        // so this cannot fail; an empty value would still be a valid (useless) header.
-        HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static(""))
+        // Every byte came from our own hex and base64 or from the header we parsed, which
+        // holds no control characters (the parser refuses them), so this cannot fail.
+        HeaderValue::try_from(value).expect("Authentication-Info is a valid header value")
     }
 }
 
@@ -257,7 +261,9 @@ fn decode_ext_value(value: &[u8]) -> Option<String> {
             decoded.push(byte);
         }
     }
-    String::from_utf8(decoded).ok()
+    // Percent-encoding can smuggle what the header itself may not carry.
+    let decoded = String::from_utf8(decoded).ok()?;
+    (!decoded.chars().any(char::is_control)).then_some(decoded)
 }
 
 fn split_once(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
@@ -291,8 +297,8 @@ fn request_target(parts: &Parts) -> &Uri {
 
 /// Whether the `uri` parameter names the request target: byte-equal in the usual case;
 /// otherwise (absolute-form on either side) the same path and query, and the same
-/// authority when both have one.
-fn uri_matches(claimed: &[u8], target: &Uri) -> bool {
+/// authority, taken from the `Host` header when the target has none.
+fn uri_matches(claimed: &[u8], target: &Uri, host: Option<&HeaderValue>) -> bool {
     let target_path = target.path_and_query().map_or("/", |pq| pq.as_str());
     if claimed == target_path.as_bytes() {
         return true;
@@ -304,11 +310,20 @@ fn uri_matches(claimed: &[u8], target: &Uri) -> bool {
     if claimed_path != target_path {
         return false;
     }
-    match (claimed.authority(), target.authority()) {
-        (Some(a), Some(b)) => {
-            a.as_str().eq_ignore_ascii_case(b.as_str()) && claimed.scheme() == target.scheme()
+    let Some(claimed_authority) = claimed.authority() else {
+        return true;
+    };
+    match target.authority() {
+        Some(authority) => {
+            claimed_authority
+                .as_str()
+                .eq_ignore_ascii_case(authority.as_str())
+                && claimed.scheme() == target.scheme()
         }
-        _ => true,
+        None => host.is_some_and(|host| {
+            host.as_bytes()
+                .eq_ignore_ascii_case(claimed_authority.as_str().as_bytes())
+        }),
     }
 }
 
@@ -320,12 +335,17 @@ mod tests {
     fn uri_match_table() {
         let cases: &[(&str, &str, bool)] = &[
             ("/dir/index.html", "/dir/index.html", true),
+            (
+                "http://evil.example/dir/index.html",
+                "/dir/index.html",
+                false,
+            ),
             ("/dir/index.html?a=1", "/dir/index.html?a=1", true),
             ("/dir/index.html?a=%20", "/dir/index.html?a=%20", true),
             ("/dir/index.html", "/dir/index.html?a=1", false),
             ("/dir/index.html?a=2", "/dir/index.html?a=1", false),
             ("/other", "/dir/index.html", false),
-            ("http://example.org/dir/index.html", "/dir/index.html", true),
+            ("http://Example.org/dir/index.html", "/dir/index.html", true),
             ("/dir/index.html", "http://example.org/dir/index.html", true),
             ("http://example.org/a?b", "http://EXAMPLE.org/a?b", true),
             ("http://evil.example/a", "http://example.org/a", false),
@@ -334,8 +354,9 @@ mod tests {
         ];
         for (claimed, target, expected) in cases {
             let target: Uri = target.parse().unwrap();
+            let host = HeaderValue::from_static("example.org");
             assert_eq!(
-                uri_matches(claimed.as_bytes(), &target),
+                uri_matches(claimed.as_bytes(), &target, Some(&host)),
                 *expected,
                 "{claimed} vs {target}"
             );
@@ -375,5 +396,7 @@ mod tests {
         assert_eq!(decode_ext_value(b"UTF-8''%C3"), None);
         assert_eq!(decode_ext_value(b"UTF-8''%zz"), None);
         assert_eq!(decode_ext_value(b"no quotes"), None);
+        assert_eq!(decode_ext_value(b"UTF-8''a%0D%0Ab"), None);
+        assert_eq!(decode_ext_value(b"UTF-8''a%00"), None);
     }
 }

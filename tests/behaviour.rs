@@ -667,7 +667,7 @@ async fn the_nonce_store_shrinks_back_after_expiry() {
 #[tokio::test]
 async fn a_full_nonce_store_never_lets_a_replay_through() {
     let clock = ManualClock::new();
-    let nonces = MemoryNonceStore::with_capacity(4);
+    let nonces = MemoryNonceStore::with_max_entries(4);
     let layer = DigestLayer::builder(REALM, users())
         .clock(clock.clone())
         .nonce_store(nonces.clone())
@@ -850,7 +850,7 @@ async fn custom_rejection_response_still_gets_challenges() {
 #[tokio::test]
 async fn trusted_proxy_supplies_the_client_address() {
     let f = fixture_with(|b| {
-        b.client_ip(ClientIpSource::TrustedProxies(vec![
+        b.client_ip(ClientIpSource::XForwardedFor(vec![
             "10.0.0.0/8".parse().unwrap(),
         ]))
     });
@@ -893,6 +893,94 @@ async fn shared_key_lets_another_instance_verify_the_nonce() {
     let header = Answer::get("/").header(&challenge);
     let response = b.oneshot(request("GET", "/", Some(&header))).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Sends a challenge-and-answer through `old` and the same answer (next nc) through `new`.
+async fn answer_across(
+    old: &DigestLayer<MemoryCredentials>,
+    new: &DigestLayer<MemoryCredentials>,
+) -> Response<String> {
+    let old = tower::Layer::layer(old, inner());
+    let new = tower::Layer::layer(new, inner());
+    let response = old
+        .clone()
+        .oneshot(request("GET", "/", None))
+        .await
+        .unwrap();
+    let challenge = challenges(response.headers()).remove(0);
+    let first = Answer::get("/").header(&challenge);
+    let response = old
+        .oneshot(request("GET", "/", Some(&first)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let next = Answer::get("/").nc(2).header(&challenge);
+    new.oneshot(request("GET", "/", Some(&next))).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_rotated_key_keeps_live_nonces_working() {
+    let old_key = tower_digest_auth::NonceKey::from_bytes(1, &[1; 32]).unwrap();
+    let new_key = tower_digest_auth::NonceKey::from_bytes(2, &[2; 32]).unwrap();
+    let nonces = MemoryNonceStore::new();
+    let old = DigestLayer::builder(REALM, users())
+        .nonce_key(old_key.clone())
+        .nonce_store(nonces.clone())
+        .build()
+        .unwrap();
+    let rotated = DigestLayer::builder(REALM, users())
+        .nonce_key(new_key)
+        .previous_nonce_key(old_key)
+        .nonce_store(nonces)
+        .build()
+        .unwrap();
+    assert_eq!(answer_across(&old, &rotated).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn after_a_restart_with_a_persistent_key_old_nonces_are_stale_never_replayable() {
+    let key = tower_digest_auth::NonceKey::from_bytes(1, &[1; 32]).unwrap();
+    let layer = || {
+        DigestLayer::builder(REALM, users())
+            .nonce_key(key.clone())
+            .build()
+            .unwrap()
+    };
+    let before = tower::Layer::layer(&layer(), inner());
+    let response = before
+        .clone()
+        .oneshot(request("GET", "/", None))
+        .await
+        .unwrap();
+    let challenge = challenges(response.headers()).remove(0);
+    let first = Answer::get("/").header(&challenge);
+    let response = before
+        .oneshot(request("GET", "/", Some(&first)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // The restarted process comes up (two seconds) later, with a fresh memory store that
+    // knows nothing of the uses above.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let after = tower::Layer::layer(&layer(), inner());
+    for answer in [first, Answer::get("/").nc(2).header(&challenge)] {
+        let response = after
+            .clone()
+            .oneshot(request("GET", "/", Some(&answer)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "no replay");
+        assert!(challenges(response.headers()).iter().all(|c| c.stale));
+    }
+}
+
+#[tokio::test]
+async fn after_a_restart_with_a_random_key_clients_get_a_fresh_challenge() {
+    let before = DigestLayer::builder(REALM, users()).build().unwrap();
+    let after = DigestLayer::builder(REALM, users()).build().unwrap();
+    let response = answer_across(&before, &after).await;
+    // Not a 400 for a changed opaque: the opaque depends on the realm only.
+    assert_fresh_challenge(&response);
 }
 
 #[tokio::test]
@@ -975,6 +1063,10 @@ fn invalid_configurations_are_refused() {
     assert!(matches!(
         build(|b| b.nonce_lifetime(Duration::ZERO)),
         Err(ConfigError::LifetimeTooShort)
+    ));
+    assert!(matches!(
+        build(|b| b.nonce_lifetime(Duration::MAX)),
+        Err(ConfigError::LifetimeTooLong)
     ));
     assert!(matches!(
         build(|b| b.opaque("a\nb")),

@@ -50,10 +50,13 @@ pub(crate) const ENCODED_NONCE_LEN: usize = (NONCE_LEN * 4).div_ceil(3);
 
 /// The secret that signs nonces.
 ///
-/// By default each process makes a random one, so after a restart clients get
-/// `stale=true` and retry without asking the user. Instances behind one load balancer
-/// must share a key (and a [`NonceStore`]) to accept each other's nonces. The id lets a
-/// rotated-out key keep verifying the nonces it signed (see
+/// By default each layer draws a random one, so after a restart the nonces clients hold
+/// no longer verify: they get a fresh challenge, and a browser may ask its user again.
+/// Configure a key that outlives the process to avoid that: old nonces then still verify,
+/// the fresh [`MemoryNonceStore`] answers them as forgotten (it cannot know their past
+/// uses), and clients get `stale=true` and retry without asking. Instances behind one load
+/// balancer must share a key (and a [`NonceStore`]) to accept each other's nonces. The id
+/// lets a rotated-out key keep verifying the nonces it signed (see
 /// [`DigestLayerBuilder::previous_nonce_key`](crate::DigestLayerBuilder::previous_nonce_key)).
 ///
 /// ```
