@@ -65,6 +65,23 @@ pub struct Inputs<'a> {
     pub qop: &'a str,
 }
 
+impl<'a> Inputs<'a> {
+    /// The inputs a client used, read back from the parameters of the `Authorization` it
+    /// sent (as `Exchange::sent` returns them), with the password it must have known.
+    pub fn from_sent(sent: &'a BTreeMap<String, String>, password: &'a str) -> Self {
+        Inputs {
+            algorithm: Algorithm::from_param(sent.get("algorithm").map(String::as_str)),
+            username: &sent["username"],
+            realm: &sent["realm"],
+            password,
+            nonce: &sent["nonce"],
+            cnonce: &sent["cnonce"],
+            nc: &sent["nc"],
+            qop: &sent["qop"],
+        }
+    }
+}
+
 impl Inputs<'_> {
     fn h(&self, data: &str) -> String {
         hex_hash(self.algorithm.hash, data.as_bytes())

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::digest::{Algorithm, Inputs};
+use crate::digest::Inputs;
 use crate::server::ServerOptions;
 use crate::support::{
     PASSWORD, PROTECTED, Report, TestServer, USERNAME, WRONG_PASSWORD, field, interop_file,
@@ -143,16 +143,7 @@ async fn requests_recovers_from_a_stale_nonce_without_asking_for_the_password_ag
     );
     // The refused answer was correct apart from its age: that is what `stale` promises.
     let sent = expired.sent();
-    let inputs = Inputs {
-        algorithm: Algorithm::from_param(sent.get("algorithm").map(String::as_str)),
-        username: &sent["username"],
-        realm: &sent["realm"],
-        password: PASSWORD,
-        nonce: &sent["nonce"],
-        cnonce: &sent["cnonce"],
-        nc: &sent["nc"],
-        qop: &sent["qop"],
-    };
+    let inputs = Inputs::from_sent(&sent, PASSWORD);
     assert_eq!(inputs.response("GET", &sent["uri"]), sent["response"]);
     assert_eq!(sent["nonce"], seen[1].sent()["nonce"]);
 }

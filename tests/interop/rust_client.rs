@@ -9,7 +9,7 @@
 use diqwest::{DigestAuthSession, WithDigestAuth};
 use reqwest::Client;
 
-use crate::digest::{Algorithm, Hash, Inputs};
+use crate::digest::{Hash, Inputs};
 use crate::support::{Exchange, PASSWORD, PROTECTED, TestServer, USERNAME, WHOAMI};
 
 fn client() -> Client {
@@ -116,19 +116,8 @@ async fn diqwest_session_md5_downgrade_on_a_sha256_nonce_is_refused_and_it_recov
                 // Nothing else is wrong with it: a new nc, and a correct MD5 response. Only the
                 // algorithm the nonce was issued for can be the reason for the refusal.
                 assert_ne!(sent["nc"], "00000001", "{exchange:#?}");
-                let md5 = Inputs {
-                    algorithm: Algorithm {
-                        hash: Hash::Md5,
-                        session: false,
-                    },
-                    username: USERNAME,
-                    realm: &sent["realm"],
-                    password: PASSWORD,
-                    nonce: &sent["nonce"],
-                    cnonce: &sent["cnonce"],
-                    nc: &sent["nc"],
-                    qop: &sent["qop"],
-                };
+                let md5 = Inputs::from_sent(&sent, PASSWORD);
+                assert_eq!(md5.algorithm.hash, Hash::Md5);
                 assert_eq!(md5.response("GET", &sent["uri"]), sent["response"]);
                 exchange.assert_refused_not_stale();
             }
