@@ -17,18 +17,19 @@ pub(crate) fn challenges(
     now: SystemTime,
     stale: bool,
 ) -> impl Iterator<Item = HeaderValue> + '_ {
+    let suffix = config.challenge_suffix.as_str();
+    let stale = if stale { ", stale=true" } else { "" };
     config
-        .challenge_parts
+        .challenge_prefixes
         .iter()
-        .map(move |(algorithm, before_nonce, after_nonce)| {
-            let stale = if stale { ", stale=true" } else { "" };
-            let len = before_nonce.len() + ENCODED_NONCE_LEN + after_nonce.len() + stale.len();
+        .map(move |(algorithm, prefix)| {
+            let len = prefix.len() + ENCODED_NONCE_LEN + suffix.len() + stale.len();
             let mut value = String::with_capacity(len);
-            value.push_str(before_nonce);
+            value.push_str(prefix);
             config
                 .signer
                 .issue_into(*algorithm, client, now, &mut value);
-            value.push_str(after_nonce);
+            value.push_str(suffix);
             value.push_str(stale);
             // The realm, opaque and domain were checked for control characters when the
             // layer was built and the nonce is base64url, so the value is always valid.

@@ -55,8 +55,10 @@ pub(crate) struct Config {
     pub(crate) signer: NonceSigner,
     pub(crate) client_ip: ClientIpSource,
     pub(crate) opaque: String,
-    /// Per offered algorithm, the challenge text before and after the nonce.
-    pub(crate) challenge_parts: Vec<(Algorithm, String, String)>,
+    /// Per offered algorithm, the challenge text before the nonce.
+    pub(crate) challenge_prefixes: Vec<(Algorithm, String)>,
+    /// The challenge text after the nonce, the same for every algorithm.
+    pub(crate) challenge_suffix: String,
     pub(crate) clock: Arc<dyn Clock>,
     /// Per hash function, the `HA1` an unknown user is checked against, so that answering
     /// "no such user" costs the same hashing as "wrong password".
@@ -65,11 +67,7 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn dummy_ha1(&self, hash: HashFunction) -> &HexDigest {
-        match hash {
-            HashFunction::Md5 => &self.dummy_ha1[0],
-            HashFunction::Sha256 => &self.dummy_ha1[1],
-            HashFunction::Sha512_256 => &self.dummy_ha1[2],
-        }
+        &self.dummy_ha1[hash.index()]
     }
 
     /// Whether a nonce of this age should be replaced through `nextnonce`: in the last
@@ -264,29 +262,25 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             check_text("domain", uri)?;
         }
 
-        let mut after_nonce = format!("\", opaque=\"{}\"", quote_escape(&opaque));
+        let mut challenge_suffix = format!("\", opaque=\"{}\"", quote_escape(&opaque));
         if !self.domain.is_empty() {
             let domain = quote_escape(&self.domain.join(" "));
-            after_nonce = format!("{after_nonce}, domain=\"{domain}\"");
+            challenge_suffix = format!("{challenge_suffix}, domain=\"{domain}\"");
         }
-        let challenge_parts = self
+        let realm = quote_escape(&self.realm);
+        let challenge_prefixes = self
             .algorithms
             .iter()
             .map(|&algorithm| {
-                let before_nonce = format!(
-                    "Digest realm=\"{}\", qop=\"auth\", algorithm={}, nonce=\"",
-                    quote_escape(&self.realm),
+                let prefix = format!(
+                    "Digest realm=\"{realm}\", qop=\"auth\", algorithm={}, nonce=\"",
                     algorithm.name()
                 );
-                (algorithm, before_nonce, after_nonce.clone())
+                (algorithm, prefix)
             })
             .collect();
-        let dummy = |hash: HashFunction| hash.hex_digest(&[&key.derive(b"dummy ha1")]);
-        let dummy_ha1 = [
-            dummy(HashFunction::Md5),
-            dummy(HashFunction::Sha256),
-            dummy(HashFunction::Sha512_256),
-        ];
+        let dummy_secret = key.derive(b"dummy ha1");
+        let dummy_ha1 = HashFunction::ALL.map(|hash| hash.hex_digest(&[&dummy_secret]));
         let config = Config {
             signer: NonceSigner::new(key, self.previous_keys, &self.realm),
             realm: self.realm.into(),
@@ -294,7 +288,8 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             lifetime_secs: self.lifetime.as_secs(),
             client_ip: self.client_ip,
             opaque,
-            challenge_parts,
+            challenge_prefixes,
+            challenge_suffix,
             clock: self.clock,
             dummy_ha1,
         };

@@ -10,7 +10,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 
-use crate::hash::{HashFunction, HexDigest};
+use crate::hash::{HashFunction, HexDigest, RawDigest};
 
 /// `HA1 = H(username ":" realm ":" password)` for one hash function, the secret a
 /// [`CredentialStore`] hands out.
@@ -49,8 +49,8 @@ impl Ha1 {
     /// # Errors
     /// [`InvalidHa1`] when `hex` is not hex or not `hash.hex_len()` digits long.
     pub fn from_hex(hash: HashFunction, hex: &str) -> Result<Self, InvalidHa1> {
-        match HexDigest::parse(hex.as_bytes()) {
-            Some(digest) if hex.len() == hash.hex_len() => Ok(Ha1(digest)),
+        match RawDigest::from_hex(hex.as_bytes()) {
+            Some(digest) if hex.len() == hash.hex_len() => Ok(Ha1(digest.to_hex())),
             _ => Err(InvalidHa1 { expected: hash }),
         }
     }
@@ -170,12 +170,8 @@ impl MemoryCredentials {
     /// Adds or replaces one user; the password is hashed here and then dropped.
     pub fn insert(&mut self, username: impl Into<String>, password: &str) {
         let username = username.into();
-        let ha1 = |hash| Ha1::from_password(hash, &username, &self.realm, password);
-        let ha1s = [
-            ha1(HashFunction::Md5),
-            ha1(HashFunction::Sha256),
-            ha1(HashFunction::Sha512_256),
-        ];
+        let ha1s = HashFunction::ALL
+            .map(|hash| Ha1::from_password(hash, &username, &self.realm, password));
         self.users.insert(username, ha1s);
     }
 
@@ -211,12 +207,10 @@ impl CredentialStore for MemoryCredentials {
         if realm != self.realm {
             return Ok(None);
         }
-        let index = match hash {
-            HashFunction::Md5 => 0,
-            HashFunction::Sha256 => 1,
-            HashFunction::Sha512_256 => 2,
-        };
-        Ok(self.users.get(username).map(|ha1s| ha1s[index].clone()))
+        Ok(self
+            .users
+            .get(username)
+            .map(|ha1s| ha1s[hash.index()].clone()))
     }
 }
 

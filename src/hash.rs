@@ -117,6 +117,22 @@ pub enum HashFunction {
 }
 
 impl HashFunction {
+    /// Every hash function, in the order of [`index`](Self::index).
+    pub(crate) const ALL: [HashFunction; 3] = [
+        HashFunction::Md5,
+        HashFunction::Sha256,
+        HashFunction::Sha512_256,
+    ];
+
+    /// A slot number, for tables with one entry per hash function.
+    pub(crate) fn index(self) -> usize {
+        match self {
+            HashFunction::Md5 => 0,
+            HashFunction::Sha256 => 1,
+            HashFunction::Sha512_256 => 2,
+        }
+    }
+
     /// The name of the plain algorithm with this hash (`MD5`, `SHA-256`, `SHA-512-256`),
     /// handy as a key for stored `HA1`s.
     pub fn name(self) -> &'static str {
@@ -285,21 +301,6 @@ impl HexDigest {
         }
     }
 
-    /// Accepts hex digits of either case (clients send lowercase, but nothing forbids
-    /// uppercase) and stores them lowercase; `None` when not hex or too long.
-    pub(crate) fn parse(hex: &[u8]) -> Option<Self> {
-        if hex.len() > 64 || !hex.iter().all(u8::is_ascii_hexdigit) {
-            return None;
-        }
-        let mut digits = [0; 64];
-        digits[..hex.len()].copy_from_slice(hex);
-        digits.make_ascii_lowercase();
-        Some(HexDigest {
-            digits,
-            len: u8::try_from(hex.len()).ok()?,
-        })
-    }
-
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.digits[..usize::from(self.len)]
     }
@@ -376,7 +377,6 @@ impl DigestInput<'_> {
     }
 
     /// The `response` a client with the right password sends for `method`.
-    #[cfg(test)]
     pub(crate) fn response(&self, session_key: &HexDigest, method: &[u8]) -> HexDigest {
         self.finish_kd(&self.kd_prefix(session_key), method)
             .to_hex()
@@ -550,12 +550,5 @@ mod tests {
         let zeros_long = RawDigest::from_hex(&[b'0'; 64]).unwrap();
         assert!(!bool::from(a.ct_eq(&short)));
         assert!(!bool::from(zeros_short.ct_eq(&zeros_long)), "length counts");
-    }
-
-    #[test]
-    fn hex_digest_parse_lowercases_and_rejects_non_hex() {
-        assert_eq!(HexDigest::parse(b"ABcd").unwrap().as_str(), "abcd");
-        assert!(HexDigest::parse(b"abcg").is_none());
-        assert!(HexDigest::parse(&[b'a'; 65]).is_none());
     }
 }

@@ -135,7 +135,8 @@ def requests_module():
     return requests, HTTPDigestAuth
 
 
-def report_requests(index, response, password):
+def report_response(index, response, password):
+    """Reports a requests or httpx response: both name these attributes alike."""
     report(
         index,
         response.status_code,
@@ -158,7 +159,7 @@ def run_requests(args):
             response = session.post(args.url, data=args.body.encode(), timeout=TIMEOUT)
         else:
             response = session.get(args.url, timeout=TIMEOUT)
-        report_requests(index, response, args.password)
+        report_response(index, response, args.password)
         if index < args.count and args.pause:
             time.sleep(args.pause)
 
@@ -172,15 +173,7 @@ def run_httpx(args):
     with httpx.Client(auth=auth, timeout=TIMEOUT, trust_env=False) as client:
         for index in range(1, args.count + 1):
             response = client.get(args.url)
-            report(
-                index,
-                response.status_code,
-                response.request.headers.get("Authorization"),
-                response.headers.get("Authentication-Info"),
-                response.text,
-                args.password,
-                [r.status_code for r in response.history],
-            )
+            report_response(index, response, args.password)
 
 
 async def aiohttp_session(args):

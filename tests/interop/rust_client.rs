@@ -37,10 +37,7 @@ async fn diqwest_get_answers_with_sha256_and_sees_whoami() {
         .expect("diqwest request");
 
     assert_eq!(response.status(), 200);
-    let info = response
-        .headers()
-        .get("authentication-info")
-        .map(|v| v.to_str().expect("ASCII").to_owned());
+    let info = authentication_info(&response);
     let body = response.text().await.expect("body");
     assert_eq!(
         body.replace(char::is_whitespace, ""),
@@ -65,10 +62,7 @@ async fn diqwest_post_with_a_body_succeeds() {
         .expect("diqwest request");
 
     assert_eq!(response.status(), 200);
-    let info = response
-        .headers()
-        .get("authentication-info")
-        .map(|v| v.to_str().expect("ASCII").to_owned());
+    let info = authentication_info(&response);
     assert_eq!(
         response.text().await.expect("body"),
         format!("{USERNAME} posted {} bytes\n", body.len())
@@ -130,4 +124,12 @@ async fn diqwest_session_md5_downgrade_on_a_sha256_nonce_is_refused_and_it_recov
     );
     let successes = seen.iter().filter(|e| e.status == 200).count();
     assert_eq!(successes, 3, "{seen:#?}");
+}
+
+/// The `Authentication-Info` the server sent, if any.
+fn authentication_info(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get("authentication-info")
+        .map(|value| value.to_str().expect("ASCII").to_owned())
 }
