@@ -28,7 +28,7 @@ pub(crate) fn challenges(
             value.push_str(prefix);
             config
                 .signer
-                .issue_into(*algorithm, client, now, &mut value);
+                .issue_into(*algorithm, config.epoch, client, now, &mut value);
             value.push_str(suffix);
             value.push_str(stale);
             // The realm, opaque and domain were checked for control characters when the

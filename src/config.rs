@@ -13,7 +13,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::credentials::CredentialStore;
 use crate::hash::{Algorithm, HashFunction, HexDigest};
 use crate::layer::DigestLayer;
-use crate::nonce::{MemoryNonceStore, NonceKey, NonceSigner, NonceStore};
+use crate::nonce::{MemoryNonceStore, NonceEpoch, NonceKey, NonceSigner, NonceStore};
 use crate::rejection::PlainTextRejection;
 
 /// How long a nonce is accepted by default: 30 minutes.
@@ -53,6 +53,8 @@ pub(crate) struct Config {
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) lifetime_secs: u64,
     pub(crate) signer: NonceSigner,
+    /// The nonce store's epoch, read once: stamped into every nonce we issue.
+    pub(crate) epoch: NonceEpoch,
     pub(crate) client_ip: ClientIpSource,
     pub(crate) opaque: String,
     /// Per offered algorithm, the challenge text before the nonce.
@@ -225,7 +227,10 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     ///
     /// # Errors
     /// A [`ConfigError`] naming what is wrong.
-    pub fn build(self) -> Result<DigestLayer<C, N, R>, ConfigError> {
+    pub fn build(self) -> Result<DigestLayer<C, N, R>, ConfigError>
+    where
+        N: NonceStore,
+    {
         if self.algorithms.is_empty() {
             return Err(ConfigError::NoAlgorithms);
         }
@@ -283,6 +288,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         let dummy_ha1 = HashFunction::ALL.map(|hash| hash.hex_digest(&[&dummy_secret]));
         let config = Config {
             signer: NonceSigner::new(key, self.previous_keys, &self.realm),
+            epoch: self.nonces.epoch(),
             realm: self.realm.into(),
             algorithms: self.algorithms,
             lifetime_secs: self.lifetime.as_secs(),

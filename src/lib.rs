@@ -82,8 +82,8 @@ pub use future::ResponseFuture;
 pub use hash::{Algorithm, HashFunction};
 pub use layer::DigestLayer;
 pub use nonce::{
-    MIN_NONCE_KEY_LEN, MemoryNonceStore, NcCheck, NcWindow, NonceId, NonceKey, NonceKeyTooShort,
-    NonceStore, NonceUse,
+    MIN_NONCE_KEY_LEN, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceKey,
+    NonceKeyTooShort, NonceStore, NonceUse,
 };
 pub use rejection::{PlainTextRejection, Rejection, RejectionResponse};
 pub use service::DigestService;
@@ -145,7 +145,12 @@ pub mod __bench {
 
         /// A new nonce.
         pub fn issue(&self, algorithm: Algorithm, client: IpAddr, now: SystemTime) -> String {
-            self.0.issue(algorithm, client, now)
+            self.0.issue(
+                algorithm,
+                crate::NonceEpoch::from_label(b"bench"),
+                client,
+                now,
+            )
         }
 
         /// Whether `nonce` is ours and `client`'s.

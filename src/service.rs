@@ -149,7 +149,7 @@ where
     N: NonceStore,
 {
     let config = &shared.config;
-    let attempt = check_request(config, parts, client, now).inspect_err(|rejection| {
+    let attempt = check_request(config, parts, client).inspect_err(|rejection| {
         log_rejection(*rejection, client, None);
     })?;
     let hash = attempt.algorithm.hash_function();
@@ -172,23 +172,29 @@ where
             parts.method.as_str().as_bytes(),
         )
         .map_err(fail)?;
-    let age = attempt.nonce_age(now);
-    if age > config.lifetime_secs {
-        return Err(fail(Rejection::StaleNonce));
-    }
+    let age = attempt
+        .fresh_age(now, config.lifetime_secs, config.epoch)
+        .map_err(fail)?;
     let use_ = NonceUse::new(&attempt.nonce, attempt.nc, config.lifetime_secs, now);
     match shared.nonces.record_use(use_).await {
         Ok(NcCheck::Accepted) => {}
-        Ok(NcCheck::Replayed | NcCheck::BelowWindow) => return Err(fail(Rejection::Replay)),
-        Ok(NcCheck::Forgotten) => return Err(fail(Rejection::StaleNonce)),
+        Ok(NcCheck::Replayed) => return Err(fail(Rejection::Replay)),
+        // Below the window: a browser with more than 64 requests in flight on one nonce,
+        // or a replay of an old count. Either way the request is refused; stale lets an
+        // honest client retry without asking its user.
+        Ok(NcCheck::BelowWindow | NcCheck::Forgotten) => {
+            return Err(fail(Rejection::StaleNonce));
+        }
         Err(error) => {
             tracing::error!(%error, client_ip = %client, "digest auth: nonce store failed");
             return Err(Rejection::StoreFailure);
         }
     }
-    let next_nonce = config
-        .wants_next_nonce(age)
-        .then(|| config.signer.issue(attempt.algorithm, client, now));
+    let next_nonce = config.wants_next_nonce(age).then(|| {
+        config
+            .signer
+            .issue(attempt.algorithm, config.epoch, client, now)
+    });
     let info = attempt.authentication_info(&rspauth, next_nonce.as_deref());
     Ok(Authenticated {
         user: AuthenticatedUser::new(

@@ -16,11 +16,12 @@ use crate::config::Config;
 use crate::credentials::Ha1;
 use crate::hash::{Algorithm, DigestInput, HexDigest, RawDigest};
 use crate::header::{DigestParams, ParseError, parse_authorization};
-use crate::nonce::{IssuedNonce, NonceError};
+use crate::nonce::{IssuedNonce, NonceEpoch, NonceError};
 use crate::rejection::Rejection;
 
-/// How far in the future a nonce's issue time may be (another instance's clock running
-/// ahead) before the nonce is taken as forged.
+/// How far in the future a genuine nonce's issue time may be (another instance's clock
+/// running ahead) before it is taken as stale: past this, our clock has stepped back
+/// since the nonce was issued, and its age cannot be told.
 const CLOCK_SKEW_SECS: u64 = 60;
 
 /// A well-formed answer to one of our challenges, with a genuine nonce issued to this
@@ -45,7 +46,6 @@ pub(crate) fn check_request<'a>(
     config: &Config,
     parts: &'a Parts,
     client: IpAddr,
-    now: SystemTime,
 ) -> Result<Attempt<'a>, Rejection> {
     let mut headers = parts.headers.get_all(AUTHORIZATION).iter();
     let Some(header) = headers.next() else {
@@ -115,9 +115,6 @@ pub(crate) fn check_request<'a>(
     if nonce.algorithm != algorithm {
         return Err(Rejection::NonceAlgorithmMismatch);
     }
-    if nonce.issued_at > unix_secs(now) + CLOCK_SKEW_SECS {
-        return Err(Rejection::ForgedNonce);
-    }
     Ok(Attempt {
         username,
         algorithm,
@@ -166,9 +163,27 @@ impl Attempt<'_> {
         }
     }
 
-    /// Seconds since the nonce was issued.
-    pub(crate) fn nonce_age(&self, now: SystemTime) -> u64 {
-        unix_secs(now).saturating_sub(self.nonce.issued_at)
+    /// Seconds since the nonce was issued, if it is still usable; `StaleNonce` when the
+    /// client must retry with a fresh one (asked only of a verified response, so a stale
+    /// answer never tells an attacker anything):
+    /// - older than `lifetime_secs`;
+    /// - issued more than a minute in our future: the MAC verifies, so we issued it, and
+    ///   our clock has stepped back since; its age cannot be told;
+    /// - issued against another nonce store `epoch` (before a restart, by the old side of
+    ///   a deploy): this store cannot know its past uses.
+    pub(crate) fn fresh_age(
+        &self,
+        now: SystemTime,
+        lifetime_secs: u64,
+        epoch: NonceEpoch,
+    ) -> Result<u64, Rejection> {
+        let now = unix_secs(now);
+        let age = now.saturating_sub(self.nonce.issued_at);
+        let from_the_future = self.nonce.issued_at > now.saturating_add(CLOCK_SKEW_SECS);
+        if age > lifetime_secs || from_the_future || self.nonce.epoch != epoch {
+            return Err(Rejection::StaleNonce);
+        }
+        Ok(age)
     }
 
     /// `Authentication-Info` for a success: `rspauth` proves to the client that we know

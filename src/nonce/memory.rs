@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::{NcCheck, NcWindow, NonceId, NonceStore, NonceUse};
+use super::{NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore, NonceUse};
 use crate::clock::unix_secs;
 
 /// How many expired entries one new entry sweeps at most: more than one, so sweeping
@@ -34,8 +34,13 @@ const SWEEP_BATCH: usize = 1024;
 /// - At [`max_entries`](MemoryNonceStore::with_max_entries), making room evicts the
 ///   entries closest to expiry, and any nonce issued no later than an evicted one (to the
 ///   second) is then forgotten, never taken for fresh.
-/// - The store remembers nothing from before it was created, so a nonce issued more than
-///   a second before then (by an earlier process sharing the nonce key) is forgotten too.
+/// - The store remembers nothing from before it was created: its [`NonceEpoch`] is drawn
+///   at random then, so nonces issued against any other store (by an earlier process
+///   sharing the nonce key, or by the old side of a blue/green deploy) are answered
+///   `stale=true` by the layer, whatever the clocks say.
+///
+/// The store reads no clock of its own: every time it uses comes from the layer's clock
+/// through [`NonceUse`].
 ///
 /// Clones share the same entries.
 ///
@@ -63,8 +68,8 @@ struct Inner {
     /// Issue time (Unix seconds) of the newest nonce ever removed; a nonce issued no later
     /// than this that is not in the map may have been used before.
     forgotten_through: AtomicU64,
-    /// When the store was created (Unix seconds): it knows nothing of earlier uses.
-    created_at: u64,
+    /// Stamped into every nonce issued against this store; see [`NonceStore::epoch`].
+    epoch: NonceEpoch,
 }
 
 impl MemoryNonceStore {
@@ -86,7 +91,7 @@ impl MemoryNonceStore {
                 len: AtomicUsize::new(0),
                 max_entries: max_entries.max(1),
                 forgotten_through: AtomicU64::new(0),
-                created_at: unix_secs(SystemTime::now()),
+                epoch: NonceEpoch::random(),
             }),
         }
     }
@@ -153,12 +158,10 @@ impl Inner {
         self.expiry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether a nonce issued at `issued_at` and not in the map may have been used. Nonces
-    /// from the second before the store's creation still count as new: a layer's clock
-    /// read just before the store was made must not see its own nonces forgotten.
+    /// Whether a nonce issued at `issued_at` and not in the map may have been used and
+    /// evicted since.
     fn forgotten(&self, issued_at: u64) -> bool {
-        issued_at.saturating_add(1) < self.created_at
-            || issued_at <= self.forgotten_through.load(Ordering::Acquire)
+        issued_at <= self.forgotten_through.load(Ordering::Acquire)
     }
 
     /// Removes up to `limit` entries that expired before `now`; returns how many.
@@ -229,6 +232,10 @@ impl fmt::Debug for MemoryNonceStore {
 
 impl NonceStore for MemoryNonceStore {
     type Error = Infallible;
+
+    fn epoch(&self) -> NonceEpoch {
+        self.inner.epoch
+    }
 
     async fn record_use(&self, use_: NonceUse) -> Result<NcCheck, Infallible> {
         Ok(self.record(use_))
@@ -358,17 +365,28 @@ mod tests {
     }
 
     #[test]
-    fn nonces_from_before_the_store_existed_are_forgotten() {
-        // A restart with a shared nonce key: the old process's nonces verify, but their
-        // uses died with it.
-        let before = SystemTime::now() - Duration::from_secs(3);
+    fn each_store_has_its_own_epoch_and_clones_share_it() {
+        // Two processes sharing a nonce key each have their own store: neither may take
+        // the other's nonces for ones it knows.
         let store = MemoryNonceStore::new();
-        let now = SystemTime::now();
+        assert_eq!(store.epoch(), store.clone().epoch());
+        assert_ne!(store.epoch(), MemoryNonceStore::new().epoch());
+    }
+
+    #[test]
+    fn the_store_reads_time_only_from_the_uses_it_is_given() {
+        // A layer clock far behind the system clock (NTP stepped back, a test clock)
+        // must not make the store forget the nonces that clock stamps.
+        let store = MemoryNonceStore::new();
+        let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         assert_eq!(
-            store.record(use_at(id(1), 1, before, now)),
-            NcCheck::Forgotten
+            store.record(use_at(id(1), 1, long_ago, long_ago)),
+            NcCheck::Accepted
         );
-        assert_eq!(store.record(use_at(id(2), 1, now, now)), NcCheck::Accepted);
+        assert_eq!(
+            store.record(use_at(id(1), 2, long_ago, long_ago)),
+            NcCheck::Accepted
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Nonces: stateless to issue and to check, stateful only once a response has verified.
 //!
-//! A nonce is `base64url(key id, algorithm, issue time, 96 random bits, tag, client tag)`,
+//! A nonce is `base64url(key id, algorithm, issue time, store epoch, 96 random bits, tag,
+//! client tag)`,
 //! with MACs under a key derived from the nonce key and the realm (so a nonce of another
 //! realm never verifies):
 //!
@@ -39,8 +40,11 @@ type HmacSha256 = Hmac<Sha256>;
 const RANDOM_LEN: usize = 12;
 const TAG_LEN: usize = 12;
 const CLIENT_TAG_LEN: usize = 16;
-const HEADER_LEN: usize = 1 + 1 + 8;
-/// Key id, algorithm, issue time and random part: what the tag covers.
+/// Key id, algorithm, issue time and the nonce store's epoch.
+const HEADER_LEN: usize = 1 + 1 + 8 + 4;
+/// Where the epoch sits in the header.
+const EPOCH_AT: usize = 1 + 1 + 8;
+/// Key id, algorithm, issue time, epoch and random part: what the tag covers.
 const FIELDS_LEN: usize = HEADER_LEN + RANDOM_LEN;
 /// The fields and the tag: what the client tag covers, with the client's address.
 const SIGNED_LEN: usize = FIELDS_LEN + TAG_LEN;
@@ -53,8 +57,9 @@ pub(crate) const ENCODED_NONCE_LEN: usize = (NONCE_LEN * 4).div_ceil(3);
 /// By default each layer draws a random one, so after a restart the nonces clients hold
 /// no longer verify: they get a fresh challenge, and a browser may ask its user again.
 /// Configure a key that outlives the process to avoid that: old nonces then still verify,
-/// the fresh [`MemoryNonceStore`] answers them as forgotten (it cannot know their past
-/// uses), and clients get `stale=true` and retry without asking. Instances behind one load
+/// but they carry the old store's [`NonceEpoch`], which the fresh [`MemoryNonceStore`]
+/// does not have (it cannot know their past uses), so clients get `stale=true` and retry
+/// without asking. Instances behind one load
 /// balancer must share a key (and a [`NonceStore`]) to accept each other's nonces. The id
 /// lets a rotated-out key keep verifying the nonces it signed (see
 /// [`DigestLayerBuilder::previous_nonce_key`](crate::DigestLayerBuilder::previous_nonce_key)).
@@ -173,6 +178,8 @@ pub(crate) struct IssuedNonce {
     pub(crate) id: NonceId,
     pub(crate) algorithm: Algorithm,
     pub(crate) issued_at: u64,
+    /// The epoch of the nonce store that was current when the nonce was issued.
+    pub(crate) epoch: NonceEpoch,
 }
 
 /// Why a nonce is not one of ours for this client.
@@ -201,10 +208,16 @@ impl NonceSigner {
         NonceSigner { keys }
     }
 
-    /// A new nonce for `algorithm`, bound to `client`.
-    pub(crate) fn issue(&self, algorithm: Algorithm, client: IpAddr, now: SystemTime) -> String {
+    /// A new nonce for `algorithm`, bound to `client`, for a store of `epoch`.
+    pub(crate) fn issue(
+        &self,
+        algorithm: Algorithm,
+        epoch: NonceEpoch,
+        client: IpAddr,
+        now: SystemTime,
+    ) -> String {
         let mut nonce = String::with_capacity(ENCODED_NONCE_LEN);
-        self.issue_into(algorithm, client, now, &mut nonce);
+        self.issue_into(algorithm, epoch, client, now, &mut nonce);
         nonce
     }
 
@@ -212,6 +225,7 @@ impl NonceSigner {
     pub(crate) fn issue_into(
         &self,
         algorithm: Algorithm,
+        epoch: NonceEpoch,
         client: IpAddr,
         now: SystemTime,
         out: &mut String,
@@ -220,7 +234,8 @@ impl NonceSigner {
         let mut raw = [0u8; NONCE_LEN];
         raw[0] = key.id;
         raw[1] = algorithm.code();
-        raw[2..HEADER_LEN].copy_from_slice(&unix_secs(now).to_be_bytes());
+        raw[2..EPOCH_AT].copy_from_slice(&unix_secs(now).to_be_bytes());
+        raw[EPOCH_AT..HEADER_LEN].copy_from_slice(&epoch.0.to_be_bytes());
         raw[HEADER_LEN..FIELDS_LEN].copy_from_slice(&rand::random::<[u8; RANDOM_LEN]>());
         let tag: [u8; TAG_LEN] = key.tag(&[&raw[..FIELDS_LEN]]);
         raw[FIELDS_LEN..SIGNED_LEN].copy_from_slice(&tag);
@@ -257,11 +272,13 @@ impl NonceSigner {
             });
         }
         let algorithm = Algorithm::from_code(raw[1]).ok_or(NonceError::Forged)?;
-        let issued_at = u64::from_be_bytes(raw[2..HEADER_LEN].try_into().expect("8 bytes"));
+        let issued_at = u64::from_be_bytes(raw[2..EPOCH_AT].try_into().expect("8 bytes"));
+        let epoch = u32::from_be_bytes(raw[EPOCH_AT..HEADER_LEN].try_into().expect("4 bytes"));
         Ok(IssuedNonce {
             id: NonceId(expected),
             algorithm,
             issued_at,
+            epoch: NonceEpoch(epoch),
         })
     }
 }
@@ -331,6 +348,19 @@ pub trait NonceStore: Send + Sync + 'static {
     /// The store's own failure (a lost connection, say); the request gets a 500.
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// Names the replay state this store holds. The layer writes it into every nonce it
+    /// issues (under the nonce MAC) and answers `stale=true`, without asking the store,
+    /// for a genuine nonce that carries another epoch: that nonce was issued against
+    /// state this store does not have (by a process before a restart, or by the old
+    /// side of a blue/green deploy), so its past uses are unknown and accepting it could
+    /// let a replay through.
+    ///
+    /// A store that lives in one process returns a random epoch drawn when it is created
+    /// ([`NonceEpoch::random`]); a store shared by several processes returns the same
+    /// epoch in each of them ([`NonceEpoch::from_label`] over what names the shared
+    /// state), so they accept each other's nonces. Clones of one store share its epoch.
+    fn epoch(&self) -> NonceEpoch;
+
     /// Records one use and says whether it is allowed.
     fn record_use(
         &self,
@@ -341,11 +371,51 @@ pub trait NonceStore: Send + Sync + 'static {
 impl<T: NonceStore> NonceStore for std::sync::Arc<T> {
     type Error = T::Error;
 
+    fn epoch(&self) -> NonceEpoch {
+        T::epoch(self)
+    }
+
     fn record_use(
         &self,
         use_: NonceUse,
     ) -> impl Future<Output = Result<NcCheck, Self::Error>> + Send {
         T::record_use(self, use_)
+    }
+}
+
+/// Which replay state a nonce was issued against; see [`NonceStore::epoch`].
+///
+/// ```
+/// use tower_digest_auth::NonceEpoch;
+///
+/// // Every process naming the same shared state agrees; random epochs (almost) never do.
+/// assert_eq!(NonceEpoch::from_label(b"redis://cache/digest:"), NonceEpoch::from_label(b"redis://cache/digest:"));
+/// assert_ne!(NonceEpoch::random(), NonceEpoch::random());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NonceEpoch(u32);
+
+impl NonceEpoch {
+    /// A fresh random epoch, for a store whose state lives and dies with one process.
+    pub fn random() -> Self {
+        NonceEpoch(rand::random())
+    }
+
+    /// The epoch every process derives from the same `label` (for example a shared
+    /// store's key prefix), so they accept each other's nonces.
+    pub fn from_label(label: &[u8]) -> Self {
+        use sha2::Digest as _;
+        let digest = Sha256::new_with_prefix(b"tower-digest-auth epoch\0")
+            .chain_update(label)
+            .finalize();
+        NonceEpoch(u32::from_be_bytes([
+            digest[0], digest[1], digest[2], digest[3],
+        ]))
+    }
+
+    /// The epoch as a number (for logs and stores that record it).
+    pub fn get(self) -> u32 {
+        self.0
     }
 }
 
@@ -417,23 +487,25 @@ mod tests {
     }
 
     const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    const EPOCH: NonceEpoch = NonceEpoch(0x0102_0304);
 
     #[test]
     fn issued_nonce_checks_for_its_client() {
         let signer = signer();
         let now = SystemTime::now();
-        let nonce = signer.issue(Algorithm::Sha256, CLIENT, now);
+        let nonce = signer.issue(Algorithm::Sha256, EPOCH, CLIENT, now);
         assert_eq!(nonce.len(), ENCODED_NONCE_LEN);
         assert!(!nonce.contains('='), "no padding");
         let checked = signer.check(nonce.as_bytes(), CLIENT).unwrap();
         assert_eq!(checked.algorithm, Algorithm::Sha256);
         assert_eq!(checked.issued_at, unix_secs(now));
+        assert_eq!(checked.epoch, EPOCH);
     }
 
     #[test]
     fn nonce_from_another_client_is_told_apart_from_a_forgery() {
         let signer = signer();
-        let nonce = signer.issue(Algorithm::Md5, CLIENT, SystemTime::now());
+        let nonce = signer.issue(Algorithm::Md5, EPOCH, CLIENT, SystemTime::now());
         let other: IpAddr = "192.0.2.2".parse().unwrap();
         assert_eq!(
             signer.check(nonce.as_bytes(), other),
@@ -444,7 +516,7 @@ mod tests {
     #[test]
     fn ipv4_mapped_ipv6_is_the_same_client() {
         let signer = signer();
-        let nonce = signer.issue(Algorithm::Md5, CLIENT, SystemTime::now());
+        let nonce = signer.issue(Algorithm::Md5, EPOCH, CLIENT, SystemTime::now());
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         assert!(signer.check(nonce.as_bytes(), mapped).is_ok());
     }
@@ -452,7 +524,7 @@ mod tests {
     #[test]
     fn tampered_nonces_are_forged() {
         let signer = signer();
-        let nonce = signer.issue(Algorithm::Md5, CLIENT, SystemTime::now());
+        let nonce = signer.issue(Algorithm::Md5, EPOCH, CLIENT, SystemTime::now());
         let mut raw = URL_SAFE_NO_PAD.decode(&nonce).unwrap();
         // Flipping any byte breaks the client tag. An edited field (the algorithm byte of a
         // downgrade attempt, say) or tag is a forgery; an edited client tag alone looks
@@ -484,7 +556,7 @@ mod tests {
 
     #[test]
     fn other_realm_or_key_is_forged_and_previous_key_still_verifies() {
-        let nonce = signer().issue(Algorithm::Md5, CLIENT, SystemTime::now());
+        let nonce = signer().issue(Algorithm::Md5, EPOCH, CLIENT, SystemTime::now());
         let key = NonceKey::from_bytes(3, &[9; 32]).unwrap();
         let other_realm = NonceSigner::new(key.clone(), vec![], "other");
         assert_eq!(
