@@ -77,7 +77,7 @@ mod verify;
 pub use client_ip::{ClientIpSource, InvalidIpRange, IpRange, PeerAddr};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder, MAX_NONCE_LIFETIME};
-pub use credentials::{CredentialStore, Ha1, InvalidHa1, MemoryCredentials};
+pub use credentials::{Credential, CredentialStore, Ha1, InvalidHa1, MemoryCredentials};
 pub use future::ResponseFuture;
 pub use hash::{Algorithm, HashFunction};
 pub use layer::DigestLayer;

@@ -8,7 +8,7 @@ use http::{Request, Response};
 use tower::Service;
 
 use crate::challenge::challenges;
-use crate::credentials::CredentialStore;
+use crate::credentials::{Credential, CredentialStore};
 use crate::future::ResponseFuture;
 use crate::layer::Shared;
 use crate::nonce::{NcCheck, NonceStore, NonceUse};
@@ -153,9 +153,9 @@ where
         log_rejection(*rejection, client, None);
     })?;
     let hash = attempt.algorithm.hash_function();
-    let ha1 = shared
+    let credential = shared
         .credentials
-        .ha1(&attempt.username, &config.realm, hash)
+        .credential(&attempt.username, &config.realm, hash)
         .await
         .map_err(|error| {
             tracing::error!(%error, client_ip = %client, "digest auth: credential store failed");
@@ -167,7 +167,7 @@ where
     };
     let rspauth = attempt
         .check_response(
-            ha1.as_ref(),
+            credential.as_ref().map(Credential::ha1),
             config.dummy_ha1(hash),
             parts.method.as_str().as_bytes(),
         )
@@ -196,11 +196,18 @@ where
             .issue(attempt.algorithm, config.epoch, client, now)
     });
     let info = attempt.authentication_info(&rspauth, next_nonce.as_deref());
+    // check_response refused unknown users, so the credential is there.
+    let Some(credential) = credential else {
+        return Err(fail(Rejection::BadCredentials));
+    };
+    let (_, roles, data) = credential.into_parts();
     Ok(Authenticated {
-        user: AuthenticatedUser::new(
+        user: AuthenticatedUser::from_credential_parts(
             attempt.username.into_owned(),
             Arc::clone(&config.realm),
             attempt.algorithm,
+            roles,
+            data,
         ),
         info,
     })

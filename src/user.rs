@@ -1,8 +1,15 @@
 //! The user a request was authenticated as, for handlers to read.
 
+use std::any::Any;
+use std::fmt;
 use std::sync::Arc;
 
 use crate::hash::Algorithm;
+
+/// A user's roles, shared between the store's record and every request.
+pub(crate) type Roles = Arc<[Arc<str>]>;
+/// An application's own data about a user, of any type.
+pub(crate) type UserData = Arc<dyn Any + Send + Sync>;
 
 /// Who the request was authenticated as. The layer puts it in the request extensions
 /// before calling the inner service.
@@ -17,19 +24,73 @@ use crate::hash::Algorithm;
 /// }
 /// # let _ = axum::Router::<()>::new().route("/whoami", axum::routing::get(whoami));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Handlers' unit tests can make one without a layer:
+///
+/// ```
+/// use tower_digest_auth::{Algorithm, AuthenticatedUser};
+///
+/// let user = AuthenticatedUser::new("Rafiki", "http-auth@example.org", Algorithm::Sha256)
+///     .with_roles(["admin"]);
+/// assert!(user.has_role("admin"));
+/// assert!(!user.has_role("keeper"));
+/// ```
+#[derive(Clone)]
 pub struct AuthenticatedUser {
     username: String,
     realm: Arc<str>,
     algorithm: Algorithm,
+    roles: Roles,
+    data: Option<UserData>,
 }
 
 impl AuthenticatedUser {
-    pub(crate) fn new(username: String, realm: Arc<str>, algorithm: Algorithm) -> Self {
+    /// A user as the layer would pass it on, with no roles or data.
+    pub fn new(
+        username: impl Into<String>,
+        realm: impl Into<Arc<str>>,
+        algorithm: Algorithm,
+    ) -> Self {
+        AuthenticatedUser {
+            username: username.into(),
+            realm: realm.into(),
+            algorithm,
+            roles: Arc::from([]),
+            data: None,
+        }
+    }
+
+    /// With these roles (as a [`Credential`](crate::Credential) would carry them).
+    #[must_use]
+    pub fn with_roles<I, R>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<Arc<str>>,
+    {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// With this application data (as a [`Credential`](crate::Credential) would carry it).
+    #[must_use]
+    pub fn with_data<T: Any + Send + Sync>(mut self, data: T) -> Self {
+        self.data = Some(Arc::new(data));
+        self
+    }
+
+    pub(crate) fn from_credential_parts(
+        username: String,
+        realm: Arc<str>,
+        algorithm: Algorithm,
+        roles: Roles,
+        data: Option<UserData>,
+    ) -> Self {
         AuthenticatedUser {
             username,
             realm,
             algorithm,
+            roles,
+            data,
         }
     }
 
@@ -47,7 +108,52 @@ impl AuthenticatedUser {
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
+
+    /// The roles the credential store gave the user.
+    pub fn roles(&self) -> &[Arc<str>] {
+        &self.roles
+    }
+
+    /// Whether the credential store gave the user `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|have| &**have == role)
+    }
+
+    /// The data the credential store attached, if it is a `T`.
+    pub fn data<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.data.as_deref()?.downcast_ref()
+    }
 }
+
+impl fmt::Debug for AuthenticatedUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatedUser")
+            .field("username", &self.username)
+            .field("realm", &self.realm)
+            .field("algorithm", &self.algorithm)
+            .field("roles", &self.roles)
+            .field("data", &self.data.is_some())
+            .finish()
+    }
+}
+
+/// Two users are equal when name, realm, algorithm and roles are, and they carry the
+/// same data (the same allocation: data need not be comparable).
+impl PartialEq for AuthenticatedUser {
+    fn eq(&self, other: &Self) -> bool {
+        self.username == other.username
+            && self.realm == other.realm
+            && self.algorithm == other.algorithm
+            && self.roles == other.roles
+            && match (&self.data, &other.data) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+
+impl Eq for AuthenticatedUser {}
 
 #[cfg(feature = "axum")]
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuthenticatedUser {

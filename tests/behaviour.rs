@@ -987,3 +987,59 @@ fn invalid_configurations_are_refused() {
         Err(ConfigError::InvalidText("realm"))
     ));
 }
+
+/// What the store returns with the HA1 reaches the handler: no second lookup needed.
+#[tokio::test]
+async fn roles_and_data_from_the_credential_store_reach_the_authenticated_user() {
+    #[derive(Debug, PartialEq)]
+    struct Account(u64);
+    struct WithAccounts(MemoryCredentials);
+    impl CredentialStore for WithAccounts {
+        type Error = Infallible;
+        async fn ha1(&self, u: &str, r: &str, h: HashFunction) -> Result<Option<Ha1>, Infallible> {
+            self.0.ha1(u, r, h).await
+        }
+        async fn credential(
+            &self,
+            u: &str,
+            r: &str,
+            h: HashFunction,
+        ) -> Result<Option<tower_digest_auth::Credential>, Infallible> {
+            let found = self.0.credential(u, r, h).await?;
+            Ok(found.map(|credential| credential.with_data(Account(42))))
+        }
+    }
+    let mut users = MemoryCredentials::new(REALM, [("nobody", "x")]);
+    users.insert_with_roles(USER, PASSWORD, ["admin", "keeper"]);
+    let layer = DigestLayer::builder(REALM, WithAccounts(users))
+        .build()
+        .unwrap();
+    let service = tower::Layer::layer(
+        &layer,
+        service_fn(|request: Request<String>| async move {
+            let user = request.extensions().get::<AuthenticatedUser>().unwrap();
+            Ok::<_, Infallible>(Response::new(format!(
+                "{:?} {:?} {}",
+                user.roles(),
+                user.data::<Account>(),
+                user.data::<String>().is_none()
+            )))
+        }),
+    );
+    let response = service
+        .clone()
+        .oneshot(request("GET", "/", None))
+        .await
+        .unwrap();
+    let challenge = challenges(response.headers()).remove(0);
+    let header = Answer::get("/").header(&challenge);
+    let response = service
+        .oneshot(request("GET", "/", Some(&header)))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.body(),
+        r#"["admin", "keeper"] Some(Account(42)) true"#
+    );
+}

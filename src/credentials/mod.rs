@@ -1,16 +1,19 @@
-//! Where users' secrets come from: the [`CredentialStore`] trait, the [`Ha1`] it returns,
-//! and [`MemoryCredentials`], an in-memory store.
+//! Where users' secrets come from: the [`CredentialStore`] trait, the [`Ha1`] and
+//! [`Credential`] it returns, and [`MemoryCredentials`], an in-memory store.
 //!
 //! Digest never needs the password itself, only `HA1 = H(username:realm:password)`, so a
 //! store keeps HA1s computed at registration time and plain-text passwords are never
 //! stored by anything in this crate.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::hash::{HashFunction, HexDigest, RawDigest};
+use crate::user::{Roles, UserData};
 
 /// `HA1 = H(username ":" realm ":" password)` for one hash function, the secret a
 /// [`CredentialStore`] hands out.
@@ -78,6 +81,85 @@ pub struct InvalidHa1 {
     expected: HashFunction,
 }
 
+/// What a [`CredentialStore`] knows about one user: the `HA1`, and what should travel
+/// with the request once the user is authenticated (roles, an application's own user
+/// record), so authorization needs no second lookup.
+///
+/// The roles and data end up in [`AuthenticatedUser`](crate::AuthenticatedUser).
+///
+/// ```
+/// use tower_digest_auth::{Credential, Ha1, HashFunction};
+///
+/// #[derive(Debug)]
+/// struct Account { id: u64 }
+///
+/// let ha1 = Ha1::from_password(HashFunction::Sha256, "Rafiki", "realm", "Mandrill");
+/// let credential = Credential::new(ha1)
+///     .with_roles(["admin"])
+///     .with_data(Account { id: 7 });
+/// assert!(credential.roles().iter().any(|role| &**role == "admin"));
+/// ```
+#[derive(Clone)]
+pub struct Credential {
+    ha1: Ha1,
+    roles: Roles,
+    data: Option<UserData>,
+}
+
+impl Credential {
+    /// A user known by their `HA1` alone: no roles, no data.
+    pub fn new(ha1: Ha1) -> Self {
+        Credential {
+            ha1,
+            roles: Arc::from([]),
+            data: None,
+        }
+    }
+
+    /// The user's roles (see [`AuthenticatedUser::has_role`](crate::AuthenticatedUser::has_role)).
+    #[must_use]
+    pub fn with_roles<I, R>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<Arc<str>>,
+    {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Any value of the application's, readable later with
+    /// [`AuthenticatedUser::data`](crate::AuthenticatedUser::data).
+    #[must_use]
+    pub fn with_data<T: Any + Send + Sync>(mut self, data: T) -> Self {
+        self.data = Some(Arc::new(data));
+        self
+    }
+
+    /// The `HA1`.
+    pub fn ha1(&self) -> &Ha1 {
+        &self.ha1
+    }
+
+    /// The roles.
+    pub fn roles(&self) -> &[Arc<str>] {
+        &self.roles
+    }
+
+    pub(crate) fn into_parts(self) -> (Ha1, Roles, Option<UserData>) {
+        (self.ha1, self.roles, self.data)
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("ha1", &self.ha1)
+            .field("roles", &self.roles)
+            .field("data", &self.data.is_some())
+            .finish()
+    }
+}
+
 /// Looks up a user's `HA1`: implement it over your user database.
 ///
 /// It is asked once per authentication attempt whose nonce is genuine, with the
@@ -119,6 +201,19 @@ pub trait CredentialStore: Send + Sync + 'static {
         realm: &str,
         hash: HashFunction,
     ) -> impl Future<Output = Result<Option<Ha1>, Self::Error>> + Send;
+
+    /// The user's [`Credential`]: the `HA1` with roles and data for
+    /// [`AuthenticatedUser`](crate::AuthenticatedUser). This is what the layer asks;
+    /// the default wraps [`ha1`](CredentialStore::ha1) with no roles or data. Override it
+    /// to load them in the same query as the `HA1`.
+    fn credential(
+        &self,
+        username: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> impl Future<Output = Result<Option<Credential>, Self::Error>> + Send {
+        async move { Ok(self.ha1(username, realm, hash).await?.map(Credential::new)) }
+    }
 }
 
 impl<T: CredentialStore> CredentialStore for std::sync::Arc<T> {
@@ -131,6 +226,15 @@ impl<T: CredentialStore> CredentialStore for std::sync::Arc<T> {
         hash: HashFunction,
     ) -> impl Future<Output = Result<Option<Ha1>, Self::Error>> + Send {
         T::ha1(self, username, realm, hash)
+    }
+
+    fn credential(
+        &self,
+        username: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> impl Future<Output = Result<Option<Credential>, Self::Error>> + Send {
+        T::credential(self, username, realm, hash)
     }
 }
 
@@ -147,7 +251,14 @@ impl<T: CredentialStore> CredentialStore for std::sync::Arc<T> {
 #[derive(Clone, Default)]
 pub struct MemoryCredentials {
     realm: String,
-    users: HashMap<String, [Ha1; 3]>,
+    users: HashMap<String, MemoryUser>,
+}
+
+/// One user of [`MemoryCredentials`]: an `HA1` per hash function, and roles.
+#[derive(Clone)]
+struct MemoryUser {
+    ha1s: [Ha1; 3],
+    roles: Roles,
 }
 
 impl MemoryCredentials {
@@ -169,10 +280,35 @@ impl MemoryCredentials {
 
     /// Adds or replaces one user; the password is hashed here and then dropped.
     pub fn insert(&mut self, username: impl Into<String>, password: &str) {
+        self.insert_with_roles(username, password, std::iter::empty::<&str>());
+    }
+
+    /// Adds or replaces one user with roles, which reach
+    /// [`AuthenticatedUser::roles`](crate::AuthenticatedUser::roles).
+    ///
+    /// ```
+    /// use tower_digest_auth::MemoryCredentials;
+    ///
+    /// let mut users = MemoryCredentials::new("realm", [("Mufasa", "Circle of Life")]);
+    /// users.insert_with_roles("Rafiki", "Mandrill", ["admin"]);
+    /// assert_eq!(users.len(), 2);
+    /// ```
+    pub fn insert_with_roles<R: Into<Arc<str>>>(
+        &mut self,
+        username: impl Into<String>,
+        password: &str,
+        roles: impl IntoIterator<Item = R>,
+    ) {
         let username = username.into();
         let ha1s = HashFunction::ALL
             .map(|hash| Ha1::from_password(hash, &username, &self.realm, password));
-        self.users.insert(username, ha1s);
+        let roles = roles.into_iter().map(Into::into).collect();
+        self.users.insert(username, MemoryUser { ha1s, roles });
+    }
+
+    /// The realm the passwords were hashed for.
+    pub fn realm(&self) -> &str {
+        &self.realm
     }
 
     /// How many users are registered.
@@ -204,13 +340,26 @@ impl CredentialStore for MemoryCredentials {
         realm: &str,
         hash: HashFunction,
     ) -> Result<Option<Ha1>, Infallible> {
+        Ok(self
+            .credential(username, realm, hash)
+            .await?
+            .map(|credential| credential.ha1))
+    }
+
+    async fn credential(
+        &self,
+        username: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> Result<Option<Credential>, Infallible> {
         if realm != self.realm {
             return Ok(None);
         }
-        Ok(self
-            .users
-            .get(username)
-            .map(|ha1s| ha1s[hash.index()].clone()))
+        Ok(self.users.get(username).map(|user| Credential {
+            ha1: user.ha1s[hash.index()].clone(),
+            roles: Arc::clone(&user.roles),
+            data: None,
+        }))
     }
 }
 
