@@ -23,6 +23,7 @@ pub struct PeerAddr(pub SocketAddr);
 /// `X-Forwarded-For` passes a client's own `Forwarded` header through untouched (and the
 /// other way round), so reading the other header would let a client choose its address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientIpSource {
     /// The connection's peer address: [`PeerAddr`], or axum's `ConnectInfo<SocketAddr>`.
     /// Right when clients connect directly.

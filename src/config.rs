@@ -94,6 +94,7 @@ impl fmt::Debug for Config {
 ///
 /// `C` is the credential store, `N` the nonce store and `R` the rejection response.
 #[must_use]
+#[derive(Clone)]
 pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
     realm: String,
     credentials: C,

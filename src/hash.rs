@@ -15,6 +15,7 @@ use subtle::{Choice, ConstantTimeEq};
 /// The `-sess` variants hash the client nonce into the session key (`HA1`), so the
 /// long-term `HA1` is used once per nonce instead of once per request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Algorithm {
     /// `MD5`: for legacy clients only; MD5 is broken as a hash, offer it last.
     Md5,
@@ -104,9 +105,34 @@ impl fmt::Display for Algorithm {
     }
 }
 
+/// Parses a wire name case-insensitively, as [`Algorithm::from_name`] does, for
+/// configuration files and environment variables.
+///
+/// ```
+/// use tower_digest_auth::Algorithm;
+///
+/// assert_eq!("sha-256".parse::<Algorithm>().unwrap(), Algorithm::Sha256);
+/// assert!("SHA-1".parse::<Algorithm>().is_err());
+/// ```
+impl std::str::FromStr for Algorithm {
+    type Err = UnknownAlgorithm;
+
+    fn from_str(name: &str) -> Result<Self, UnknownAlgorithm> {
+        Algorithm::from_name(name.as_bytes()).ok_or_else(|| UnknownAlgorithm(name.into()))
+    }
+}
+
+/// A name that is not one of [`Algorithm::ALL`]'s.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown digest algorithm {0:?}: expected one of MD5, MD5-sess, SHA-256, SHA-256-sess, SHA-512-256, SHA-512-256-sess"
+)]
+pub struct UnknownAlgorithm(String);
+
 /// The hash function behind an [`Algorithm`]; it decides which `HA1` a
 /// [`CredentialStore`](crate::CredentialStore) must return.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum HashFunction {
     /// MD5 (32 hex digits).
     Md5,
@@ -117,8 +143,16 @@ pub enum HashFunction {
 }
 
 impl HashFunction {
-    /// Every hash function, in the order of [`index`](Self::index).
-    pub(crate) const ALL: [HashFunction; 3] = [
+    /// Every hash function: a store that wants to answer every [`Algorithm`] keeps one
+    /// `HA1` per entry.
+    ///
+    /// ```
+    /// use tower_digest_auth::{Ha1, HashFunction};
+    ///
+    /// let ha1s = HashFunction::ALL.map(|hash| Ha1::from_password(hash, "alice", "realm", "pw"));
+    /// assert_eq!(ha1s.len(), 3);
+    /// ```
+    pub const ALL: [HashFunction; 3] = [
         HashFunction::Md5,
         HashFunction::Sha256,
         HashFunction::Sha512_256,

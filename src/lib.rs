@@ -79,7 +79,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder, MAX_NONCE_LIFETIME};
 pub use credentials::{Credential, CredentialStore, Ha1, InvalidHa1, MemoryCredentials};
 pub use future::ResponseFuture;
-pub use hash::{Algorithm, HashFunction};
+pub use hash::{Algorithm, HashFunction, UnknownAlgorithm};
 pub use layer::DigestLayer;
 pub use nonce::{
     MIN_NONCE_KEY_LEN, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceKey,

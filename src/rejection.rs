@@ -41,10 +41,12 @@ pub enum Rejection {
     ForeignNonce,
     /// A genuine nonce issued with another algorithm's challenge: 401.
     NonceAlgorithmMismatch,
-    /// This `(nonce, nc)` was used before, or `nc` is below the replay window: 401.
+    /// This `(nonce, nc)` was used before: 401.
     Replay,
-    /// The nonce expired (or was forgotten) but the response was right: 401 with
-    /// `stale=true`, so the client retries without asking the user.
+    /// The response was right but the nonce can no longer be used: it expired, was
+    /// issued against another nonce store (before a restart), was forgotten by the
+    /// store, comes from before a clock step, or its `nc` fell below the replay window.
+    /// 401 with `stale=true`, so the client retries without asking the user.
     StaleNonce,
     /// The client's address is unknown, so no nonce can be bound to it: 500.
     UnknownClientIp,
@@ -110,6 +112,19 @@ impl Rejection {
             | Rejection::StaleNonce => "authentication required",
             Rejection::UnknownClientIp | Rejection::StoreFailure => "internal server error",
         }
+    }
+}
+
+/// The [`public_message`](Rejection::public_message), as a client would read it.
+///
+/// ```
+/// use tower_digest_auth::Rejection;
+///
+/// assert_eq!(Rejection::UriMismatch.to_string(), "uri does not match the request target");
+/// ```
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.public_message())
     }
 }
 

@@ -322,6 +322,7 @@ impl NonceUse {
 
 /// What a [`NonceStore`] says about one `(nonce, nc)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NcCheck {
     /// First use of this `nc` with this nonce: the request may proceed.
     Accepted,
