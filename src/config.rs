@@ -45,6 +45,15 @@ pub enum ConfigError {
     /// A previous nonce key has the id of the current one or of another previous key.
     #[error("nonce key id {0} is used twice")]
     DuplicateKeyId(u8),
+    /// The credential store says it has no users in the layer's realm (for
+    /// [`MemoryCredentials`](crate::MemoryCredentials): the realm given to it differs).
+    #[error(
+        "the credential store has no users in realm {realm:?}: give the store and the layer the same realm"
+    )]
+    RealmNotServed {
+        /// The layer's realm.
+        realm: String,
+    },
 }
 
 /// Everything a request needs, built once and shared by every clone of the service.
@@ -230,6 +239,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// A [`ConfigError`] naming what is wrong.
     pub fn build(self) -> Result<DigestLayer<C, N, R>, ConfigError>
     where
+        C: CredentialStore,
         N: NonceStore,
     {
         if self.algorithms.is_empty() {
@@ -247,6 +257,9 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             return Err(ConfigError::LifetimeTooLong);
         }
         check_text("realm", &self.realm)?;
+        if self.credentials.serves_realm(&self.realm) == Some(false) {
+            return Err(ConfigError::RealmNotServed { realm: self.realm });
+        }
         let key = self.key.unwrap_or_else(NonceKey::random);
         for (index, previous) in self.previous_keys.iter().enumerate() {
             let reused = previous.id() == key.id()

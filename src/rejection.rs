@@ -4,7 +4,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 
 /// Why the layer answered instead of the inner service.
 ///
-/// The status follows DESIGN's contract: 400 for a request that is not a well-formed
+/// The status follows the table in the [crate docs](crate): 400 for a request that is not a well-formed
 /// Digest answer to our challenge, 401 (with a fresh challenge) for credentials that do not
 /// authenticate, 500 when the layer cannot decide. Every 401 reason shares one response
 /// body, so an attacker learns nothing from it: the logs carry the detail.

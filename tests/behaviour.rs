@@ -988,6 +988,19 @@ fn invalid_configurations_are_refused() {
     ));
 }
 
+/// A realm typo between the store and the layer would look like every password being
+/// wrong; the builder catches it instead.
+#[test]
+fn a_realm_the_credential_store_does_not_serve_is_refused_at_build() {
+    let typo = DigestLayer::builder("http-auth@example.com", users()).build();
+    let error = typo.map(|_| ()).unwrap_err();
+    assert!(
+        matches!(&error, tower_digest_auth::ConfigError::RealmNotServed { realm } if realm == "http-auth@example.com"),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("same realm"), "{error}");
+}
+
 /// What the store returns with the HA1 reaches the handler: no second lookup needed.
 #[tokio::test]
 async fn roles_and_data_from_the_credential_store_reach_the_authenticated_user() {

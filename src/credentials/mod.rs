@@ -202,6 +202,15 @@ pub trait CredentialStore: Send + Sync + 'static {
         hash: HashFunction,
     ) -> impl Future<Output = Result<Option<Ha1>, Self::Error>> + Send;
 
+    /// Whether this store holds users of `realm`: `Some(false)` makes
+    /// [`DigestLayerBuilder::build`](crate::DigestLayerBuilder::build) refuse a layer
+    /// whose realm the store cannot answer for (a typo there would otherwise look exactly
+    /// like every password being wrong). The default, `None`, means the store cannot tell.
+    fn serves_realm(&self, realm: &str) -> Option<bool> {
+        let _ = realm;
+        None
+    }
+
     /// The user's [`Credential`]: the `HA1` with roles and data for
     /// [`AuthenticatedUser`](crate::AuthenticatedUser). This is what the layer asks;
     /// the default wraps [`ha1`](CredentialStore::ha1) with no roles or data. Override it
@@ -226,6 +235,10 @@ impl<T: CredentialStore> CredentialStore for std::sync::Arc<T> {
         hash: HashFunction,
     ) -> impl Future<Output = Result<Option<Ha1>, Self::Error>> + Send {
         T::ha1(self, username, realm, hash)
+    }
+
+    fn serves_realm(&self, realm: &str) -> Option<bool> {
+        T::serves_realm(self, realm)
     }
 
     fn credential(
@@ -333,6 +346,10 @@ impl fmt::Debug for MemoryCredentials {
 
 impl CredentialStore for MemoryCredentials {
     type Error = Infallible;
+
+    fn serves_realm(&self, realm: &str) -> Option<bool> {
+        Some(realm == self.realm)
+    }
 
     async fn ha1(
         &self,
