@@ -1,5 +1,6 @@
 //! Why a request was not let through, and the response that says so.
 
+use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 
 /// Why the layer answered instead of the inner service.
@@ -161,39 +162,56 @@ fn duplicate_message(name: &str) -> &'static str {
 
 /// Builds the response for a [`Rejection`]; replace it to answer in JSON, HTML, etc.
 ///
-/// The layer adds the `WWW-Authenticate` challenges to every 401 afterwards, so an
-/// implementation cannot forget them. Closures `Fn(&Rejection) -> Response<B>` implement
-/// it too:
+/// It sees the request's head (method, URI, headers such as `Accept`), so one hook can
+/// answer a browser with HTML and an API client with JSON. The layer adds the
+/// `WWW-Authenticate` challenges to every 401 afterwards, so an implementation cannot
+/// forget them. Closures `Fn(&Rejection, &http::request::Parts) -> Response<B>`
+/// implement it too. With axum the body type is `axum::body::Body`:
 ///
 /// ```
-/// use http::{Response, header};
+/// use axum::body::Body;
+/// use axum::{Router, routing::get};
+/// use http::{Response, header, request::Parts};
 /// use tower_digest_auth::{DigestLayer, MemoryCredentials, Rejection};
+///
+/// fn rejection(rejection: &Rejection, request: &Parts) -> Response<Body> {
+///     let wants_json = request
+///         .headers
+///         .get(header::ACCEPT)
+///         .and_then(|accept| accept.to_str().ok())
+///         .is_some_and(|accept| accept.contains("application/json"));
+///     let (content_type, body) = if wants_json {
+///         ("application/json", format!(r#"{{"error":"{rejection}"}}"#))
+///     } else {
+///         ("text/html; charset=utf-8", format!("<h1>{}</h1><p>{rejection}</p>", rejection.status()))
+///     };
+///     Response::builder()
+///         .status(rejection.status())
+///         .header(header::CONTENT_TYPE, content_type)
+///         .body(Body::from(body))
+///         .unwrap()
+/// }
 ///
 /// let realm = "api@example.org";
 /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
 /// let layer = DigestLayer::builder(realm, users)
-///     .rejection_response(|rejection: &Rejection| {
-///         Response::builder()
-///             .status(rejection.status())
-///             .header(header::CONTENT_TYPE, "application/json")
-///             .body(format!(r#"{{"error":"{}"}}"#, rejection.public_message()))
-///             .unwrap()
-///     })
+///     .rejection_response(rejection)
 ///     .build()
 ///     .unwrap();
-/// # let _: DigestLayer<_, _, _> = layer;
+/// let app: Router = Router::new().route("/", get(|| async { "hi" })).layer(layer);
+/// # let _ = app;
 /// ```
 pub trait RejectionResponse<B>: Send + Sync + 'static {
-    /// The response for `rejection`.
-    fn response(&self, rejection: &Rejection) -> Response<B>;
+    /// The response for `rejection` of the request whose head is `request`.
+    fn response(&self, rejection: &Rejection, request: &Parts) -> Response<B>;
 }
 
 impl<B, F> RejectionResponse<B> for F
 where
-    F: Fn(&Rejection) -> Response<B> + Send + Sync + 'static,
+    F: Fn(&Rejection, &Parts) -> Response<B> + Send + Sync + 'static,
 {
-    fn response(&self, rejection: &Rejection) -> Response<B> {
-        self(rejection)
+    fn response(&self, rejection: &Rejection, request: &Parts) -> Response<B> {
+        self(rejection, request)
     }
 }
 
@@ -202,7 +220,7 @@ where
 pub struct PlainTextRejection;
 
 impl<B: From<&'static str>> RejectionResponse<B> for PlainTextRejection {
-    fn response(&self, rejection: &Rejection) -> Response<B> {
+    fn response(&self, rejection: &Rejection, _request: &Parts) -> Response<B> {
         let mut response = Response::new(B::from(rejection.public_message()));
         *response.status_mut() = rejection.status();
         response.headers_mut().insert(

@@ -120,7 +120,13 @@ where
             "digest auth: no client address in the request; serve with ConnectInfo<SocketAddr> \
              (axum) or insert tower_digest_auth::PeerAddr, or configure trusted proxies"
         );
-        return Ok(reject(&shared, Rejection::UnknownClientIp, None, now));
+        return Ok(reject(
+            &shared,
+            Rejection::UnknownClientIp,
+            &parts,
+            None,
+            now,
+        ));
     };
     // Boxed on its own: two futures under glibc's 1 KiB small-allocation limit cost less
     // than one of 1.3 KiB, whose free sends malloc down its slow path on every request.
@@ -133,7 +139,7 @@ where
                 .insert(AUTHENTICATION_INFO.clone(), info);
             Ok(response)
         }
-        Err(rejection) => Ok(reject(&shared, rejection, Some(client), now)),
+        Err(rejection) => Ok(reject(&shared, rejection, &parts, Some(client), now)),
     }
 }
 
@@ -255,13 +261,14 @@ fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
 fn reject<C, N, R, ResBody>(
     shared: &Shared<C, N, R>,
     rejection: Rejection,
+    request: &http::request::Parts,
     client: Option<IpAddr>,
     now: std::time::SystemTime,
 ) -> Response<ResBody>
 where
     R: RejectionResponse<ResBody>,
 {
-    let mut response = shared.rejection.response(&rejection);
+    let mut response = shared.rejection.response(&rejection, request);
     if let (true, Some(client)) = (rejection.challenges(), client) {
         let headers = response.headers_mut();
         headers.remove(WWW_AUTHENTICATE);

@@ -840,11 +840,16 @@ async fn late_in_a_nonces_life_the_success_carries_a_working_nextnonce() {
 #[tokio::test]
 async fn custom_rejection_response_still_gets_challenges() {
     let layer = DigestLayer::builder(REALM, users())
-        .rejection_response(|rejection: &Rejection| {
+        .rejection_response(|rejection: &Rejection, request: &http::request::Parts| {
+            let body = if request.headers.contains_key("x-wants-html") {
+                format!("<p>{rejection}</p>")
+            } else {
+                format!(r#"{{"error":"{}"}}"#, rejection.public_message())
+            };
             Response::builder()
                 .status(rejection.status())
                 .header("content-type", "application/json")
-                .body(format!(r#"{{"error":"{}"}}"#, rejection.public_message()))
+                .body(body)
                 .unwrap()
         })
         .build()
@@ -857,6 +862,13 @@ async fn custom_rejection_response_still_gets_challenges() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.body(), r#"{"error":"authentication required"}"#);
+    assert_eq!(challenges(response.headers()).len(), 2);
+    // The hook sees the request, so it can answer by what the client accepts.
+    let mut html = request("GET", "/", None);
+    html.headers_mut()
+        .insert("x-wants-html", http::HeaderValue::from_static("1"));
+    let response = service.clone().oneshot(html).await.unwrap();
+    assert_eq!(response.body(), "<p>authentication required</p>");
     assert_eq!(challenges(response.headers()).len(), 2);
     let response = service
         .oneshot(request("GET", "/", Some("Digest x=\"")))
