@@ -164,6 +164,7 @@ where
         .credential(&attempt.username, &config.realm, hash)
         .await
         .map_err(|error| {
+            let error: Box<dyn std::error::Error + Send + Sync> = error.into();
             tracing::error!(%error, client_ip = %client, "digest auth: credential store failed");
             Rejection::StoreFailure
         })?;

@@ -189,9 +189,34 @@ impl fmt::Debug for Credential {
 ///     }
 /// }
 /// ```
+///
+/// Errors can be `anyhow::Error` (or any error that boxes):
+///
+/// ```
+/// use tower_digest_auth::{CredentialStore, DigestLayer, Ha1, HashFunction};
+///
+/// struct Db;
+///
+/// impl CredentialStore for Db {
+///     type Error = anyhow::Error;
+///
+///     async fn ha1(&self, username: &str, _realm: &str, _hash: HashFunction)
+///         -> anyhow::Result<Option<Ha1>>
+///     {
+///         anyhow::ensure!(username.len() < 256, "username too long for the users table");
+///         Ok(None)
+///     }
+/// }
+///
+/// let layer = DigestLayer::builder("api@example.org", Db).build().unwrap();
+/// # let _ = layer;
+/// ```
 pub trait CredentialStore: Send + Sync + 'static {
     /// The store's own failure (a database error, say).
-    type Error: std::error::Error + Send + Sync + 'static;
+    ///
+    /// Anything that converts into `Box<dyn Error + Send + Sync>` will do: your own error
+    /// type, `std::io::Error`, `anyhow::Error`, a boxed error.
+    type Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static;
 
     /// The `HA1` of `username` in `realm` for `hash`, or `None` if there is no such user
     /// (or no `HA1` of that hash function for them).
