@@ -1,6 +1,7 @@
 //! The TLS example (`examples/tls.rs`) on a loopback port with a certificate generated per test,
 //! logged into by real clients over HTTPS with HTTP/1.1 and HTTP/2 (curl with `--cacert`,
-//! reqwest + diqwest over OpenSSL), and the plain example server's HTTP/2 without TLS (h2c).
+//! reqwest + diqwest over OpenSSL, and with the `interop-tests` feature headless Chromium), and
+//! the plain example server's HTTP/2 without TLS (h2c).
 //!
 //! A recorder outside the Digest layer keeps what reached the app (protocol version, target,
 //! `Host`, the `Authorization` sent) and what it answered; every success is checked against
@@ -95,7 +96,13 @@ impl Server {
     /// whose `rspauth` the independent digest code reproduces from what the client sent.
     fn assert_last_is_verified_login(&self, version: Version) -> Exchange {
         let exchanges = self.exchanges();
-        let last = exchanges.last().expect("requests were recorded").clone();
+        // The last request for the protected page (a browser also asks for a favicon).
+        let last = exchanges
+            .iter()
+            .rev()
+            .find(|exchange| exchange.uri.ends_with(WHOAMI))
+            .expect("requests were recorded")
+            .clone();
         assert_eq!(last.status, StatusCode::OK, "{exchanges:#?}");
         assert_eq!(last.version, version, "{exchanges:#?}");
         let sent = last.authorization.as_deref().expect("an Authorization");
@@ -366,6 +373,46 @@ async fn reqwest_with_diqwest_logs_in_over_https_with_http2() {
         .unwrap();
     assert_eq!(refused.version(), Version::HTTP_2);
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Headless Chromium, driven by the interop suite's playwright script (installed by
+/// `tests/interop-setup.sh`), negotiates h2 and logs in with its own Digest code. It is
+/// told to accept the self-signed certificate.
+#[cfg(feature = "interop-tests")]
+#[tokio::test]
+async fn chromium_logs_in_over_https_with_http2() {
+    let server = start_tls().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/chromium.mjs");
+    let base = format!("https://127.0.0.1:{}", server.addr.port());
+    let mut command = tokio::process::Command::new("node");
+    command
+        .args([script, &base, common::USER, common::PASSWORD, WHOAMI])
+        .env("IGNORE_HTTPS_ERRORS", "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("Chromium finished in time")
+        .expect("node runs (installed by tests/interop-setup.sh)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: std::collections::BTreeMap<&str, &str> = stdout
+        .lines()
+        .filter_map(|line| line.split_once('\t'))
+        .collect();
+    assert_eq!(report["status"], "200", "{report:#?}");
+    assert_eq!(report["protocol"], "h2", "{report:#?}");
+    assert_eq!(report["body"].replace(char::is_whitespace, ""), WHOAMI_BODY);
+    let last = server.assert_last_is_verified_login(Version::HTTP_2);
+    assert_eq!(
+        last.authentication_info.as_deref(),
+        Some(report["authentication_info"])
+    );
+    server.assert_reached_in_absolute_form(&last, "https");
 }
 
 /// The other way to get a certificate: PEM files, as `TLS_CERT` / `TLS_KEY` name them.
