@@ -40,7 +40,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use rustls::pki_types::pem::PemObject;
@@ -57,6 +57,8 @@ pub use server::{PASSWORD, ServerOptions, USERNAME, app};
 
 /// A client that connects and never finishes its handshake must not hold a task forever.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Nor one that trickles a request head in (hyper enforces this only when given a timer).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A certificate chain and its key, ready for [`tls_config`].
 #[derive(Debug)]
@@ -151,7 +153,12 @@ pub async fn serve_tls(
             });
             // HTTP/1.1 or HTTP/2, told apart by the connection preface (which matches the
             // protocol ALPN chose, since clients follow it).
-            let connection = auto::Builder::new(TokioExecutor::new())
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let connection = builder
                 .serve_connection(TokioIo::new(tls), TowerToHyperService::new(service))
                 .await;
             if let Err(error) = connection {
