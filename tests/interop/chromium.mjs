@@ -6,6 +6,7 @@
 // the login prompt (playwright's httpCredentials answers Chromium's auth prompt; the Digest
 // computation is Chromium's own), visits each PATH in turn in one tab and prints one report per
 // page as `name<TAB>value` lines, starting with `response<TAB>N`.
+// IGNORE_HTTPS_ERRORS=1 accepts the self-signed certificate of tests/tls.rs's servers.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +50,7 @@ try {
       '--disable-sync',
     ],
     httpCredentials: { username, password },
+    ignoreHTTPSErrors: process.env.IGNORE_HTTPS_ERRORS === '1',
   });
   const page = context.pages()[0] ?? (await context.newPage());
   let index = 0;
@@ -56,12 +58,17 @@ try {
     index += 1;
     const response = await page.goto(baseUrl + path, { timeout: 30_000 });
     const text = await page.evaluate(() => document.body?.innerText ?? '');
+    // The protocol of the page load as the browser saw it: `h2`, `http/1.1`.
+    const protocol = await page.evaluate(
+      () => performance.getEntriesByType('navigation')[0]?.nextHopProtocol ?? '',
+    );
     const lines = [
       ['response', index],
       ['path', path],
       ['status', response.status()],
       ['authentication_info', (await response.allHeaders())['authentication-info'] ?? ''],
       ['body', text],
+      ['protocol', protocol],
     ];
     for (const [name, value] of lines) {
       process.stdout.write(`${name}\t${escape(value)}\n`);
