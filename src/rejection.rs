@@ -6,7 +6,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 ///
 /// The status follows DESIGN's contract: 400 for a request that is not a well-formed
 /// Digest answer to our challenge, 401 (with a fresh challenge) for credentials that do not
-/// authenticate, 500 when the layer cannot decide. Every 401 reason shares one response
+/// authenticate, 403 for a user the route's authorizer refuses, 500 when a layer cannot
+/// decide. Every 401 reason shares one response
 /// body, so an attacker learns nothing from it: the logs carry the detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -50,6 +51,12 @@ pub enum Rejection {
     UnknownClientIp,
     /// The credential or nonce store failed: 500.
     StoreFailure,
+    /// Authenticated, but the route's [`AuthorizeLayer`](crate::AuthorizeLayer) refuses
+    /// this user: 403, without a challenge (a 401 would make browsers ask again forever).
+    Forbidden,
+    /// The authorizer failed, or found no authenticated user because it does not sit
+    /// inside a [`DigestLayer`](crate::DigestLayer): 500.
+    AuthorizerFailure,
 }
 
 impl Rejection {
@@ -73,9 +80,10 @@ impl Rejection {
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
             | Rejection::StaleNonce => StatusCode::UNAUTHORIZED,
-            Rejection::UnknownClientIp | Rejection::StoreFailure => {
+            Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            Rejection::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 
@@ -108,7 +116,10 @@ impl Rejection {
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
             | Rejection::StaleNonce => "authentication required",
-            Rejection::UnknownClientIp | Rejection::StoreFailure => "internal server error",
+            Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {
+                "internal server error"
+            }
+            Rejection::Forbidden => "forbidden",
         }
     }
 }
@@ -147,7 +158,9 @@ fn duplicate_message(name: &str) -> &'static str {
 /// Builds the response for a [`Rejection`]; replace it to answer in JSON, HTML, etc.
 ///
 /// The layer adds the `WWW-Authenticate` challenges to every 401 afterwards, so an
-/// implementation cannot forget them. Closures `Fn(&Rejection) -> Response<B>` implement
+/// implementation cannot forget them. Give the same implementation to
+/// [`AuthorizeLayer::rejection_response`](crate::AuthorizeLayer::rejection_response) and
+/// it shapes the 403 too. Closures `Fn(&Rejection) -> Response<B>` implement
 /// it too:
 ///
 /// ```
