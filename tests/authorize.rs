@@ -431,7 +431,12 @@ async fn the_authorize_service_calls_the_inner_service_it_polled_ready() {
         .extensions_mut()
         .insert(AuthenticatedUser::new(ADMIN, REALM, Algorithm::Sha256).with_roles(["admin"]));
     let call = tokio::spawn(service.call(admin));
-    let (seen, send) = handle.next_request().await.expect("inner got the request");
+    // A call on a clone that was never polled ready would not reach the mock.
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), handle.next_request());
+    let (seen, send) = next
+        .await
+        .expect("the inner service was called")
+        .expect("inner got the request");
     assert_eq!(
         seen.extensions()
             .get::<AuthenticatedUser>()
