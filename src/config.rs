@@ -198,9 +198,10 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     ///
     /// Credentials that are sent are checked as always: a wrong password is still a 401.
     /// The anonymous response carries the challenges (RFC 9110 allows them on any status),
-    /// so a client can log in from it, and a handler that answers 401 gets them too. An
-    /// [`AuthorizeLayer`](crate::AuthorizeLayer) under this layer answers anonymous
-    /// requests with that 401.
+    /// so a client can log in from it, and every 401 gets them too: a handler that takes
+    /// `AuthenticatedUser` (not an `Option`) and an
+    /// [`AuthorizeLayer`](crate::AuthorizeLayer) both answer anonymous requests 401, so
+    /// routes that need a login can share the layer with routes that do not.
     ///
     /// ```
     /// use tower_digest_auth::{DigestLayer, MemoryCredentials};

@@ -31,9 +31,10 @@ pub(crate) struct Anonymous;
 /// # let _ = axum::Router::<()>::new().route("/whoami", axum::routing::get(whoami));
 /// ```
 ///
-/// On a route whose layer has
-/// [`allow_anonymous`](crate::DigestLayerBuilder::allow_anonymous), take
-/// `Option<AuthenticatedUser>`: `None` when no credentials were sent.
+/// On a route the layer does not cover, the extractor answers 500. Under
+/// [`allow_anonymous`](crate::DigestLayerBuilder::allow_anonymous) a request without
+/// credentials gets a 401 with challenges from it (the handler needs a login), while
+/// `Option<AuthenticatedUser>` is `None` (the handler serves everyone):
 ///
 /// ```
 /// use tower_digest_auth::AuthenticatedUser;
@@ -185,7 +186,15 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuthenticatedUser {
         parts: &mut http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<AuthenticatedUser>().cloned().ok_or((
+        if let Some(user) = parts.extensions.get::<AuthenticatedUser>() {
+            return Ok(user.clone());
+        }
+        // Let through by allow_anonymous: this handler needs a login, so ask for one
+        // (the layer adds the challenges to the 401 on its way out).
+        if parts.extensions.get::<Anonymous>().is_some() {
+            return Err((http::StatusCode::UNAUTHORIZED, "authentication required"));
+        }
+        Err((
             http::StatusCode::INTERNAL_SERVER_ERROR,
             "AuthenticatedUser used on a route that DigestLayer does not protect",
         ))

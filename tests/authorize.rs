@@ -467,6 +467,10 @@ mod optional_login {
             .ok_or(StatusCode::UNAUTHORIZED)
     }
 
+    async fn whoami(user: AuthenticatedUser) -> String {
+        user.username().to_owned()
+    }
+
     fn router(allow_anonymous: bool) -> Router {
         let layer = DigestLayer::builder(REALM, users())
             .allow_anonymous(allow_anonymous)
@@ -478,6 +482,7 @@ mod optional_login {
         Router::new()
             .route("/", get(home))
             .route("/account", get(account))
+            .route("/whoami", get(whoami))
             .merge(admin)
             .route_layer(layer)
     }
@@ -533,6 +538,19 @@ mod optional_login {
         let response = send(&router, "/account", Some(&header)).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.body(), "account of Mufasa");
+    }
+
+    #[tokio::test]
+    async fn a_handler_that_takes_the_user_asks_anonymous_requests_to_log_in() {
+        let router = router(true);
+        let response = send(&router, "/whoami", None).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.body(), "authentication required");
+        let challenge = challenges(response.headers()).remove(0);
+        let header = Answer::get("/whoami").header(&challenge);
+        let response = send(&router, "/whoami", Some(&header)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.body(), "Mufasa");
     }
 
     #[tokio::test]
