@@ -1,19 +1,24 @@
 //! An axum server with Digest-protected routes: `cargo run --example server`.
 //!
-//! Realm `http-auth@example.org`, one user `Mufasa` with password `Circle of Life` (the
-//! RFC 7616 example user). `GET /` is public; `GET`/`POST /dir/index.html` and
-//! `GET /api/whoami` need authentication.
+//! Realm `http-auth@example.org`, two users: `Mufasa` with password `Circle of Life` (the
+//! RFC 7616 example user) and `Rafiki` with password `Mandrill`, who has the `admin` role.
+//! `GET /` is public; `GET`/`POST /dir/index.html` and `GET /api/whoami` need
+//! authentication; `GET /admin` needs the `admin` role: 200 (a body naming the user) for
+//! Rafiki, 403 for Mufasa, 401 with challenges for everyone else.
 //!
 //! Environment: `ADDR` (default `127.0.0.1:3000`), `NONCE_LIFETIME_SECS` (default 1800),
 //! `ALGORITHMS` (comma list in challenge order, default `SHA-256,MD5`), `AUTH=off` to
-//! serve the same routes without the layer (the benchmarks' baseline), `RUST_LOG`.
+//! serve the same routes without the layer (the benchmarks' baseline; `/admin` then fails
+//! closed with a 500, as its authorizer finds no user), `RUST_LOG`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use tower_digest_auth::{Algorithm, AuthenticatedUser, DigestLayer, MemoryCredentials};
+use tower_digest_auth::{
+    Algorithm, AuthenticatedUser, AuthorizeLayer, DigestLayer, MemoryCredentials,
+};
 
 /// The realm, user and password of the example.
 pub const REALM: &str = "http-auth@example.org";
@@ -21,6 +26,12 @@ pub const REALM: &str = "http-auth@example.org";
 pub const USERNAME: &str = "Mufasa";
 /// The example user's password.
 pub const PASSWORD: &str = "Circle of Life";
+/// The admin user's name; only this user has [`ADMIN_ROLE`].
+pub const ADMIN_USERNAME: &str = "Rafiki";
+/// The admin user's password.
+pub const ADMIN_PASSWORD: &str = "Mandrill";
+/// The role `/admin` requires.
+pub const ADMIN_ROLE: &str = "admin";
 /// The body of `/dir/index.html`.
 pub const INDEX_BODY: &str = "<!doctype html><title>index</title><p>You are in.</p>\n";
 
@@ -72,16 +83,24 @@ impl ServerOptions {
     }
 }
 
-/// The application: public `/`, protected `/dir/index.html` and `/api/whoami`.
+/// The application: public `/`, protected `/dir/index.html` and `/api/whoami`, and
+/// `/admin` for users with the admin role.
 ///
 /// # Panics
 /// If `options` is not a valid layer configuration (no algorithms, zero lifetime).
 pub fn app(options: ServerOptions) -> Router {
+    // The authorize layer goes on first, so it runs inside the digest layer and sees the
+    // authenticated user.
+    let admin = Router::new()
+        .route("/admin", get(admin))
+        .route_layer(AuthorizeLayer::role(ADMIN_ROLE));
     let protected = Router::new()
         .route("/dir/index.html", get(index).post(echo))
-        .route("/api/whoami", get(whoami));
+        .route("/api/whoami", get(whoami))
+        .merge(admin);
     let protected = if options.auth {
-        let users = MemoryCredentials::new(REALM, [(USERNAME, PASSWORD)]);
+        let mut users = MemoryCredentials::new(REALM, [(USERNAME, PASSWORD)]);
+        users.insert_with_roles(ADMIN_USERNAME, ADMIN_PASSWORD, [ADMIN_ROLE]);
         let layer = DigestLayer::builder(REALM, users)
             .algorithms(options.algorithms)
             .nonce_lifetime(options.nonce_lifetime)
@@ -124,6 +143,10 @@ async fn echo(user: AuthenticatedUser, body: String) -> String {
 
 async fn whoami(user: AuthenticatedUser) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "username": user.username() }))
+}
+
+async fn admin(user: AuthenticatedUser) -> String {
+    format!("Welcome, {}: you are an admin.\n", user.username())
 }
 
 #[tokio::main]

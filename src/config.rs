@@ -71,6 +71,8 @@ pub(crate) struct Config {
     /// The challenge text after the nonce, the same for every algorithm.
     pub(crate) challenge_suffix: String,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Whether requests without Digest credentials pass through unauthenticated.
+    pub(crate) allow_anonymous: bool,
     /// Per hash function, the `HA1` an unknown user is checked against, so that answering
     /// "no such user" costs the same hashing as "wrong password".
     dummy_ha1: [HexDigest; 3],
@@ -95,6 +97,7 @@ impl fmt::Debug for Config {
             .field("algorithms", &self.algorithms)
             .field("lifetime_secs", &self.lifetime_secs)
             .field("client_ip", &self.client_ip)
+            .field("allow_anonymous", &self.allow_anonymous)
             .finish_non_exhaustive()
     }
 }
@@ -117,6 +120,7 @@ pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
     opaque: Option<String>,
     domain: Vec<String>,
     clock: Arc<dyn Clock>,
+    allow_anonymous: bool,
 }
 
 impl<C: CredentialStore> DigestLayerBuilder<C> {
@@ -134,6 +138,7 @@ impl<C: CredentialStore> DigestLayerBuilder<C> {
             opaque: None,
             domain: Vec::new(),
             clock: Arc::new(SystemClock),
+            allow_anonymous: false,
         }
     }
 }
@@ -196,6 +201,30 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         self
     }
 
+    /// Lets requests without Digest credentials (no `Authorization`, or another scheme)
+    /// through to the inner service with no [`AuthenticatedUser`](crate::AuthenticatedUser),
+    /// for routes that serve everyone but say more to a logged-in user
+    /// (`Option<AuthenticatedUser>` in axum). Off by default.
+    ///
+    /// Credentials that are sent are checked as always: a wrong password is still a 401.
+    /// The anonymous response carries the challenges (RFC 9110 allows them on any status),
+    /// so a client can log in from it, and every 401 gets them too: a handler that takes
+    /// `AuthenticatedUser` (not an `Option`) and an
+    /// [`AuthorizeLayer`](crate::AuthorizeLayer) both answer anonymous requests 401, so
+    /// routes that need a login can share the layer with routes that do not.
+    ///
+    /// ```
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    ///
+    /// let users = MemoryCredentials::new("realm", [("Mufasa", "Circle of Life")]);
+    /// let layer = DigestLayer::builder("realm", users).allow_anonymous(true).build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn allow_anonymous(mut self, allow: bool) -> Self {
+        self.allow_anonymous = allow;
+        self
+    }
+
     /// The store that accepts each `(nonce, nc)` once ([`MemoryNonceStore`] by default).
     pub fn nonce_store<N2: NonceStore>(self, nonces: N2) -> DigestLayerBuilder<C, N2, R> {
         DigestLayerBuilder {
@@ -211,6 +240,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             opaque: self.opaque,
             domain: self.domain,
             clock: self.clock,
+            allow_anonymous: self.allow_anonymous,
         }
     }
 
@@ -230,6 +260,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             opaque: self.opaque,
             domain: self.domain,
             clock: self.clock,
+            allow_anonymous: self.allow_anonymous,
         }
     }
 
@@ -311,6 +342,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             challenge_prefixes,
             challenge_suffix,
             clock: self.clock,
+            allow_anonymous: self.allow_anonymous,
             dummy_ha1,
         };
         Ok(DigestLayer::from_parts(

@@ -43,7 +43,8 @@
 //! | wrong password or unknown user (indistinguishable) | 401 + fresh challenge |
 //! | forged nonce, nonce of another client IP or algorithm, replayed `(nonce, nc)` | 401 + fresh challenge |
 //! | expired nonce with a correct response | 401 + challenge with `stale=true` |
-//! | credential or nonce store error, unknown client address | 500, logged |
+//! | authenticated, but the route's [`AuthorizeLayer`] refuses the user | 403, no `WWW-Authenticate` |
+//! | credential or nonce store error, authorizer error, unknown client address | 500, logged |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
 //!
 //! # Deployment caveats
@@ -59,6 +60,7 @@
 //! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
 //!   other's nonces.
 
+pub mod authorize;
 mod challenge;
 mod client_ip;
 mod clock;
@@ -74,6 +76,7 @@ mod service;
 mod user;
 mod verify;
 
+pub use authorize::{AuthorizeLayer, Authorizer, MemoryPermissions, Permissions};
 pub use client_ip::{ClientIpSource, InvalidIpRange, IpRange, PeerAddr};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder, MAX_NONCE_LIFETIME};

@@ -7,7 +7,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 ///
 /// The status follows the table in the [crate docs](crate): 400 for a request that is not a well-formed
 /// Digest answer to our challenge, 401 (with a fresh challenge) for credentials that do not
-/// authenticate, 500 when the layer cannot decide. Every 401 reason shares one response
+/// authenticate, 403 for a user the route's authorizer refuses, 500 when a layer cannot
+/// decide. Every 401 reason shares one response
 /// body, so an attacker learns nothing from it: the logs carry the detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -53,6 +54,12 @@ pub enum Rejection {
     UnknownClientIp,
     /// The credential or nonce store failed: 500.
     StoreFailure,
+    /// Authenticated, but the route's [`AuthorizeLayer`](crate::AuthorizeLayer) refuses
+    /// this user: 403, without a challenge (a 401 would make browsers ask again forever).
+    Forbidden,
+    /// The authorizer failed, or found no authenticated user because it does not sit
+    /// inside a [`DigestLayer`](crate::DigestLayer): 500.
+    AuthorizerFailure,
 }
 
 impl Rejection {
@@ -76,9 +83,10 @@ impl Rejection {
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
             | Rejection::StaleNonce => StatusCode::UNAUTHORIZED,
-            Rejection::UnknownClientIp | Rejection::StoreFailure => {
+            Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            Rejection::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 
@@ -111,7 +119,10 @@ impl Rejection {
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
             | Rejection::StaleNonce => "authentication required",
-            Rejection::UnknownClientIp | Rejection::StoreFailure => "internal server error",
+            Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {
+                "internal server error"
+            }
+            Rejection::Forbidden => "forbidden",
         }
     }
 }
@@ -165,7 +176,9 @@ fn duplicate_message(name: &str) -> &'static str {
 /// It sees the request's head (method, URI, headers such as `Accept`), so one hook can
 /// answer a browser with HTML and an API client with JSON. The layer adds the
 /// `WWW-Authenticate` challenges to every 401 afterwards, so an implementation cannot
-/// forget them. Closures `Fn(&Rejection, &http::request::Parts) -> Response<B>`
+/// forget them. Give the same implementation to
+/// [`AuthorizeLayer::rejection_response`](crate::AuthorizeLayer::rejection_response) and
+/// it shapes the 403 too. Closures `Fn(&Rejection, &http::request::Parts) -> Response<B>`
 /// implement it too. With axum the body type is `axum::body::Body`:
 ///
 /// ```

@@ -13,7 +13,7 @@ use crate::future::ResponseFuture;
 use crate::layer::Shared;
 use crate::nonce::{NcCheck, NonceStore, NonceUse};
 use crate::rejection::{Rejection, RejectionResponse};
-use crate::user::AuthenticatedUser;
+use crate::user::{Anonymous, AuthenticatedUser};
 use crate::verify::check_request;
 
 /// A service behind Digest authentication; made by [`DigestLayer`](crate::DigestLayer).
@@ -137,6 +137,17 @@ where
             response
                 .headers_mut()
                 .insert(AUTHENTICATION_INFO.clone(), info);
+            Ok(response)
+        }
+        // allow_anonymous: through without a user, with the challenges on the answer
+        // (RFC 9110 section 11.6.1 allows them on any status) so the client can log in.
+        Err(Rejection::MissingCredentials) if config.allow_anonymous => {
+            parts.extensions.insert(Anonymous);
+            let mut response = inner.call(Request::from_parts(parts, body)).await?;
+            let headers = response.headers_mut();
+            for challenge in challenges(config, client, now, false) {
+                headers.append(WWW_AUTHENTICATE, challenge);
+            }
             Ok(response)
         }
         Err(rejection) => Ok(reject(&shared, rejection, &parts, Some(client), now)),

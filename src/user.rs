@@ -11,6 +11,12 @@ pub(crate) type Roles = Arc<[Arc<str>]>;
 /// An application's own data about a user, of any type.
 pub(crate) type UserData = Arc<dyn Any + Send + Sync>;
 
+/// In the extensions instead of an [`AuthenticatedUser`] when a layer with
+/// `allow_anonymous` let a request without credentials through, so an authorizer can
+/// tell "nobody logged in" (401) from "no `DigestLayer` at all" (500).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Anonymous;
+
 /// Who the request was authenticated as. The layer puts it in the request extensions
 /// before calling the inner service.
 ///
@@ -23,6 +29,23 @@ pub(crate) type UserData = Arc<dyn Any + Send + Sync>;
 ///     format!("hello, {} (via {})", user.username(), user.algorithm())
 /// }
 /// # let _ = axum::Router::<()>::new().route("/whoami", axum::routing::get(whoami));
+/// ```
+///
+/// On a route the layer does not cover, the extractor answers 500. Under
+/// [`allow_anonymous`](crate::DigestLayerBuilder::allow_anonymous) a request without
+/// credentials gets a 401 with challenges from it (the handler needs a login), while
+/// `Option<AuthenticatedUser>` is `None` (the handler serves everyone):
+///
+/// ```
+/// use tower_digest_auth::AuthenticatedUser;
+///
+/// async fn home(user: Option<AuthenticatedUser>) -> String {
+///     match user {
+///         Some(user) => format!("welcome back, {}", user.username()),
+///         None => "hello, stranger".to_owned(),
+///     }
+/// }
+/// # let _ = axum::Router::<()>::new().route("/", axum::routing::get(home));
 /// ```
 ///
 /// Handlers' unit tests can make one without a layer:
@@ -163,9 +186,32 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for AuthenticatedUser {
         parts: &mut http::request::Parts,
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<AuthenticatedUser>().cloned().ok_or((
+        if let Some(user) = parts.extensions.get::<AuthenticatedUser>() {
+            return Ok(user.clone());
+        }
+        // Let through by allow_anonymous: this handler needs a login, so ask for one
+        // (the layer adds the challenges to the 401 on its way out).
+        if parts.extensions.get::<Anonymous>().is_some() {
+            return Err((http::StatusCode::UNAUTHORIZED, "authentication required"));
+        }
+        Err((
             http::StatusCode::INTERNAL_SERVER_ERROR,
             "AuthenticatedUser used on a route that DigestLayer does not protect",
         ))
+    }
+}
+
+/// `Option<AuthenticatedUser>`: `None` when the request was not authenticated, which
+/// with a [`DigestLayer`](crate::DigestLayer) in front happens only under
+/// [`allow_anonymous`](crate::DigestLayerBuilder::allow_anonymous).
+#[cfg(feature = "axum")]
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for AuthenticatedUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<AuthenticatedUser>().cloned())
     }
 }

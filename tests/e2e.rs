@@ -151,3 +151,52 @@ async fn layer_inside_a_nested_router_checks_the_original_uri() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.text().await.unwrap(), "data");
 }
+
+/// `GET /admin` with `diqwest`, a Digest client nobody here wrote, for each kind of caller.
+mod admin_route {
+    use diqwest::WithDigestAuth;
+
+    use super::*;
+
+    async fn get_admin(login: Option<(&str, &str)>) -> reqwest::Response {
+        let addr = start(server::ServerOptions::default()).await;
+        let request = client().get(format!("http://{addr}/admin"));
+        match login {
+            Some(login) => request.send_digest_auth(login).await.unwrap(),
+            None => request.send().await.unwrap(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_admin_gets_200_and_a_page_naming_them() {
+        let response = get_admin(Some((server::ADMIN_USERNAME, server::ADMIN_PASSWORD))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().contains_key("authentication-info"));
+        let body = response.text().await.unwrap();
+        assert!(body.contains("Rafiki"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn an_authenticated_user_without_the_role_gets_403_and_no_challenge() {
+        let response = get_admin(Some((server::USERNAME, server::PASSWORD))).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(response.headers().get("www-authenticate").is_none());
+        // Authenticated all the same: the server proves it knows the password.
+        assert!(response.headers().contains_key("authentication-info"));
+    }
+
+    #[tokio::test]
+    async fn a_client_without_credentials_or_with_a_wrong_password_gets_401_with_challenges() {
+        let response = get_admin(None).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let offered: Vec<_> = challenges(response.headers())
+            .into_iter()
+            .map(|c| c.algorithm)
+            .collect();
+        assert_eq!(offered, ["SHA-256", "MD5"]);
+
+        let response = get_admin(Some((server::ADMIN_USERNAME, "Baboon"))).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(challenges(response.headers()).len(), 2);
+    }
+}

@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use crate::digest::{check_authentication_info, parse_params};
-use crate::server::ServerOptions;
-use crate::support::{PASSWORD, PROTECTED, TestServer, USERNAME, WRONG_PASSWORD, run_client_ok};
+use crate::server::{ADMIN_PASSWORD, ADMIN_USERNAME, ServerOptions};
+use crate::support::{
+    ADMIN, PASSWORD, PROTECTED, TestServer, USERNAME, WRONG_PASSWORD, run_client_ok,
+};
 
 /// What one `curl --digest` transfer did, read from its `-v` trace.
 #[derive(Debug)]
@@ -34,21 +36,24 @@ impl CurlTransfer {
 }
 
 async fn curl(url: &str, password: &str, extra: &[&str]) -> CurlTransfer {
-    let user = format!("{USERNAME}:{password}");
-    let mut args = vec![
-        "--silent",
-        "--show-error",
-        "--verbose",
-        "--digest",
-        "--user",
-        &user,
+    curl_as(Some((USERNAME, password)), url, extra).await
+}
+
+/// `curl --digest`, logged in as `login` (or with no `--user` at all).
+async fn curl_as(login: Option<(&str, &str)>, url: &str, extra: &[&str]) -> CurlTransfer {
+    let user = login.map(|(username, password)| format!("{username}:{password}"));
+    let mut args = vec!["--silent", "--show-error", "--verbose", "--digest"];
+    if let Some(user) = &user {
+        args.extend(["--user", user.as_str()]);
+    }
+    args.extend([
         "--noproxy",
         "*",
         "--max-time",
         "20",
         "--write-out",
         "\nHTTP_CODE=%{http_code}",
-    ];
+    ]);
     args.extend_from_slice(extra);
     args.push(url);
     let output = run_client_ok("curl", &args, Duration::from_secs(30)).await;
@@ -171,4 +176,52 @@ async fn curl_with_a_wrong_password_gets_401() {
     assert!(seen[0].authorization.is_none());
     assert_eq!(seen[1].sent_algorithm(), "SHA-256");
     seen[1].assert_refused_not_stale();
+}
+
+#[tokio::test]
+async fn curl_as_the_admin_gets_the_admin_page() {
+    let server = TestServer::start_default().await;
+    let login = (ADMIN_USERNAME, ADMIN_PASSWORD);
+    let transfer = curl_as(Some(login), &server.url(ADMIN), &[]).await;
+
+    assert_eq!(transfer.status, 200, "{transfer:#?}");
+    assert!(transfer.body.contains(ADMIN_USERNAME), "{transfer:#?}");
+    let sent = transfer.sent_authorizations.last().expect("an answer");
+    let info = transfer.authentication_info.as_deref().expect("rspauth");
+    if let Err(problem) = check_authentication_info(sent, info, ADMIN_PASSWORD) {
+        panic!("curl got a wrong rspauth: {problem}");
+    }
+}
+
+#[tokio::test]
+async fn curl_as_a_user_without_the_admin_role_gets_403_and_no_challenge() {
+    let server = TestServer::start_default().await;
+    let transfer = curl(&server.url(ADMIN), PASSWORD, &[]).await;
+
+    assert_eq!(transfer.status, 403, "{transfer:#?}");
+    transfer.assert_rspauth_correct();
+    let seen = server.exchanges_for(ADMIN);
+    assert_eq!(
+        seen.len(),
+        2,
+        "challenge, then the refused answer: {seen:#?}"
+    );
+    assert_eq!(seen[1].status, 403);
+    assert!(
+        seen[1].challenges.is_empty(),
+        "a 403 asks for nothing: {seen:#?}"
+    );
+}
+
+#[tokio::test]
+async fn curl_without_credentials_gets_401_with_challenges_on_the_admin_route() {
+    let server = TestServer::start_default().await;
+    let transfer = curl_as(None, &server.url(ADMIN), &[]).await;
+
+    assert_eq!(transfer.status, 401, "{transfer:#?}");
+    assert!(transfer.sent_authorizations.is_empty(), "{transfer:#?}");
+    let seen = server.exchanges_for(ADMIN);
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+    seen[0].assert_refused_not_stale();
+    assert_eq!(seen[0].challenges.len(), 2, "SHA-256 and MD5: {seen:#?}");
 }

@@ -24,6 +24,8 @@ pub const WRONG_PASSWORD: &str = "Circle of Strife";
 pub const REALM: &str = "http-auth@example.org";
 pub const PROTECTED: &str = "/dir/index.html";
 pub const WHOAMI: &str = "/api/whoami";
+/// Only for users with the admin role (Rafiki).
+pub const ADMIN: &str = "/admin";
 
 /// What the server saw and answered for one request, recorded outside the auth layer.
 #[derive(Clone, Debug)]
