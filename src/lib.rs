@@ -61,6 +61,7 @@
 
 mod challenge;
 mod client_ip;
+mod client_order;
 mod clock;
 mod config;
 mod credentials;
@@ -75,6 +76,9 @@ mod user;
 mod verify;
 
 pub use client_ip::{ClientIpSource, InvalidIpRange, IpRange, PeerAddr};
+pub use client_order::{
+    Arrangement, ChallengeOrder, ClientRule, KNOWN_CLIENTS, KNOWN_CLIENTS_VERSION,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder, MAX_NONCE_LIFETIME};
 pub use credentials::{CredentialStore, Ha1, InvalidHa1, MemoryCredentials};
