@@ -38,12 +38,13 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | no `Authorization`, or another scheme | 401 with one `WWW-Authenticate: Digest` line per algorithm |
+//! | no `Authorization`, or another scheme | 401 with one `WWW-Authenticate: Digest` line per algorithm, ordered for the client ([`ChallengeOrder`]) |
 //! | unparsable header, duplicate or missing parameter, `qop` other than `auth`, algorithm not offered, foreign `realm` or `opaque`, `uri` not the request target | 400, plain-text reason |
 //! | wrong password or unknown user (indistinguishable) | 401 + fresh challenge |
 //! | forged nonce, nonce of another client IP or algorithm, replayed `(nonce, nc)` | 401 + fresh challenge |
 //! | expired nonce with a correct response | 401 + challenge with `stale=true` |
-//! | credential or nonce store error, unknown client address | 500, logged |
+//! | a trusted proxy's forwarding header names no usable client | 400, plain-text reason |
+//! | credential or nonce store error, no client address at all | 500, logged |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
 //!
 //! # Deployment caveats

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the interop suite (tests/interop.rs) drives, when it is missing:
-#   apt: curl, chromium, nodejs, npm     pip: requests, httpx, aiohttp>=3.12
+#   apt: curl, chromium, nodejs, npm, wget, libwww-perl (Perl LWP), default-jdk-headless
+#        (java with the compiler, for the single-file DigestClient.java)
+#   pip: requests, httpx, aiohttp>=3.12 (Python's own urllib needs nothing)
 #   npm: playwright-core (pinned by tests/interop/package-lock.json, into tests/interop/node_modules)
 # Idempotent: when everything is there it only checks, in about a second.
 # When something cannot be installed it says exactly what is missing and exits non-zero.
@@ -30,6 +32,15 @@ from aiohttp import DigestAuthMiddleware
 PY
 }
 
+lwp_ok() {
+    perl -MLWP::UserAgent -MLWP::Authen::Digest -e 1 >/dev/null 2>&1
+}
+
+# Single-file source launch (`java X.java`) needs the compiler module, which a JRE lacks.
+jdk_ok() {
+    command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1
+}
+
 playwright_ok() {
     [ -f "$interop/node_modules/playwright-core/package.json" ] || return 1
     (cd "$interop" && node -e '
@@ -44,6 +55,9 @@ command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
 [ -x "$CHROMIUM" ] || apt_missing+=(chromium)
 command -v node >/dev/null 2>&1 || apt_missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
+command -v wget >/dev/null 2>&1 || apt_missing+=(wget)
+lwp_ok || apt_missing+=(libwww-perl)
+jdk_ok || apt_missing+=(default-jdk-headless)
 if ! command -v python3 >/dev/null 2>&1; then
     apt_missing+=(python3 python3-pip)
 elif ! python_ok && ! python3 -m pip --version >/dev/null 2>&1; then
@@ -78,6 +92,9 @@ missing=()
 command -v curl >/dev/null 2>&1 || missing+=("curl (apt-get install curl)")
 [ -x "$CHROMIUM" ] || missing+=("chromium at $CHROMIUM (apt-get install chromium)")
 command -v node >/dev/null 2>&1 || missing+=("node (apt-get install nodejs)")
+command -v wget >/dev/null 2>&1 || missing+=("wget (apt-get install wget)")
+lwp_ok || missing+=("Perl LWP (apt-get install libwww-perl)")
+jdk_ok || missing+=("a JDK with java and javac (apt-get install default-jdk-headless)")
 if command -v python3 >/dev/null 2>&1; then
     python_ok || missing+=("python packages (python3 -m pip install $(printf "'%s' " "${PY_PACKAGES[@]}"))")
 else
@@ -93,4 +110,4 @@ if [ ${#missing[@]} -gt 0 ]; then
     done
     exit 1
 fi
-log "curl, chromium, python requests/httpx/aiohttp and playwright-core are ready"
+log "curl, chromium, python requests/httpx/aiohttp, wget, Perl LWP, the JDK and playwright-core are ready"
