@@ -3,7 +3,8 @@
 #   apt: curl, chromium, nodejs, npm, wget, libwww-perl (Perl LWP), default-jdk-headless
 #        (java with the compiler, for the single-file DigestClient.java)
 #   pip: requests, httpx, aiohttp>=3.12 (Python's own urllib needs nothing)
-#   npm: playwright-core (pinned by tests/interop/package-lock.json, into tests/interop/node_modules)
+#   npm: playwright-core and digest-fetch (pinned by tests/interop/package-lock.json, into
+#        tests/interop/node_modules)
 # Idempotent: when everything is there it only checks, in about a second.
 # When something cannot be installed it says exactly what is missing and exits non-zero.
 set -uo pipefail
@@ -41,12 +42,15 @@ jdk_ok() {
     command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1
 }
 
+# Every package the lock file pins is installed at its locked version.
 playwright_ok() {
-    [ -f "$interop/node_modules/playwright-core/package.json" ] || return 1
     (cd "$interop" && node -e '
-        const want = require("./package-lock.json").packages["node_modules/playwright-core"].version;
-        const have = require("./node_modules/playwright-core/package.json").version;
-        process.exit(want === have ? 0 : 1);') >/dev/null 2>&1
+        const lock = require("./package-lock.json").packages;
+        for (const name of ["playwright-core", "digest-fetch"]) {
+            const want = lock["node_modules/" + name].version;
+            const have = require("./node_modules/" + name + "/package.json").version;
+            if (want !== have) process.exit(1);
+        }') >/dev/null 2>&1
 }
 
 # 1. Debian packages.
@@ -82,9 +86,9 @@ fi
 
 # 3. playwright-core, exactly as locked.
 if command -v npm >/dev/null 2>&1 && ! playwright_ok; then
-    log "installing playwright-core with npm ci into tests/interop/node_modules"
+    log "installing playwright-core and digest-fetch with npm ci into tests/interop/node_modules"
     (cd "$interop" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
-        log "npm could not install playwright-core"
+        log "npm could not install playwright-core and digest-fetch"
 fi
 
 # 4. Check everything, and say exactly what is still missing.
@@ -101,7 +105,7 @@ else
     missing+=("python3 (apt-get install python3 python3-pip)")
 fi
 if command -v node >/dev/null 2>&1; then
-    playwright_ok || missing+=("playwright-core (cd tests/interop && npm ci)")
+    playwright_ok || missing+=("playwright-core and digest-fetch (cd tests/interop && npm ci)")
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     log "the interop suite cannot run; missing:"
@@ -110,4 +114,4 @@ if [ ${#missing[@]} -gt 0 ]; then
     done
     exit 1
 fi
-log "curl, chromium, python requests/httpx/aiohttp, wget, Perl LWP, the JDK and playwright-core are ready"
+log "curl, chromium, python requests/httpx/aiohttp, wget, Perl LWP, the JDK, playwright-core and digest-fetch are ready"

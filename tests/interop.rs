@@ -1,6 +1,7 @@
 //! Interop suite (issue 3): real clients that nobody on this team wrote — curl, Python
 //! `requests`, `httpx`, `aiohttp` and the standard library's `urllib`, headless Chromium, the
-//! Rust `diqwest` crate, GNU Wget, Perl's LWP and the JDK's `HttpURLConnection` — plus raw
+//! Rust `diqwest` crate, GNU Wget, Perl's LWP, the JDK's `HttpURLConnection` and Node's
+//! `digest-fetch` — plus raw
 //! sockets, against the example server on an ephemeral loopback port.
 //!
 //! Run it with `tests/run-all.sh` (installs the clients, then `cargo test --all-features`).
@@ -25,6 +26,8 @@ mod support;
 mod chromium;
 #[path = "interop/curl.rs"]
 mod curl;
+#[path = "interop/digest_fetch.rs"]
+mod digest_fetch;
 #[path = "interop/java.rs"]
 mod java;
 #[path = "interop/lwp.rs"]
