@@ -16,7 +16,13 @@
 //! - `service`: a full `oneshot` through `DigestService` around a trivial `service_fn`
 //!   (`open` is the trivial service alone, for reference): a challenge, a first
 //!   authentication with a fresh nonce, and an authentication reusing a nonce with the
-//!   next `nc`. Requests and client headers are built outside the timed part.
+//!   next `nc`. Requests and client headers are built outside the timed part;
+//! - `enumeration`: user enumeration by timing, through the whole service: a well-formed
+//!   answer for an unknown user and one for a known user with a wrong password, side by
+//!   side per algorithm, interleaved (each iteration sends both and times one). Both are
+//!   401s with fresh challenges; the goal is no difference beyond the benchmark's noise.
+//!   The name and password have the known ones' lengths, so the headers differ only in
+//!   those bytes and the response.
 //!
 //! The store benchmarks use random ids (`NonceId::from_bytes`): real ids are HMAC output,
 //! just as uniformly distributed.
@@ -36,7 +42,7 @@ use std::sync::{Barrier, OnceLock};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group};
 use http::header::{ACCEPT, AUTHORIZATION, HOST, USER_AGENT};
 use http::{Request, Response, StatusCode};
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -512,6 +518,82 @@ fn bench_service(c: &mut Criterion) {
     group.finish();
 }
 
+/// The default app, and an answer to one of its `algorithm` challenges for an unknown
+/// user and one for the known user with a wrong password. A failure records nothing, so
+/// one nonce and nc serve every iteration.
+fn enumeration_fixture(
+    algorithm: Algorithm,
+) -> (
+    impl Service<Request<String>, Response = Response<String>, Error = Infallible, Future: Send> + Clone,
+    String,
+    String,
+) {
+    let service = app(
+        MemoryNonceStore::new(),
+        &[Algorithm::Sha256, Algorithm::Md5],
+    );
+    let challenge = challenge(&service, algorithm);
+    let unknown = Answer::get(URI).username("Nufasa").header(&challenge);
+    let wrong = Answer::get(URI)
+        .password("Circle of Lifx")
+        .header(&challenge);
+    assert_eq!(unknown.len(), wrong.len());
+    (service, unknown, wrong)
+}
+
+/// `DIGEST_BENCH_COUNT="unknown_user SHA-256 2000"`: sends that many of one kind and exits,
+/// for instruction counts under `valgrind --tool=callgrind` (see BENCHMARKS.md).
+fn count_only(spec: &str) {
+    let mut words = spec.split_whitespace();
+    let (Some(kind), Some(algorithm), Some(count)) = (words.next(), words.next(), words.next())
+    else {
+        panic!("DIGEST_BENCH_COUNT=\"unknown_user|wrong_password ALGORITHM COUNT\"");
+    };
+    let algorithm = Algorithm::from_name(algorithm.as_bytes()).expect("an algorithm name");
+    let count: u32 = count.parse().expect("a count");
+    let (service, unknown, wrong) = enumeration_fixture(algorithm);
+    let header = if kind == "unknown_user" {
+        unknown
+    } else {
+        wrong
+    };
+    for _ in 0..count {
+        let response = ready(service.clone().oneshot(request(Some(&header))));
+        assert_eq!(response.expect("infallible").status(), 401);
+    }
+}
+
+fn bench_enumeration(c: &mut Criterion) {
+    let mut group = c.benchmark_group("enumeration");
+    for algorithm in [Algorithm::Sha256, Algorithm::Md5] {
+        let (service, unknown, wrong) = enumeration_fixture(algorithm);
+        // Interleaved: each iteration sends both, and times one. Both benchmarks then
+        // see the same machine (caches, other load) and differ only in what they time.
+        for (name, timed, other) in [
+            ("unknown_user", &unknown, &wrong),
+            ("wrong_password", &wrong, &unknown),
+        ] {
+            group.bench_function(BenchmarkId::new(name, algorithm.name()), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let (timed, other) = (request(Some(timed)), request(Some(other)));
+                        let start = Instant::now();
+                        let response = ready(service.clone().oneshot(timed));
+                        total += start.elapsed();
+                        let response = response.expect("infallible");
+                        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+                        let response = ready(service.clone().oneshot(other));
+                        assert_eq!(black_box(response).expect("infallible").status(), 401);
+                    }
+                    total
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .without_plots()
@@ -523,6 +605,14 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_parse, bench_response, bench_nonce, bench_store, bench_service
+    targets = bench_parse, bench_response, bench_nonce, bench_store, bench_service,
+        bench_enumeration
 }
-criterion_main!(benches);
+fn main() {
+    if let Ok(spec) = std::env::var("DIGEST_BENCH_COUNT") {
+        count_only(&spec);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -17,7 +17,10 @@ pub struct PeerAddr(pub SocketAddr);
 /// Where the layer learns the client's IP address.
 ///
 /// With no address at all the layer fails closed: it answers 500 and logs an error,
-/// because a nonce that cannot be bound to a client would be valid from anywhere.
+/// because a nonce that cannot be bound to a client would be valid from anywhere. A
+/// request from a trusted proxy whose forwarding header names no usable client is
+/// refused with a 400 ([`Rejection::BadForwarding`](crate::Rejection::BadForwarding)),
+/// logged at info level: a client can provoke it, so it must not page anyone.
 ///
 /// Behind a reverse proxy, name the header *your* proxy writes: a proxy that appends to
 /// `X-Forwarded-For` passes a client's own `Forwarded` header through untouched (and the
@@ -40,15 +43,27 @@ pub enum ClientIpSource {
     Forwarded(Vec<IpRange>),
 }
 
-/// More hops than any real proxy chain; a longer list is refused (fail closed).
+/// More trusted hops than any real proxy chain; a longer chain is refused (fail closed).
+/// Only trusted hops count: the walk stops at the first other address, so whatever a
+/// client writes before it is never read.
 const MAX_HOPS: usize = 32;
 
+/// Why a request's client address cannot be known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UnknownClient {
+    /// No peer address in the request at all: the server is not set up for the layer.
+    NoPeerAddress,
+    /// The connection comes from a trusted proxy, and its forwarding header does not name
+    /// a usable client.
+    BadForwarding { proxy: IpAddr, reason: &'static str },
+}
+
 impl ClientIpSource {
-    /// The client's address for this request, if it can be known.
-    pub(crate) fn client_ip(&self, parts: &Parts) -> Option<IpAddr> {
-        let peer = peer_ip(parts)?;
+    /// The client's address for this request, or why it cannot be known.
+    pub(crate) fn client_ip(&self, parts: &Parts) -> Result<IpAddr, UnknownClient> {
+        let peer = peer_ip(parts).ok_or(UnknownClient::NoPeerAddress)?;
         let (proxies, header, hop_address): (_, _, fn(&str) -> Option<&str>) = match self {
-            ClientIpSource::Connection => return Some(peer),
+            ClientIpSource::Connection => return Ok(peer),
             ClientIpSource::XForwardedFor(proxies) => (
                 proxies,
                 HeaderName::from_static("x-forwarded-for"),
@@ -58,29 +73,38 @@ impl ClientIpSource {
         };
         let trusted = |ip: IpAddr| proxies.iter().any(|range| range.contains(ip));
         if !trusted(peer) {
-            return Some(peer);
+            return Ok(peer);
         }
-        // Every hop, nearest last, across all lines of the header.
-        let mut hops = Vec::new();
-        for value in parts.headers.get_all(&header) {
-            for hop in value.to_str().ok()?.split(',') {
-                if hops.len() == MAX_HOPS {
-                    return None;
+        let bad = |reason| UnknownClient::BadForwarding {
+            proxy: peer,
+            reason,
+        };
+        // From the nearest hop outwards (the last line is nearest): the first untrusted
+        // hop is the client. A hop that does not parse before it (an obfuscated
+        // `for=_hidden`, garbage) leaves the client unknown.
+        let mut farthest_proxy = None;
+        let mut walked = 0;
+        for value in parts.headers.get_all(&header).iter().rev() {
+            for hop in value.as_bytes().rsplit(|&byte| byte == b',') {
+                if walked == MAX_HOPS {
+                    return Err(bad("forwarding header has more than 32 trusted hops"));
                 }
-                hops.push(hop);
+                walked += 1;
+                let hop = std::str::from_utf8(hop)
+                    .ok()
+                    .filter(|hop| hop.is_ascii())
+                    .ok_or(bad("forwarding header has a hop that is not ASCII"))?;
+                let ip = hop_address(hop)
+                    .and_then(parse_node)
+                    .ok_or(bad("forwarding header has a hop that is not an address"))?;
+                if !trusted(ip) {
+                    return Ok(ip);
+                }
+                farthest_proxy = Some(ip);
             }
         }
-        // The first untrusted hop from the right is the client; a hop that does not parse
-        // before it (an obfuscated `for=_hidden`, garbage) leaves the client unknown.
-        let mut client = None;
-        for hop in hops.iter().rev() {
-            let ip = parse_node(hop_address(hop)?)?;
-            client = Some(ip);
-            if !trusted(ip) {
-                break;
-            }
-        }
-        client
+        // Only proxies in the chain: the farthest one is the client.
+        farthest_proxy.ok_or(bad("trusted proxy sent no forwarding header"))
     }
 }
 
@@ -156,24 +180,26 @@ impl IpRange {
         }
     }
 
-    /// Whether `ip` is in the range (IPv4-mapped IPv6 addresses count as IPv4).
+    /// Whether `ip` is in the range. IPv4 and IPv4-mapped IPv6 (`::ffff:a.b.c.d`) are
+    /// one address space, whichever way the range and the address are written:
+    /// `::ffff:10.0.0.0/104` is `10.0.0.0/8`.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.network.to_canonical(), ip.to_canonical()) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_eq(
-                u128::from(net.to_bits()) << 96,
-                u128::from(ip.to_bits()) << 96,
-                self.prefix,
-            ),
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                prefix_eq(net.to_bits(), ip.to_bits(), self.prefix)
-            }
-            _ => false,
-        }
+        // Compared as IPv6, with IPv4 ranges moved into the mapped block, so a prefix
+        // always counts the bits of the form it was written in.
+        let prefix = match self.network {
+            IpAddr::V4(_) => u32::from(self.prefix) + 96,
+            IpAddr::V6(_) => u32::from(self.prefix),
+        };
+        prefix == 0 || (v6_bits(self.network) ^ v6_bits(ip)) >> (128 - prefix) == 0
     }
 }
 
-fn prefix_eq(a: u128, b: u128, prefix: u8) -> bool {
-    prefix == 0 || (a ^ b) >> (128 - u32::from(prefix)) == 0
+/// The address as 128 bits, IPv4 as its IPv4-mapped IPv6 form.
+fn v6_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().to_bits(),
+        IpAddr::V6(v6) => v6.to_bits(),
+    }
 }
 
 impl std::str::FromStr for IpRange {
@@ -233,14 +259,17 @@ mod tests {
         let p = parts("192.0.2.1", &[("x-forwarded-for", "203.0.113.9")]);
         assert_eq!(
             ClientIpSource::Connection.client_ip(&p),
-            Some(ip("192.0.2.1"))
+            Ok(ip("192.0.2.1"))
         );
     }
 
     #[test]
     fn no_peer_address_means_unknown() {
         let (p, ()) = http::Request::new(()).into_parts();
-        assert_eq!(ClientIpSource::Connection.client_ip(&p), None);
+        assert_eq!(
+            ClientIpSource::Connection.client_ip(&p),
+            Err(UnknownClient::NoPeerAddress)
+        );
     }
 
     #[test]
@@ -357,7 +386,7 @@ mod tests {
             ),
         ];
         for (source, peer, headers, expected) in cases {
-            let got = source.client_ip(&parts(peer, headers));
+            let got = source.client_ip(&parts(peer, headers)).ok();
             assert_eq!(
                 got,
                 expected.map(ip),
@@ -367,8 +396,85 @@ mod tests {
         let long = vec!["10.0.0.2"; MAX_HOPS + 1].join(", ");
         assert_eq!(
             xff().client_ip(&parts("10.0.0.1", &[("x-forwarded-for", &long)])),
-            None
+            Err(UnknownClient::BadForwarding {
+                proxy: ip("10.0.0.1"),
+                reason: "forwarding header has more than 32 trusted hops"
+            })
         );
+    }
+
+    /// What a client writes before the hop its proxy appended is never read: padding,
+    /// garbage or non-ASCII bytes there cannot make its address unknown.
+    #[test]
+    fn client_written_hops_beyond_the_client_are_never_read() {
+        let padded = format!("{}, 203.0.113.9", vec!["198.51.100.1"; 40].join(", "));
+        let garbage = "garbage, \u{e9}t\u{e9}, 203.0.113.9".to_owned();
+        for header in [padded, garbage] {
+            assert_eq!(
+                xff().client_ip(&parts("10.0.0.1", &[("x-forwarded-for", &header)])),
+                Ok(ip("203.0.113.9")),
+                "{header}"
+            );
+        }
+        // Raw non-ASCII bytes (obs-text), as a proxy passes them through.
+        let mut p = parts("10.0.0.1", &[]);
+        p.headers.insert(
+            "x-forwarded-for",
+            http::HeaderValue::from_bytes(b"\xff\xfe, 203.0.113.9").unwrap(),
+        );
+        assert_eq!(xff().client_ip(&p), Ok(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn unusable_forwarding_headers_from_a_trusted_proxy_say_why() {
+        let reason = |headers: &[(&str, &str)]| match xff().client_ip(&parts("10.0.0.1", headers)) {
+            Err(UnknownClient::BadForwarding { proxy, reason }) => {
+                assert_eq!(proxy, ip("10.0.0.1"));
+                reason
+            }
+            other => panic!("{headers:?}: {other:?}"),
+        };
+        assert_eq!(reason(&[]), "trusted proxy sent no forwarding header");
+        assert_eq!(
+            reason(&[("x-forwarded-for", "203.0.113.9, nonsense")]),
+            "forwarding header has a hop that is not an address"
+        );
+        let mut p = parts("10.0.0.1", &[]);
+        p.headers.insert(
+            "x-forwarded-for",
+            http::HeaderValue::from_bytes(b"203.0.113.9, 10.0.0.\xff").unwrap(),
+        );
+        assert!(matches!(
+            xff().client_ip(&p),
+            Err(UnknownClient::BadForwarding {
+                reason: "forwarding header has a hop that is not ASCII",
+                ..
+            })
+        ));
+    }
+
+    /// `::ffff:10.0.0.0/104` and `::ffff:0:0/96` are IPv4 ranges written as IPv6: their
+    /// prefixes count IPv6 bits.
+    #[test]
+    fn ipv4_mapped_ranges_cover_their_ipv4_addresses() {
+        let mapped: IpRange = "::ffff:10.0.0.0/104".parse().unwrap();
+        assert!(mapped.contains(ip("10.1.2.3")));
+        assert!(mapped.contains(ip("::ffff:10.200.0.1")));
+        assert!(!mapped.contains(ip("11.0.0.1")));
+        assert!(
+            !mapped.contains(ip("::a01:203")),
+            "IPv4-compatible is not mapped"
+        );
+        let all_v4: IpRange = "::ffff:0:0/96".parse().unwrap();
+        assert!(all_v4.contains(ip("203.0.113.9")));
+        assert!(!all_v4.contains(ip("2001:db8::1")));
+        // And the other way round: an IPv4 range holds mapped addresses.
+        let v4: IpRange = "10.0.0.0/8".parse().unwrap();
+        assert!(v4.contains(ip("::ffff:10.9.9.9")));
+        assert!(!v4.contains(ip("::ffff:11.0.0.1")));
+        let source = ClientIpSource::XForwardedFor(vec![mapped]);
+        let p = parts("10.0.0.1", &[("x-forwarded-for", "203.0.113.9")]);
+        assert_eq!(source.client_ip(&p), Ok(ip("203.0.113.9")));
     }
 
     #[test]
@@ -378,6 +484,9 @@ mod tests {
         assert!(!v6.contains("2001:db9::1".parse().unwrap()));
         let any: IpRange = "0.0.0.0/0".parse().unwrap();
         assert!(any.contains("::ffff:8.8.8.8".parse().unwrap()));
+        assert!(!any.contains("2001:db8::1".parse().unwrap()));
+        let everything: IpRange = "::/0".parse().unwrap();
+        assert!(everything.contains("8.8.8.8".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<IpRange>().is_err());
         assert!("nonsense".parse::<IpRange>().is_err());
         let single: IpRange = "127.0.0.1".parse().unwrap();

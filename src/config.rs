@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::client_ip::ClientIpSource;
+use crate::client_order::ChallengeOrder;
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::CredentialStore;
 use crate::hash::{Algorithm, HashFunction, HexDigest};
@@ -70,6 +71,8 @@ pub(crate) struct Config {
     pub(crate) challenge_prefixes: Vec<(Algorithm, String)>,
     /// The challenge text after the nonce, the same for every algorithm.
     pub(crate) challenge_suffix: String,
+    /// Which challenge a client sees first, from its `User-Agent`.
+    pub(crate) challenge_order: ChallengeOrder,
     pub(crate) clock: Arc<dyn Clock>,
     /// Whether requests without Digest credentials pass through unauthenticated.
     pub(crate) allow_anonymous: bool,
@@ -119,6 +122,7 @@ pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
     client_ip: ClientIpSource,
     opaque: Option<String>,
     domain: Vec<String>,
+    challenge_order: ChallengeOrder,
     clock: Arc<dyn Clock>,
     allow_anonymous: bool,
 }
@@ -137,6 +141,7 @@ impl<C: CredentialStore> DigestLayerBuilder<C> {
             client_ip: ClientIpSource::default(),
             opaque: None,
             domain: Vec::new(),
+            challenge_order: ChallengeOrder::default(),
             clock: Arc::new(SystemClock),
             allow_anonymous: false,
         }
@@ -194,6 +199,16 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         self
     }
 
+    /// How the challenges are ordered for each client ([`ChallengeOrder::known_clients`]
+    /// by default: MD5 first for the few clients that answer only the first challenge and
+    /// cannot do SHA-256, SHA-256 last for those that answer the last one). The set of
+    /// algorithms offered is always the configured one; [`ChallengeOrder::configured`]
+    /// turns the adjustment off.
+    pub fn challenge_order(mut self, order: ChallengeOrder) -> Self {
+        self.challenge_order = order;
+        self
+    }
+
     /// The clock (the system clock by default); tests use
     /// [`ManualClock`](crate::ManualClock) to expire nonces without sleeping.
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -239,6 +254,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             client_ip: self.client_ip,
             opaque: self.opaque,
             domain: self.domain,
+            challenge_order: self.challenge_order,
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
         }
@@ -259,6 +275,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             client_ip: self.client_ip,
             opaque: self.opaque,
             domain: self.domain,
+            challenge_order: self.challenge_order,
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
         }
@@ -312,7 +329,10 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             check_text("domain", uri)?;
         }
 
-        let mut challenge_suffix = format!("\", opaque=\"{}\"", quote_escape(&opaque));
+        // charset=UTF-8 (RFC 7616 section 4): HA1s are computed over UTF-8, and a client
+        // that is not told so may hash a non-ASCII name or password as Latin-1.
+        let mut challenge_suffix =
+            format!("\", opaque=\"{}\", charset=UTF-8", quote_escape(&opaque));
         if !self.domain.is_empty() {
             let domain = quote_escape(&self.domain.join(" "));
             challenge_suffix = format!("{challenge_suffix}, domain=\"{domain}\"");
@@ -341,6 +361,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             opaque,
             challenge_prefixes,
             challenge_suffix,
+            challenge_order: self.challenge_order,
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
             dummy_ha1,

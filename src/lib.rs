@@ -38,13 +38,14 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | no `Authorization`, or another scheme | 401 with one `WWW-Authenticate: Digest` line per algorithm |
+//! | no `Authorization`, or another scheme | 401 with one `WWW-Authenticate: Digest` line per algorithm, ordered for the client ([`ChallengeOrder`]) |
 //! | unparsable header, duplicate or missing parameter, `qop` other than `auth`, algorithm not offered, foreign `realm` or `opaque`, `uri` not the request target | 400, plain-text reason |
 //! | wrong password or unknown user (indistinguishable) | 401 + fresh challenge |
 //! | forged nonce, nonce of another client IP or algorithm, replayed `(nonce, nc)` | 401 + fresh challenge |
 //! | expired nonce with a correct response | 401 + challenge with `stale=true` |
+//! | a trusted proxy's forwarding header names no usable client | 400, plain-text reason |
 //! | authenticated, but the route's [`AuthorizeLayer`] refuses the user | 403, no `WWW-Authenticate` |
-//! | credential or nonce store error, authorizer error, unknown client address | 500, logged |
+//! | credential or nonce store error, authorizer error, no client address at all | 500, logged |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
 //!
 //! # Deployment caveats
@@ -63,6 +64,7 @@
 pub mod authorize;
 mod challenge;
 mod client_ip;
+mod client_order;
 mod clock;
 mod config;
 mod credentials;
@@ -78,6 +80,9 @@ mod verify;
 
 pub use authorize::{AuthorizeLayer, Authorizer, MemoryPermissions, Permissions};
 pub use client_ip::{ClientIpSource, InvalidIpRange, IpRange, PeerAddr};
+pub use client_order::{
+    Arrangement, ChallengeOrder, ClientRule, KNOWN_CLIENTS, KNOWN_CLIENTS_VERSION,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder, MAX_NONCE_LIFETIME};
 pub use credentials::{Credential, CredentialStore, Ha1, InvalidHa1, MemoryCredentials};

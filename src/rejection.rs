@@ -50,7 +50,12 @@ pub enum Rejection {
     /// store, comes from before a clock step, or its `nc` fell below the replay window.
     /// 401 with `stale=true`, so the client retries without asking the user.
     StaleNonce,
-    /// The client's address is unknown, so no nonce can be bound to it: 500.
+    /// The connection comes from a trusted proxy whose forwarding header names no usable
+    /// client (too many trusted hops, a hop that is not ASCII or not an address, no header
+    /// at all), so no nonce can be bound to the client: 400, with the reason.
+    BadForwarding(&'static str),
+    /// The request carries no peer address at all (the server does not pass
+    /// `ConnectInfo` or [`PeerAddr`](crate::PeerAddr)), so no nonce can be bound to it: 500.
     UnknownClientIp,
     /// The credential or nonce store failed: 500.
     StoreFailure,
@@ -75,7 +80,8 @@ impl Rejection {
             | Rejection::RealmMismatch
             | Rejection::OpaqueMismatch
             | Rejection::UriMismatch
-            | Rejection::UnsupportedUsername => StatusCode::BAD_REQUEST,
+            | Rejection::UnsupportedUsername
+            | Rejection::BadForwarding(_) => StatusCode::BAD_REQUEST,
             Rejection::MissingCredentials
             | Rejection::BadCredentials
             | Rejection::ForgedNonce
@@ -103,7 +109,9 @@ impl Rejection {
     /// A short text for the client: what to fix for a 400, the same words for every 401.
     pub fn public_message(&self) -> &'static str {
         match self {
-            Rejection::Malformed(what) | Rejection::InvalidField(what) => what,
+            Rejection::Malformed(what)
+            | Rejection::InvalidField(what)
+            | Rejection::BadForwarding(what) => what,
             Rejection::DuplicateParameter(name) => duplicate_message(name),
             Rejection::MissingField(name) => missing_message(name),
             Rejection::UnsupportedQop => "qop must be \"auth\"",

@@ -8,6 +8,7 @@ use http::{Request, Response};
 use tower::Service;
 
 use crate::challenge::challenges;
+use crate::client_ip::UnknownClient;
 use crate::credentials::{Credential, CredentialStore};
 use crate::future::ResponseFuture;
 use crate::layer::Shared;
@@ -115,18 +116,29 @@ where
     let config = &shared.config;
     let now = config.clock.now();
     let (mut parts, body) = request.into_parts();
-    let Some(client) = config.client_ip.client_ip(&parts) else {
-        tracing::error!(
-            "digest auth: no client address in the request; serve with ConnectInfo<SocketAddr> \
-             (axum) or insert tower_digest_auth::PeerAddr, or configure trusted proxies"
-        );
-        return Ok(reject(
-            &shared,
-            Rejection::UnknownClientIp,
-            &parts,
-            None,
-            now,
-        ));
+    let client = match config.client_ip.client_ip(&parts) {
+        Ok(client) => client,
+        Err(UnknownClient::NoPeerAddress) => {
+            tracing::error!(
+                "digest auth: no client address in the request; serve with \
+                 ConnectInfo<SocketAddr> (axum) or insert tower_digest_auth::PeerAddr"
+            );
+            return Ok(reject(
+                &shared,
+                Rejection::UnknownClientIp,
+                &parts,
+                None,
+                now,
+            ));
+        }
+        // Any client behind the proxy can send this: info, never an error that pages.
+        Err(UnknownClient::BadForwarding { proxy, reason }) => {
+            tracing::info!(
+                proxy_ip = %proxy, reason, "digest auth: unusable forwarding header"
+            );
+            let rejection = Rejection::BadForwarding(reason);
+            return Ok(reject(&shared, rejection, &parts, None, now));
+        }
     };
     // Boxed on its own: two futures under glibc's 1 KiB small-allocation limit cost less
     // than one of 1.3 KiB, whose free sends malloc down its slow path on every request.
@@ -143,9 +155,10 @@ where
         // (RFC 9110 section 11.6.1 allows them on any status) so the client can log in.
         Err(Rejection::MissingCredentials) if config.allow_anonymous => {
             parts.extensions.insert(Anonymous);
+            let arrangement = config.challenge_order.arrangement(&parts);
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
             let headers = response.headers_mut();
-            for challenge in challenges(config, client, now, false) {
+            for challenge in challenges(config, client, now, false, arrangement) {
                 headers.append(WWW_AUTHENTICATE, challenge);
             }
             Ok(response)
@@ -269,7 +282,7 @@ fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
     }
 }
 
-/// The rejection response, with a fresh challenge on every 401.
+/// The rejection response, with a fresh challenge on every 401, ordered for the client.
 fn reject<C, N, R, ResBody>(
     shared: &Shared<C, N, R>,
     rejection: Rejection,
@@ -284,7 +297,9 @@ where
     if let (true, Some(client)) = (rejection.challenges(), client) {
         let headers = response.headers_mut();
         headers.remove(WWW_AUTHENTICATE);
-        for challenge in challenges(&shared.config, client, now, rejection.is_stale()) {
+        let arrangement = shared.config.challenge_order.arrangement(request);
+        let stale = rejection.is_stale();
+        for challenge in challenges(&shared.config, client, now, stale, arrangement) {
             headers.append(WWW_AUTHENTICATE, challenge);
         }
     }

@@ -244,10 +244,12 @@ fn username<'a>(params: &mut DigestParams<'a>) -> Result<Cow<'a, str>, Rejection
         (None, None) => Err(Rejection::MissingField("username")),
         (Some(Cow::Borrowed(bytes)), None) => std::str::from_utf8(bytes)
             .map(Cow::Borrowed)
-            .map_err(|_| Rejection::InvalidField("username is not UTF-8")),
+            .map_err(|_| Rejection::InvalidField("username is not UTF-8"))
+            .and_then(no_controls),
         (Some(Cow::Owned(bytes)), None) => String::from_utf8(bytes)
             .map(Cow::Owned)
-            .map_err(|_| Rejection::InvalidField("username is not UTF-8")),
+            .map_err(|_| Rejection::InvalidField("username is not UTF-8"))
+            .and_then(no_controls),
         (None, Some(extended)) => {
             decode_ext_value(&extended)
                 .map(Cow::Owned)
@@ -256,6 +258,16 @@ fn username<'a>(params: &mut DigestParams<'a>) -> Result<Cow<'a, str>, Rejection
                 ))
         }
     }
+}
+
+/// The header parser refuses ASCII control bytes, but UTF-8 carries the C1 controls
+/// (U+0080 to U+009F, such as U+009B, a terminal's CSI) in ordinary bytes: refuse them
+/// as `username*` does, before they reach logs and the application.
+fn no_controls(username: Cow<'_, str>) -> Result<Cow<'_, str>, Rejection> {
+    if username.chars().any(char::is_control) {
+        return Err(Rejection::InvalidField("username has control characters"));
+    }
+    Ok(username)
 }
 
 /// RFC 8187 `ext-value` with the UTF-8 charset (the only one RFC 7616 allows).
@@ -314,6 +326,13 @@ fn request_target(parts: &Parts) -> &Uri {
 /// otherwise (absolute-form on either side) the same path and query, and the same
 /// authority, taken from the `Host` header when the target has none.
 fn uri_matches(claimed: &[u8], target: &Uri, host: Option<&HeaderValue>) -> bool {
+    // Authority-form (`CONNECT host:port`) has no path: the authority is the target, and
+    // the `/` that `path_and_query` would fall back to names nothing.
+    if target.scheme().is_none() {
+        if let Some(authority) = target.authority() {
+            return claimed.eq_ignore_ascii_case(authority.as_str().as_bytes());
+        }
+    }
     let target_path = target.path_and_query().map_or("/", |pq| pq.as_str());
     if claimed == target_path.as_bytes() {
         return true;
@@ -366,6 +385,13 @@ mod tests {
             ("http://evil.example/a", "http://example.org/a", false),
             ("not a uri", "/dir/index.html", false),
             ("*", "*", true),
+            // CONNECT's authority-form: the authority itself, not a path.
+            ("example.org:443", "example.org:443", true),
+            ("EXAMPLE.org:443", "example.org:443", true),
+            ("/", "example.org:443", false),
+            ("other.example:443", "example.org:443", false),
+            ("example.org:8443", "example.org:443", false),
+            ("http://example.org:443/", "example.org:443", false),
         ];
         for (claimed, target, expected) in cases {
             let target: Uri = target.parse().unwrap();

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the interop suite (tests/interop.rs) drives, when it is missing:
-#   apt: curl, chromium, nodejs, npm     pip: requests, httpx, aiohttp>=3.12
-#   npm: playwright-core (pinned by tests/interop/package-lock.json, into tests/interop/node_modules)
+#   apt: curl, chromium, nodejs, npm, wget, libwww-perl (Perl LWP), default-jdk-headless
+#        (java with the compiler, for the single-file DigestClient.java)
+#   pip: requests, httpx, aiohttp>=3.12 (Python's own urllib needs nothing)
+#   npm: playwright-core and digest-fetch (pinned by tests/interop/package-lock.json, into
+#        tests/interop/node_modules)
 # Idempotent: when everything is there it only checks, in about a second.
 # When something cannot be installed it says exactly what is missing and exits non-zero.
 set -uo pipefail
@@ -30,12 +33,24 @@ from aiohttp import DigestAuthMiddleware
 PY
 }
 
+lwp_ok() {
+    perl -MLWP::UserAgent -MLWP::Authen::Digest -e 1 >/dev/null 2>&1
+}
+
+# Single-file source launch (`java X.java`) needs the compiler module, which a JRE lacks.
+jdk_ok() {
+    command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1
+}
+
+# Every package the lock file pins is installed at its locked version.
 playwright_ok() {
-    [ -f "$interop/node_modules/playwright-core/package.json" ] || return 1
     (cd "$interop" && node -e '
-        const want = require("./package-lock.json").packages["node_modules/playwright-core"].version;
-        const have = require("./node_modules/playwright-core/package.json").version;
-        process.exit(want === have ? 0 : 1);') >/dev/null 2>&1
+        const lock = require("./package-lock.json").packages;
+        for (const name of ["playwright-core", "digest-fetch"]) {
+            const want = lock["node_modules/" + name].version;
+            const have = require("./node_modules/" + name + "/package.json").version;
+            if (want !== have) process.exit(1);
+        }') >/dev/null 2>&1
 }
 
 # 1. Debian packages.
@@ -44,6 +59,9 @@ command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
 [ -x "$CHROMIUM" ] || apt_missing+=(chromium)
 command -v node >/dev/null 2>&1 || apt_missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
+command -v wget >/dev/null 2>&1 || apt_missing+=(wget)
+lwp_ok || apt_missing+=(libwww-perl)
+jdk_ok || apt_missing+=(default-jdk-headless)
 if ! command -v python3 >/dev/null 2>&1; then
     apt_missing+=(python3 python3-pip)
 elif ! python_ok && ! python3 -m pip --version >/dev/null 2>&1; then
@@ -68,9 +86,9 @@ fi
 
 # 3. playwright-core, exactly as locked.
 if command -v npm >/dev/null 2>&1 && ! playwright_ok; then
-    log "installing playwright-core with npm ci into tests/interop/node_modules"
+    log "installing playwright-core and digest-fetch with npm ci into tests/interop/node_modules"
     (cd "$interop" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
-        log "npm could not install playwright-core"
+        log "npm could not install playwright-core and digest-fetch"
 fi
 
 # 4. Check everything, and say exactly what is still missing.
@@ -78,13 +96,16 @@ missing=()
 command -v curl >/dev/null 2>&1 || missing+=("curl (apt-get install curl)")
 [ -x "$CHROMIUM" ] || missing+=("chromium at $CHROMIUM (apt-get install chromium)")
 command -v node >/dev/null 2>&1 || missing+=("node (apt-get install nodejs)")
+command -v wget >/dev/null 2>&1 || missing+=("wget (apt-get install wget)")
+lwp_ok || missing+=("Perl LWP (apt-get install libwww-perl)")
+jdk_ok || missing+=("a JDK with java and javac (apt-get install default-jdk-headless)")
 if command -v python3 >/dev/null 2>&1; then
     python_ok || missing+=("python packages (python3 -m pip install $(printf "'%s' " "${PY_PACKAGES[@]}"))")
 else
     missing+=("python3 (apt-get install python3 python3-pip)")
 fi
 if command -v node >/dev/null 2>&1; then
-    playwright_ok || missing+=("playwright-core (cd tests/interop && npm ci)")
+    playwright_ok || missing+=("playwright-core and digest-fetch (cd tests/interop && npm ci)")
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     log "the interop suite cannot run; missing:"
@@ -93,4 +114,4 @@ if [ ${#missing[@]} -gt 0 ]; then
     done
     exit 1
 fi
-log "curl, chromium, python requests/httpx/aiohttp and playwright-core are ready"
+log "curl, chromium, python requests/httpx/aiohttp, wget, Perl LWP, the JDK, playwright-core and digest-fetch are ready"

@@ -1,5 +1,7 @@
 //! Interop suite (issue 3): real clients that nobody on this team wrote — curl, Python
-//! `requests`, `httpx` and `aiohttp`, headless Chromium and the Rust `diqwest` crate — plus raw
+//! `requests`, `httpx`, `aiohttp` and the standard library's `urllib`, headless Chromium, the
+//! Rust `diqwest` crate, GNU Wget, Perl's LWP, the JDK's `HttpURLConnection` and Node's
+//! `digest-fetch` — plus raw
 //! sockets, against the example server on an ephemeral loopback port.
 //!
 //! Run it with `tests/run-all.sh` (installs the clients, then `cargo test --all-features`).
@@ -24,12 +26,22 @@ mod support;
 mod chromium;
 #[path = "interop/curl.rs"]
 mod curl;
+#[path = "interop/digest_fetch.rs"]
+mod digest_fetch;
+#[path = "interop/java.rs"]
+mod java;
+#[path = "interop/lwp.rs"]
+mod lwp;
+#[path = "interop/non_ascii.rs"]
+mod non_ascii;
 #[path = "interop/python.rs"]
 mod python;
 #[path = "interop/raw.rs"]
 mod raw;
 #[path = "interop/rust_client.rs"]
 mod rust_client;
+#[path = "interop/wget.rs"]
+mod wget;
 
 /// The suite's own digest code reproduces RFC 7616 section 3.9.1, so its verdicts can be trusted.
 #[test]

@@ -109,3 +109,54 @@ async fn attacks_are_logged_with_the_client_ip_and_no_secret() {
         );
     }
 }
+
+/// A client behind a trusted proxy can make the forwarding header unusable; that is its
+/// own 400, logged at info with the proxy's address, never an error that pages someone.
+/// Only a request with no address at all (a server set up wrong) is an error.
+#[tokio::test]
+async fn an_unusable_forwarding_header_is_logged_at_info_and_no_address_at_error() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let layer = DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
+        .client_ip(tower_digest_auth::ClientIpSource::XForwardedFor(vec![
+            "10.0.0.0/8".parse().unwrap(),
+        ]))
+        .build()
+        .unwrap();
+    let service = tower::Layer::layer(
+        &layer,
+        service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }),
+    );
+    let mut bad = request_from("10.0.0.7:1".parse().unwrap(), "GET", "/a", None);
+    bad.headers_mut()
+        .insert("x-forwarded-for", "203.0.113.5, garbage".parse().unwrap());
+    let response = service.clone().oneshot(bad).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let log = captured.take();
+    let line = log
+        .lines()
+        .find(|line| line.contains("unusable forwarding header"))
+        .unwrap_or_else(|| panic!("no event in {log:?}"));
+    assert!(line.contains("INFO"), "{line}");
+    assert!(line.contains("proxy_ip=10.0.0.7"), "{line}");
+    assert!(line.contains("not an address"), "{line}");
+    assert!(!log.contains("ERROR"), "{log}");
+
+    let nowhere = Request::get("/a").body(String::new()).unwrap();
+    let response = service.oneshot(nowhere).await.unwrap();
+    assert_eq!(response.status(), 500);
+    let log = captured.take();
+    assert!(
+        log.contains("ERROR") && log.contains("no client address in the request"),
+        "{log}"
+    );
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Python HTTP clients driven by tests/interop.rs against the example server.
 
-Each scenario makes real requests with a real client library (requests, httpx, aiohttp) and
+Each scenario makes real requests with a real client library (requests, httpx, aiohttp, and the
+standard library's urllib.request with HTTPDigestAuthHandler) and
 prints one report per final response as `name<TAB>value` lines, starting with `response<TAB>N`.
 For every 200 the report says whether the server's Authentication-Info rspauth is correct,
 recomputed here with hashlib from the Authorization header the client sent: a check that
@@ -176,6 +177,39 @@ def run_httpx(args):
             report_response(index, response, args.password)
 
 
+def run_urllib(args):
+    """The standard library alone: urllib.request with HTTPDigestAuthHandler, one opener.
+
+    Before Python 3.14 it answers only the first WWW-Authenticate line and raises
+    ValueError when that line is SHA-256: that exception is a failure of the run.
+    """
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    passwords = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    passwords.add_password(None, args.url, args.user, args.password)
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPDigestAuthHandler(passwords)
+    )
+    for index in range(1, args.count + 1):
+        request = urllib.request.Request(args.url)
+        try:
+            with opener.open(request, timeout=TIMEOUT) as response:
+                status, headers, body = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            status, headers, body = error.code, error.headers, error.read()
+        # The handler adds its answer to the same Request object it retries.
+        authorization = request.unredirected_hdrs.get("Authorization")
+        report(
+            index,
+            status,
+            authorization,
+            headers.get("Authentication-Info"),
+            body.decode("utf-8", "replace"),
+            args.password,
+        )
+
+
 async def aiohttp_session(args):
     try:
         import aiohttp  # noqa: PLC0415
@@ -209,7 +243,7 @@ def run_aiohttp(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("client", choices=["requests", "httpx", "aiohttp"])
+    parser.add_argument("client", choices=["requests", "httpx", "aiohttp", "urllib"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
@@ -217,7 +251,13 @@ def main():
     parser.add_argument("--body", help="POST this body instead of GET (requests only)")
     parser.add_argument("--pause", type=float, default=0.0, help="seconds between requests")
     args = parser.parse_args()
-    {"requests": run_requests, "httpx": run_httpx, "aiohttp": run_aiohttp}[args.client](args)
+    runners = {
+        "requests": run_requests,
+        "httpx": run_httpx,
+        "aiohttp": run_aiohttp,
+        "urllib": run_urllib,
+    }
+    runners[args.client](args)
 
 
 if __name__ == "__main__":

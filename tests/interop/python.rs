@@ -1,5 +1,6 @@
-//! Python clients: `requests` (`HTTPDigestAuth`), `httpx` (`DigestAuth`) and `aiohttp`
-//! (`DigestAuthMiddleware`), driven by `interop/clients.py`, which also recomputes every
+//! Python clients: `requests` (`HTTPDigestAuth`), `httpx` (`DigestAuth`), `aiohttp`
+//! (`DigestAuthMiddleware`) and the standard library's `urllib.request`
+//! (`HTTPDigestAuthHandler`), driven by `interop/clients.py`, which also recomputes every
 //! `rspauth` with `hashlib`.
 
 use std::time::Duration;
@@ -7,8 +8,8 @@ use std::time::Duration;
 use crate::digest::Inputs;
 use crate::server::ServerOptions;
 use crate::support::{
-    PASSWORD, PROTECTED, Report, TestServer, USERNAME, WRONG_PASSWORD, field, interop_file,
-    parse_reports, run_client_ok,
+    PASSWORD, PROTECTED, Report, TestServer, USERNAME, WRONG_PASSWORD, custom_app, field,
+    interop_file, parse_reports, run_client, run_client_ok,
 };
 
 /// Runs `clients.py CLIENT --url URL ...` and returns one report per final response.
@@ -74,14 +75,15 @@ async fn requests_session_makes_50_gets_on_one_nonce_with_nc_1_to_50() {
     assert!(seen[0].authorization.is_none());
     for exchange in &seen[1..] {
         exchange.assert_verified_success();
-        // requests merges all challenges into one dict, so the last one (MD5) wins; it sends
-        // the value quoted, `algorithm="MD5"`, which the parser must take.
-        assert_eq!(exchange.sent_algorithm(), "MD5");
+        // requests merges all challenges into one dict, so the last one wins: the default
+        // challenge order puts SHA-256 last for it. It sends the value quoted,
+        // `algorithm="SHA-256"`, which the parser must take.
+        assert_eq!(exchange.sent_algorithm(), "SHA-256");
         assert!(
             exchange
                 .authorization
                 .as_deref()
-                .is_some_and(|a| a.contains("algorithm=\"MD5\"")),
+                .is_some_and(|a| a.contains("algorithm=\"SHA-256\"")),
             "requests quotes the algorithm: {exchange:#?}"
         );
     }
@@ -205,5 +207,108 @@ async fn aiohttp_digest_middleware_makes_10_gets_on_one_nonce() {
     for exchange in &seen[1..] {
         exchange.assert_verified_success();
         assert_eq!(exchange.sent_algorithm(), "SHA-256");
+    }
+}
+
+/// With SHA-256 first and MD5 after (what every other client sees), requests would pick the
+/// last line, MD5: the default order moves SHA-256 last for it.
+#[tokio::test]
+async fn requests_sees_sha256_last_and_answers_with_it() {
+    let server = TestServer::start_default().await;
+    python("requests", &server.url(PROTECTED), PASSWORD, &[]).await;
+    let seen = server.exchanges_for(PROTECTED);
+    assert_eq!(seen.len(), 2, "{seen:#?}");
+    let offered: Vec<_> = seen[0]
+        .challenges
+        .iter()
+        .map(|c| crate::digest::parse_params(c)["algorithm"].clone())
+        .collect();
+    assert_eq!(offered, ["MD5", "SHA-256"], "both offered, SHA-256 last");
+    seen[1].assert_verified_success();
+    assert_eq!(seen[1].sent_algorithm(), "SHA-256");
+}
+
+#[tokio::test]
+async fn urllib_stdlib_logs_in_to_the_default_configuration_with_md5() {
+    let server = TestServer::start_default().await;
+    let reports = python(
+        "urllib",
+        &server.url(PROTECTED),
+        PASSWORD,
+        &["--count", "3"],
+    )
+    .await;
+
+    assert_all_verified(&reports, 3);
+    let seen = server.exchanges_for(PROTECTED);
+    // urllib never answers preemptively: a handshake per request.
+    assert_eq!(seen.len(), 6, "{seen:#?}");
+    for pair in seen.chunks(2) {
+        assert_eq!(pair[0].status, 401);
+        assert!(pair[0].authorization.is_none());
+        // It reads only the first line: MD5 first for it, SHA-256 still offered after.
+        assert_eq!(pair[0].challenges.len(), 2);
+        assert!(pair[0].challenges[0].contains("algorithm=MD5"), "{pair:#?}");
+        assert!(pair[0].challenges[1].contains("algorithm=SHA-256"));
+        pair[1].assert_verified_success();
+        assert_eq!(pair[1].sent_algorithm(), "MD5");
+    }
+}
+
+#[tokio::test]
+async fn urllib_with_a_wrong_password_gets_401() {
+    let server = TestServer::start_default().await;
+    let reports = python("urllib", &server.url(PROTECTED), WRONG_PASSWORD, &[]).await;
+    assert_eq!(reports.len(), 1);
+    assert_eq!(field(&reports[0], "status"), "401", "{reports:#?}");
+    let seen = server.exchanges_for(PROTECTED);
+    // urllib tries again on each fresh challenge until its own limit (5 retries).
+    assert!(seen.len() >= 2, "{seen:#?}");
+    for exchange in &seen[1..] {
+        exchange.assert_refused_not_stale();
+        assert_eq!(exchange.sent_algorithm(), "MD5");
+    }
+}
+
+/// What the default order fixes: with SHA-256 on the first line, urllib (before 3.14)
+/// raises in the client and never sends an answer.
+#[tokio::test]
+async fn urllib_cannot_log_in_when_sha256_comes_first_for_it() {
+    let server = TestServer::start_app(custom_app(&[(USERNAME, PASSWORD)], |builder| {
+        builder.challenge_order(tower_digest_auth::ChallengeOrder::configured())
+    }))
+    .await;
+    let script = interop_file("clients.py");
+    let url = server.url(PROTECTED);
+    let args = [
+        script.as_str(),
+        "urllib",
+        "--url",
+        &url,
+        "--user",
+        USERNAME,
+        "--password",
+        PASSWORD,
+    ];
+    let output = run_client("python3", &args, Duration::from_secs(60)).await;
+    let version = run_client_ok(
+        "python3",
+        &["-c", "import sys; print(sys.version_info >= (3, 14))"],
+        Duration::from_secs(30),
+    )
+    .await;
+    if version.stdout.trim() == "True" {
+        // Python 3.14 reads SHA-256: it logs in either way.
+        assert!(output.success, "{output:#?}");
+    } else {
+        assert!(!output.success, "{output:#?}");
+        assert!(
+            output
+                .stderr
+                .contains("Unsupported digest authentication algorithm 'SHA-256'"),
+            "{output:#?}"
+        );
+        let seen = server.exchanges_for(PROTECTED);
+        assert_eq!(seen.len(), 1, "no answer was ever sent: {seen:#?}");
     }
 }

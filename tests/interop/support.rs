@@ -15,6 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 
+use tower_digest_auth::{AuthenticatedUser, DigestLayer, DigestLayerBuilder, MemoryCredentials};
+
 use crate::digest::{self, parse_params};
 use crate::server::{self, ServerOptions};
 
@@ -105,12 +107,18 @@ pub struct TestServer {
 impl TestServer {
     /// Starts `server::app(options)` wrapped in a recorder, served the way `server::serve` does.
     pub async fn start(options: ServerOptions) -> Self {
+        Self::start_app(server::app(options)).await
+    }
+
+    /// Starts any app (one with other users or another layer configuration), recorded and
+    /// served the same way.
+    pub async fn start_app(app: axum::Router) -> Self {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .expect("bind an ephemeral loopback port");
         let addr = listener.local_addr().expect("local address");
         let log = Arc::new(Mutex::new(Vec::new()));
-        let app = server::app(options).layer(middleware::from_fn_with_state(log.clone(), record));
+        let app = app.layer(middleware::from_fn_with_state(log.clone(), record));
         let task = tokio::spawn(async move {
             axum::serve(
                 listener,
@@ -186,6 +194,29 @@ async fn record(
     response
 }
 
+/// A one-route app for tests that need other users or another layer configuration than the
+/// example's: `GET PROTECTED` answers `hello <username>` behind a layer for `users` that
+/// `configure` finishes.
+pub fn custom_app(
+    users: &[(&str, &str)],
+    configure: impl FnOnce(
+        DigestLayerBuilder<MemoryCredentials>,
+    ) -> DigestLayerBuilder<MemoryCredentials>,
+) -> axum::Router {
+    let users = MemoryCredentials::new(REALM, users.iter().copied());
+    let layer = configure(DigestLayer::builder(REALM, users))
+        .build()
+        .expect("valid digest configuration");
+    axum::Router::new()
+        .route(
+            PROTECTED,
+            axum::routing::get(|user: AuthenticatedUser| async move {
+                format!("hello {}", user.username())
+            }),
+        )
+        .route_layer(layer)
+}
+
 /// Starts the example exactly as its binary does, through `server::serve`, without a recorder.
 pub async fn start_plain_server(options: ServerOptions) -> SocketAddr {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -214,7 +245,7 @@ pub struct ClientOutput {
 }
 
 /// Runs `program args...` with a hard timeout; a client that is not installed fails the test.
-async fn run_client(program: &str, args: &[&str], timeout: Duration) -> ClientOutput {
+pub async fn run_client(program: &str, args: &[&str], timeout: Duration) -> ClientOutput {
     let mut command = tokio::process::Command::new(program);
     command
         .args(args)
