@@ -15,6 +15,7 @@ use crate::hash::{Algorithm, HashFunction, HexDigest};
 use crate::layer::DigestLayer;
 use crate::nonce::{MemoryNonceStore, NonceEpoch, NonceKey, NonceSigner, NonceStore};
 use crate::rejection::PlainTextRejection;
+use crate::throttle::{FailureStore, Throttle, ThrottleConfig};
 
 /// How long a nonce is accepted by default: 30 minutes.
 pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -62,6 +63,8 @@ pub(crate) struct Config {
     /// The challenge text after the nonce, the same for every algorithm.
     pub(crate) challenge_suffix: String,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The failed-login throttle; `None` when switched off.
+    pub(crate) throttle: Option<Throttle>,
     /// Per hash function, the `HA1` an unknown user is checked against, so that answering
     /// "no such user" costs the same hashing as "wrong password".
     dummy_ha1: [HexDigest; 3],
@@ -86,6 +89,7 @@ impl fmt::Debug for Config {
             .field("algorithms", &self.algorithms)
             .field("lifetime_secs", &self.lifetime_secs)
             .field("client_ip", &self.client_ip)
+            .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +111,7 @@ pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
     opaque: Option<String>,
     domain: Vec<String>,
     clock: Arc<dyn Clock>,
+    throttle: Option<Throttle>,
 }
 
 impl<C: CredentialStore> DigestLayerBuilder<C> {
@@ -124,6 +129,7 @@ impl<C: CredentialStore> DigestLayerBuilder<C> {
             opaque: None,
             domain: Vec::new(),
             clock: Arc::new(SystemClock),
+            throttle: Some(Throttle::default()),
         }
     }
 }
@@ -201,6 +207,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             opaque: self.opaque,
             domain: self.domain,
             clock: self.clock,
+            throttle: self.throttle,
         }
     }
 
@@ -220,7 +227,74 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             opaque: self.opaque,
             domain: self.domain,
             clock: self.clock,
+            throttle: self.throttle,
         }
+    }
+
+    /// The failed-login limits ([`ThrottleConfig::default`] unless set: 10 failures per
+    /// client address and username, 100 per address, in 10 minutes). Over a limit, the
+    /// client gets 429 with `Retry-After` before any hashing or store lookup. Also
+    /// switches throttling back on after [`no_throttle`](Self::no_throttle).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{DigestLayer, FailureLimit, MemoryCredentials, ThrottleConfig};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
+    /// let limits = ThrottleConfig::default()
+    ///     .per_address_and_user(FailureLimit::new(5, Duration::from_secs(15 * 60)));
+    /// let layer = DigestLayer::builder(realm, users).throttle(limits).build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn throttle(mut self, limits: ThrottleConfig) -> Self {
+        self.throttle = Some(match self.throttle.take() {
+            Some(throttle) => throttle.with_limits(limits),
+            None => Throttle::new(limits, crate::throttle::MemoryFailureStore::new()),
+        });
+        self
+    }
+
+    /// Where failed logins are counted ([`MemoryFailureStore`](crate::MemoryFailureStore)
+    /// by default: per process, at most 100,000 keys). Keeps the limits already set, and
+    /// switches throttling back on after [`no_throttle`](Self::no_throttle).
+    ///
+    /// ```
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials, MemoryFailureStore};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
+    /// let failures = MemoryFailureStore::with_max_entries(1_000_000);
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .throttle_store(failures.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(failures.is_empty());
+    /// # let _ = layer;
+    /// ```
+    pub fn throttle_store(mut self, store: impl FailureStore) -> Self {
+        let limits = self
+            .throttle
+            .take()
+            .map_or_else(ThrottleConfig::default, |throttle| throttle.limits());
+        self.throttle = Some(Throttle::new(limits, store));
+        self
+    }
+
+    /// Switches failed-login throttling off: every guess is then checked, and costs the
+    /// attacker nothing but time. For a layer behind something else that throttles.
+    ///
+    /// ```
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
+    /// let layer = DigestLayer::builder(realm, users).no_throttle().build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn no_throttle(mut self) -> Self {
+        self.throttle = None;
+        self
     }
 
     /// Checks the configuration and makes the layer.
@@ -297,6 +371,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             challenge_prefixes,
             challenge_suffix,
             clock: self.clock,
+            throttle: self.throttle,
             dummy_ha1,
         };
         Ok(DigestLayer::from_parts(
@@ -316,6 +391,7 @@ impl<C, N: fmt::Debug, R> fmt::Debug for DigestLayerBuilder<C, N, R> {
             .field("lifetime", &self.lifetime)
             .field("nonces", &self.nonces)
             .field("client_ip", &self.client_ip)
+            .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
 }

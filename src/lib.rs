@@ -71,6 +71,7 @@ mod layer;
 mod nonce;
 mod rejection;
 mod service;
+mod throttle;
 mod user;
 mod verify;
 
@@ -87,6 +88,10 @@ pub use nonce::{
 };
 pub use rejection::{PlainTextRejection, Rejection, RejectionResponse};
 pub use service::DigestService;
+pub use throttle::{
+    FailureKey, FailureLimit, FailureRecord, FailureStore, MemoryFailureStore, NewLocks,
+    ThrottleConfig,
+};
 pub use user::AuthenticatedUser;
 
 /// Entry points for the crate's own benchmarks (`benches/`), which can only reach

@@ -6,8 +6,9 @@ use http::{HeaderValue, Response, StatusCode, header};
 ///
 /// The status follows DESIGN's contract: 400 for a request that is not a well-formed
 /// Digest answer to our challenge, 401 (with a fresh challenge) for credentials that do not
-/// authenticate, 500 when the layer cannot decide. Every 401 reason shares one response
-/// body, so an attacker learns nothing from it: the logs carry the detail.
+/// authenticate, 429 for a client over its failed-login limit, 500 when the layer cannot
+/// decide. Every 401 reason shares one response body, so an attacker learns nothing from
+/// it: the logs carry the detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejection {
@@ -46,6 +47,15 @@ pub enum Rejection {
     /// The nonce expired (or was forgotten) but the response was right: 401 with
     /// `stale=true`, so the client retries without asking the user.
     StaleNonce,
+    /// The client's address (or its address and this username) is over its failed-login
+    /// limit: 429, answered before any hashing or store lookup. The layer adds
+    /// `Retry-After: retry_after_secs` and no challenge (RFC 6585 section 4; RFC 9110
+    /// asks challenges only of a 401, and one would invite a browser to prompt for yet
+    /// another password while the lock holds).
+    Throttled {
+        /// Seconds until the lock ends.
+        retry_after_secs: u64,
+    },
     /// The client's address is unknown, so no nonce can be bound to it: 500.
     UnknownClientIp,
     /// The credential or nonce store failed: 500.
@@ -73,6 +83,7 @@ impl Rejection {
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
             | Rejection::StaleNonce => StatusCode::UNAUTHORIZED,
+            Rejection::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Rejection::UnknownClientIp | Rejection::StoreFailure => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -108,6 +119,7 @@ impl Rejection {
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
             | Rejection::StaleNonce => "authentication required",
+            Rejection::Throttled { .. } => "too many failed logins; try again later",
             Rejection::UnknownClientIp | Rejection::StoreFailure => "internal server error",
         }
     }
@@ -146,8 +158,8 @@ fn duplicate_message(name: &str) -> &'static str {
 
 /// Builds the response for a [`Rejection`]; replace it to answer in JSON, HTML, etc.
 ///
-/// The layer adds the `WWW-Authenticate` challenges to every 401 afterwards, so an
-/// implementation cannot forget them. Closures `Fn(&Rejection) -> Response<B>` implement
+/// The layer adds the `WWW-Authenticate` challenges to every 401, and `Retry-After` to
+/// every 429, afterwards, so an implementation cannot forget them. Closures `Fn(&Rejection) -> Response<B>` implement
 /// it too:
 ///
 /// ```
