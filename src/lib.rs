@@ -43,6 +43,7 @@
 //! | wrong password or unknown user (indistinguishable) | 401 + fresh challenge |
 //! | forged nonce, nonce of another client IP or algorithm, replayed `(nonce, nc)` | 401 + fresh challenge |
 //! | expired nonce with a correct response | 401 + challenge with `stale=true` |
+//! | client address (or address + username) over its failed-login limit ([`ThrottleConfig`]) | 429 + `Retry-After`, before any hashing or store lookup; only wrong passwords and unknown users count |
 //! | credential or nonce store error, unknown client address | 500, logged |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
 //!
@@ -57,7 +58,7 @@
 //!   Without an address the layer refuses every request (500) rather than issue nonces
 //!   valid from anywhere.
 //! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
-//!   other's nonces.
+//!   other's nonces, and a [`FailureStore`] to count failed logins together.
 
 mod challenge;
 mod client_ip;

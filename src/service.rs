@@ -153,25 +153,17 @@ where
     let answer = parse_answer(config, parts).inspect_err(|rejection| {
         log_rejection(*rejection, client, None);
     })?;
+    let throttle_failed = |error| {
+        tracing::error!(%error, client_ip = %client, "digest auth: throttle store failed");
+        Rejection::StoreFailure
+    };
     // Before any hashing (the nonce MAC included) and any store lookup.
     if let Some(throttle) = &config.throttle {
-        match throttle
-            .lock(FailureKey::new(client, &answer.username), now)
-            .await
-        {
-            Ok(None) => {}
-            Ok(Some(lock)) => {
-                let retry_after_secs = lock.as_secs() + u64::from(lock.subsec_nanos() > 0);
-                let rejection = Rejection::Throttled {
-                    retry_after_secs: retry_after_secs.max(1),
-                };
-                log_rejection(rejection, client, Some(&answer.username));
-                return Err(rejection);
-            }
-            Err(error) => {
-                tracing::error!(%error, client_ip = %client, "digest auth: throttle store failed");
-                return Err(Rejection::StoreFailure);
-            }
+        let key = FailureKey::new(client, &answer.username);
+        if let Some(retry_after_secs) = throttle.lock(key, now).await.map_err(throttle_failed)? {
+            let rejection = Rejection::Throttled { retry_after_secs };
+            log_rejection(rejection, client, Some(&answer.username));
+            return Err(rejection);
         }
     }
     let attempt = answer
@@ -207,13 +199,11 @@ where
             // The one kind of rejection the throttle counts: a wrong password or an
             // unknown user, in a well-formed answer to a genuine nonce of this client.
             if let Some(throttle) = &config.throttle {
-                match throttle.record_failure(throttle_key, now).await {
-                    Ok(locks) => log_locks(locks, client, username),
-                    Err(error) => {
-                        tracing::error!(%error, client_ip = %client, "digest auth: throttle store failed");
-                        return Err(Rejection::StoreFailure);
-                    }
-                }
+                let locks = throttle
+                    .record_failure(throttle_key, now)
+                    .await
+                    .map_err(throttle_failed)?;
+                log_locks(locks, client, username);
             }
             return Err(rejection);
         }
@@ -239,7 +229,7 @@ where
     if let Some(throttle) = &config.throttle {
         // The password was right: a failed reset only leaves old failures to run out.
         if let Err(error) = throttle.record_success(throttle_key, now).await {
-            tracing::error!(%error, client_ip = %client, "digest auth: throttle store failed");
+            throttle_failed(error);
         }
     }
     let next_nonce = config

@@ -476,11 +476,11 @@ const EVICTION_CANDIDATES: usize = 64;
 
 /// How many unlocked entries a full store gives up at once, so the weighing is paid once
 /// per batch of new keys.
-const EVICTION_BATCH: usize = 8;
+const EVICTION_BATCH: usize = 16;
 
 /// The default [`FailureStore`]: counts in this process's memory, bounded.
 ///
-/// Every key with a recent failure costs one entry of about 100 bytes. Entries are
+/// Every key with a recent failure costs one entry of about 120 bytes. Entries are
 /// looked at a few at a time as new keys arrive, in a ring: those past their window are
 /// dropped ([`sweep_expired`](Self::sweep_expired) drops the rest, for a timer). At
 /// [`max_entries`](Self::with_max_entries) a new key makes room among the next 64 entries
@@ -523,7 +523,7 @@ struct Inner {
 }
 
 impl MemoryFailureStore {
-    /// The default bound: 100,000 keys (about 10 MiB).
+    /// The default bound: 100,000 keys (about 12 MiB).
     pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
     /// A store for up to [`DEFAULT_MAX_ENTRIES`](Self::DEFAULT_MAX_ENTRIES) keys.
@@ -627,9 +627,11 @@ impl Inner {
             return record.record_failure(limit, now);
         }
         let mut ring = self.lock_ring();
-        self.sweep_locked(&mut ring, now, SWEEP_PER_INSERT);
+        // Eviction looks at entries too, and drops those that ran out: one scan, not two.
         if ring.len() >= self.max_entries {
             self.evict_locked(&mut ring, now);
+        } else {
+            self.sweep_locked(&mut ring, now, SWEEP_PER_INSERT);
         }
         match self.records.entry(slot) {
             // Another request with the same key got here first.
@@ -856,15 +858,21 @@ impl Throttle {
         Throttle { limits, ..self }
     }
 
+    /// If the key is locked, the seconds until it is not (rounded up, at least one):
+    /// the `Retry-After` value.
     pub(crate) async fn lock(
         &self,
         key: FailureKey<'_>,
         now: SystemTime,
-    ) -> Result<Option<Duration>, StoreError> {
-        match &self.store {
-            Backend::Memory(store) => Ok(store.lock_now(key, now)),
-            Backend::Other(store) => store.lock(key, now).await,
-        }
+    ) -> Result<Option<u64>, StoreError> {
+        let lock = match &self.store {
+            Backend::Memory(store) => store.lock_now(key, now),
+            Backend::Other(store) => store.lock(key, now).await?,
+        };
+        Ok(lock.map(|lock| {
+            let secs = lock.as_secs() + u64::from(lock.subsec_nanos() > 0);
+            secs.max(1)
+        }))
     }
 
     pub(crate) async fn record_failure(
