@@ -56,7 +56,8 @@
 //!   [`ClientIpSource::XForwardedFor`] (or [`ClientIpSource::Forwarded`], whichever header
 //!   the proxy writes), or every client shares the proxy's address.
 //!   Without an address the layer refuses every request (500) rather than issue nonces
-//!   valid from anywhere.
+//!   valid from anywhere. With the proxy's address for everyone, one client's failed
+//!   logins would lock out all of them ([`ThrottleConfig`]).
 //! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
 //!   other's nonces, and a [`FailureStore`] to count failed logins together.
 

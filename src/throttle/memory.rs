@@ -160,6 +160,10 @@ impl MemoryFailureStore {
 
     pub(crate) fn succeed_now(&self, key: FailureKey<'_>) {
         let (user, _) = self.slots(key);
+        // Most successes have nothing to clear: look under the shard's read lock first.
+        if !self.inner.records.contains_key(&user) {
+            return;
+        }
         // Reset in place, to be swept: removals belong to the ring's lock.
         if let Some(mut record) = self.inner.records.get_mut(&user) {
             *record = FailureRecord::default();
