@@ -16,6 +16,7 @@ use crate::hash::{Algorithm, HashFunction, HexDigest};
 use crate::layer::DigestLayer;
 use crate::nonce::{MemoryNonceStore, NonceEpoch, NonceKey, NonceSigner, NonceStore};
 use crate::rejection::PlainTextRejection;
+use crate::throttle::{FailureStore, Throttle, ThrottleConfig};
 
 /// How long a nonce is accepted by default: 30 minutes.
 pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -76,6 +77,8 @@ pub(crate) struct Config {
     pub(crate) clock: Arc<dyn Clock>,
     /// Whether requests without Digest credentials pass through unauthenticated.
     pub(crate) allow_anonymous: bool,
+    /// The failed-login throttle; `None` when switched off.
+    pub(crate) throttle: Option<Throttle>,
     /// Per hash function, the `HA1` an unknown user is checked against, so that answering
     /// "no such user" costs the same hashing as "wrong password".
     dummy_ha1: [HexDigest; 3],
@@ -101,6 +104,7 @@ impl fmt::Debug for Config {
             .field("lifetime_secs", &self.lifetime_secs)
             .field("client_ip", &self.client_ip)
             .field("allow_anonymous", &self.allow_anonymous)
+            .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +129,7 @@ pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
     challenge_order: ChallengeOrder,
     clock: Arc<dyn Clock>,
     allow_anonymous: bool,
+    throttle: Option<Throttle>,
 }
 
 impl<C: CredentialStore> DigestLayerBuilder<C> {
@@ -144,6 +149,7 @@ impl<C: CredentialStore> DigestLayerBuilder<C> {
             challenge_order: ChallengeOrder::default(),
             clock: Arc::new(SystemClock),
             allow_anonymous: false,
+            throttle: Some(Throttle::default()),
         }
     }
 }
@@ -257,6 +263,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             challenge_order: self.challenge_order,
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
+            throttle: self.throttle,
         }
     }
 
@@ -278,7 +285,74 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             challenge_order: self.challenge_order,
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
+            throttle: self.throttle,
         }
+    }
+
+    /// The failed-login limits ([`ThrottleConfig::default`] unless set: 10 failures per
+    /// client address and username, 100 per address, in 10 minutes). Over a limit, the
+    /// client gets 429 with `Retry-After` before any hashing or store lookup. Also
+    /// switches throttling back on after [`no_throttle`](Self::no_throttle).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{DigestLayer, FailureLimit, MemoryCredentials, ThrottleConfig};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
+    /// let limits = ThrottleConfig::default()
+    ///     .per_address_and_user(FailureLimit::new(5, Duration::from_secs(15 * 60)));
+    /// let layer = DigestLayer::builder(realm, users).throttle(limits).build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn throttle(mut self, limits: ThrottleConfig) -> Self {
+        self.throttle = Some(match self.throttle.take() {
+            Some(throttle) => throttle.with_limits(limits),
+            None => Throttle::new(limits, crate::throttle::MemoryFailureStore::new()),
+        });
+        self
+    }
+
+    /// Where failed logins are counted ([`MemoryFailureStore`](crate::MemoryFailureStore)
+    /// by default: per process, at most 100,000 keys). Keeps the limits already set, and
+    /// switches throttling back on after [`no_throttle`](Self::no_throttle).
+    ///
+    /// ```
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials, MemoryFailureStore};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
+    /// let failures = MemoryFailureStore::with_max_entries(1_000_000);
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .throttle_store(failures.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(failures.is_empty());
+    /// # let _ = layer;
+    /// ```
+    pub fn throttle_store(mut self, store: impl FailureStore) -> Self {
+        let limits = self
+            .throttle
+            .take()
+            .map_or_else(ThrottleConfig::default, |throttle| throttle.limits());
+        self.throttle = Some(Throttle::new(limits, store));
+        self
+    }
+
+    /// Switches failed-login throttling off: every guess is then checked, and costs the
+    /// attacker nothing but time. For a layer behind something else that throttles.
+    ///
+    /// ```
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
+    /// let layer = DigestLayer::builder(realm, users).no_throttle().build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn no_throttle(mut self) -> Self {
+        self.throttle = None;
+        self
     }
 
     /// Checks the configuration and makes the layer.
@@ -364,6 +438,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             challenge_order: self.challenge_order,
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
+            throttle: self.throttle,
             dummy_ha1,
         };
         Ok(DigestLayer::from_parts(
@@ -383,6 +458,7 @@ impl<C, N: fmt::Debug, R> fmt::Debug for DigestLayerBuilder<C, N, R> {
             .field("lifetime", &self.lifetime)
             .field("nonces", &self.nonces)
             .field("client_ip", &self.client_ip)
+            .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
 }

@@ -7,9 +7,9 @@ use http::{HeaderValue, Response, StatusCode, header};
 ///
 /// The status follows the table in the [crate docs](crate): 400 for a request that is not a well-formed
 /// Digest answer to our challenge, 401 (with a fresh challenge) for credentials that do not
-/// authenticate, 403 for a user the route's authorizer refuses, 500 when a layer cannot
-/// decide. Every 401 reason shares one response
-/// body, so an attacker learns nothing from it: the logs carry the detail.
+/// authenticate, 403 for a user the route's authorizer refuses, 429 for a client over its
+/// failed-login limit, 500 when a layer cannot decide. Every 401 reason shares one
+/// response body, so an attacker learns nothing from it: the logs carry the detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejection {
@@ -54,6 +54,15 @@ pub enum Rejection {
     /// client (too many trusted hops, a hop that is not ASCII or not an address, no header
     /// at all), so no nonce can be bound to the client: 400, with the reason.
     BadForwarding(&'static str),
+    /// The client's address (or its address and this username) is over its failed-login
+    /// limit: 429, answered before any hashing or store lookup. The layer adds
+    /// `Retry-After: retry_after_secs` and no challenge (RFC 6585 section 4; RFC 9110
+    /// asks challenges only of a 401, and one would invite a browser to prompt for yet
+    /// another password while the lock holds).
+    Throttled {
+        /// Seconds until the lock ends.
+        retry_after_secs: u64,
+    },
     /// The request carries no peer address at all (the server does not pass
     /// `ConnectInfo` or [`PeerAddr`](crate::PeerAddr)), so no nonce can be bound to it: 500.
     UnknownClientIp,
@@ -89,6 +98,7 @@ impl Rejection {
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
             | Rejection::StaleNonce => StatusCode::UNAUTHORIZED,
+            Rejection::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -127,6 +137,7 @@ impl Rejection {
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
             | Rejection::StaleNonce => "authentication required",
+            Rejection::Throttled { .. } => "too many failed logins; try again later",
             Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {
                 "internal server error"
             }
@@ -183,8 +194,8 @@ fn duplicate_message(name: &str) -> &'static str {
 ///
 /// It sees the request's head (method, URI, headers such as `Accept`), so one hook can
 /// answer a browser with HTML and an API client with JSON. The layer adds the
-/// `WWW-Authenticate` challenges to every 401 afterwards, so an implementation cannot
-/// forget them. Give the same implementation to
+/// `WWW-Authenticate` challenges to every 401, and `Retry-After` to every 429,
+/// afterwards, so an implementation cannot forget them. Give the same implementation to
 /// [`AuthorizeLayer::rejection_response`](crate::AuthorizeLayer::rejection_response) and
 /// it shapes the 403 too. Closures `Fn(&Rejection, &http::request::Parts) -> Response<B>`
 /// implement it too. With axum the body type is `axum::body::Body`:

@@ -3,7 +3,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{HeaderName, WWW_AUTHENTICATE};
+use http::header::{HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Request, Response};
 use tower::Service;
 
@@ -14,8 +14,9 @@ use crate::future::ResponseFuture;
 use crate::layer::Shared;
 use crate::nonce::{NcCheck, NonceStore, NonceUse};
 use crate::rejection::{Rejection, RejectionResponse};
+use crate::throttle::{FailureKey, NewLocks};
 use crate::user::{Anonymous, AuthenticatedUser};
-use crate::verify::check_request;
+use crate::verify::parse_answer;
 
 /// A service behind Digest authentication; made by [`DigestLayer`](crate::DigestLayer).
 #[must_use]
@@ -179,13 +180,33 @@ where
     N: NonceStore,
 {
     let config = &shared.config;
-    let attempt = check_request(config, parts, client).inspect_err(|rejection| {
+    let answer = parse_answer(config, parts).inspect_err(|rejection| {
         log_rejection(*rejection, client, None);
     })?;
-    let hash = attempt.algorithm.hash_function();
+    let throttle_failed = |error| {
+        tracing::error!(%error, client_ip = %client, "digest auth: throttle store failed");
+        Rejection::StoreFailure
+    };
+    // Before any hashing (the nonce MAC included) and any store lookup.
+    if let Some(throttle) = &config.throttle {
+        let key = FailureKey::new(client, &answer.username);
+        if let Some(retry_after_secs) = throttle.lock(key, now).await.map_err(throttle_failed)? {
+            let rejection = Rejection::Throttled { retry_after_secs };
+            log_rejection(rejection, client, Some(&answer.username));
+            return Err(rejection);
+        }
+    }
+    let attempt = answer
+        .check_nonce(config, client)
+        .inspect_err(|rejection| {
+            log_rejection(*rejection, client, None);
+        })?;
+    let username = &attempt.answer.username;
+    let algorithm = attempt.answer.algorithm;
+    let hash = algorithm.hash_function();
     let credential = shared
         .credentials
-        .credential(&attempt.username, &config.realm, hash)
+        .credential(username, &config.realm, hash)
         .await
         .map_err(|error| {
             let error: Box<dyn std::error::Error + Send + Sync> = error.into();
@@ -193,20 +214,35 @@ where
             Rejection::StoreFailure
         })?;
     let fail = |rejection| {
-        log_rejection(rejection, client, Some(&attempt.username));
+        log_rejection(rejection, client, Some(username));
         rejection
     };
-    let rspauth = attempt
-        .check_response(
-            credential.as_ref().map(Credential::ha1),
-            config.dummy_ha1(hash),
-            parts.method.as_str().as_bytes(),
-        )
-        .map_err(fail)?;
+    let throttle_key = FailureKey::new(client, username);
+    let checked = attempt.check_response(
+        credential.as_ref().map(Credential::ha1),
+        config.dummy_ha1(hash),
+        parts.method.as_str().as_bytes(),
+    );
+    let rspauth = match checked {
+        Ok(rspauth) => rspauth,
+        Err(rejection) => {
+            let rejection = fail(rejection);
+            // The one kind of rejection the throttle counts: a wrong password or an
+            // unknown user, in a well-formed answer to a genuine nonce of this client.
+            if let Some(throttle) = &config.throttle {
+                let locks = throttle
+                    .record_failure(throttle_key, now)
+                    .await
+                    .map_err(throttle_failed)?;
+                log_locks(locks, client, username);
+            }
+            return Err(rejection);
+        }
+    };
     let age = attempt
         .fresh_age(now, config.lifetime_secs, config.epoch)
         .map_err(fail)?;
-    let use_ = NonceUse::new(&attempt.nonce, attempt.nc, config.lifetime_secs, now);
+    let use_ = NonceUse::new(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
     match shared.nonces.record_use(use_).await {
         Ok(NcCheck::Accepted) => {}
         Ok(NcCheck::Replayed) => return Err(fail(Rejection::Replay)),
@@ -221,11 +257,15 @@ where
             return Err(Rejection::StoreFailure);
         }
     }
-    let next_nonce = config.wants_next_nonce(age).then(|| {
-        config
-            .signer
-            .issue(attempt.algorithm, config.epoch, client, now)
-    });
+    if let Some(throttle) = &config.throttle {
+        // The password was right: a failed reset only leaves old failures to run out.
+        if let Err(error) = throttle.record_success(throttle_key, now).await {
+            throttle_failed(error);
+        }
+    }
+    let next_nonce = config
+        .wants_next_nonce(age)
+        .then(|| config.signer.issue(algorithm, config.epoch, client, now));
     let info = attempt.authentication_info(&rspauth, next_nonce.as_deref());
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
@@ -234,9 +274,9 @@ where
     let (_, roles, data) = credential.into_parts();
     Ok(Authenticated {
         user: AuthenticatedUser::from_credential_parts(
-            attempt.username.into_owned(),
+            attempt.answer.username.into_owned(),
             Arc::clone(&config.realm),
-            attempt.algorithm,
+            algorithm,
             roles,
             data,
         ),
@@ -244,16 +284,37 @@ where
     })
 }
 
+/// The username is the client's to choose: log a bounded prefix of it.
+fn logged_username(username: &str) -> &str {
+    const MAX_LOGGED_USERNAME: usize = 64;
+    match username.char_indices().nth(MAX_LOGGED_USERNAME) {
+        Some((end, _)) => &username[..end],
+        None => username,
+    }
+}
+
+/// Records each lock a failure started, as a warning with the client address: a
+/// possible attack. Locks grow while failures continue, so these never flood the log.
+fn log_locks(locks: NewLocks, client: IpAddr, username: &str) {
+    let username = logged_username(username);
+    if let Some(lock) = locks.address_and_user {
+        tracing::warn!(
+            client_ip = %client, username, lock_secs = lock.as_secs(),
+            "digest auth: too many failed logins for this user from this address; locked out"
+        );
+    }
+    if let Some(lock) = locks.address {
+        tracing::warn!(
+            client_ip = %client, lock_secs = lock.as_secs(),
+            "digest auth: too many failed logins from this address; locked out"
+        );
+    }
+}
+
 /// Records a rejection: possible attacks as warnings with the client address (never a
 /// secret), ordinary misses (no credentials yet, an expired nonce) as debug events.
 fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
-    // The username is the client's to choose: log a bounded prefix of it.
-    const MAX_LOGGED_USERNAME: usize = 64;
-    let username = username.unwrap_or("");
-    let username = match username.char_indices().nth(MAX_LOGGED_USERNAME) {
-        Some((end, _)) => &username[..end],
-        None => username,
-    };
+    let username = logged_username(username.unwrap_or(""));
     match rejection {
         Rejection::MissingCredentials | Rejection::StaleNonce => {
             tracing::debug!(client_ip = %client, ?rejection, "digest auth: challenge");
@@ -276,6 +337,10 @@ fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
         Rejection::UriMismatch => tracing::warn!(
             client_ip = %client, "digest auth: uri does not match the request target"
         ),
+        // Each lock was logged as a warning when it began; these are its echoes.
+        Rejection::Throttled { retry_after_secs } => tracing::debug!(
+            client_ip = %client, username, retry_after_secs, "digest auth: locked out (429)"
+        ),
         other => tracing::info!(
             client_ip = %client, reason = other.public_message(), "digest auth: bad request"
         ),
@@ -294,6 +359,11 @@ where
     R: RejectionResponse<ResBody>,
 {
     let mut response = shared.rejection.response(&rejection, request);
+    if let Rejection::Throttled { retry_after_secs } = rejection {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, http::HeaderValue::from(retry_after_secs));
+    }
     if let (true, Some(client)) = (rejection.challenges(), client) {
         let headers = response.headers_mut();
         headers.remove(WWW_AUTHENTICATE);
