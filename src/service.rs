@@ -120,10 +120,7 @@ where
     let client = match config.client_ip.client_ip(&parts) {
         Ok(client) => client,
         Err(UnknownClient::NoPeerAddress) => {
-            tracing::error!(
-                "digest auth: no client address in the request; serve with \
-                 ConnectInfo<SocketAddr> (axum) or insert tower_digest_auth::PeerAddr"
-            );
+            report_missing_peer(&shared.explained_missing_peer);
             return Ok(reject(
                 &shared,
                 Rejection::UnknownClientIp,
@@ -308,6 +305,27 @@ fn log_locks(locks: NewLocks, client: IpAddr, username: &str) {
             client_ip = %client, lock_secs = lock.as_secs(),
             "digest auth: too many failed logins from this address; locked out"
         );
+    }
+}
+
+/// The server passes no peer address: a set-up mistake every request repeats (typically
+/// `axum::serve(listener, app)` instead of `app.into_make_service_with_connect_info`).
+/// The first time, it is explained with the fix, on stderr too when no `tracing`
+/// subscriber is installed (the quick start's users would otherwise see bare 500s);
+/// after that each request logs one short line.
+fn report_missing_peer(explained: &std::sync::atomic::AtomicBool) {
+    const FIX: &str = "digest auth: no client address in the request, so every request is refused \
+        with 500 (nonces are bound to the client's address). With axum, serve with \
+        `axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())`; \
+        with hyper or another server, insert `tower_digest_auth::PeerAddr(remote_addr)` into each \
+        request's extensions";
+    if explained.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!("digest auth: no client address in the request (see the first such error)");
+        return;
+    }
+    tracing::error!("{FIX}");
+    if !tracing::dispatcher::has_been_set() {
+        eprintln!("{FIX}");
     }
 }
 
