@@ -112,6 +112,20 @@ impl fmt::Debug for Config {
 /// Builds a [`DigestLayer`]; start with [`DigestLayer::builder`].
 ///
 /// `C` is the credential store, `N` the nonce store and `R` the rejection response.
+/// Every setting has a default; [`build`](Self::build) checks them all at once.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+///
+/// let realm = "api@example.org";
+/// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+/// let layer = DigestLayer::builder(realm, users)
+///     .algorithms([Algorithm::Sha256, Algorithm::Md5])
+///     .nonce_lifetime(Duration::from_secs(10 * 60))
+///     .build()?;
+/// # Ok::<(), tower_digest_auth::ConfigError>(())
+/// ```
 #[must_use]
 #[derive(Clone)]
 pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
@@ -157,34 +171,98 @@ impl<C: CredentialStore> DigestLayerBuilder<C> {
 impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// The algorithms to offer, in challenge order; clients that take the first challenge
     /// (curl, Chromium, httpx) use the first they support. Default: SHA-256, then MD5
-    /// for the clients that know nothing else.
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// // Every client of ours speaks SHA-256: offer nothing else.
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .algorithms([Algorithm::Sha256])
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = algorithms.into_iter().collect();
         self
     }
 
     /// How long a nonce is accepted ([`DEFAULT_NONCE_LIFETIME`] by default). After it, a
-    /// correct answer gets `stale=true` and the client retries with a new nonce.
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .nonce_lifetime(Duration::from_secs(5 * 60))
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn nonce_lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
         self
     }
 
     /// The key that signs nonces. By default each process draws a random one; set a shared
-    /// key (and a shared [`NonceStore`]) when several instances serve the same clients.
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::NonceKey;
+    ///
+    /// // 32 or more bytes from your secrets manager, the same on every instance.
+    /// let secret = [0x5a; 32];
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .nonce_key(NonceKey::from_bytes(1, &secret).unwrap())
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn nonce_key(mut self, key: NonceKey) -> Self {
         self.key = Some(key);
         self
     }
 
     /// A retired key whose nonces are still accepted (with a different id from the
-    /// current key), so rotating keys does not turn live nonces stale.
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::NonceKey;
+    ///
+    /// // Rotation: sign with key 2, keep accepting what key 1 signed until its nonces expire.
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .nonce_key(NonceKey::from_bytes(2, &[2; 32]).unwrap())
+    ///     .previous_nonce_key(NonceKey::from_bytes(1, &[1; 32]).unwrap())
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn previous_nonce_key(mut self, key: NonceKey) -> Self {
         self.previous_keys.push(key);
         self
     }
 
     /// Where the client's IP address comes from (the connection, by default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::ClientIpSource;
+    ///
+    /// // Behind nginx on 10.0.0.0/8, which appends the client to X-Forwarded-For.
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .client_ip(ClientIpSource::XForwardedFor(vec!["10.0.0.0/8".parse().unwrap()]))
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn client_ip(mut self, source: ClientIpSource) -> Self {
         self.client_ip = source;
         self
@@ -193,6 +271,16 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// The `opaque` value sent in challenges and required back unchanged. By default it is
     /// derived from the realm, so it survives restarts and key rotations and every
     /// instance agrees on it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// let layer = DigestLayer::builder(realm, users).opaque("v2").build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn opaque(mut self, opaque: impl Into<String>) -> Self {
         self.opaque = Some(opaque.into());
         self
@@ -200,6 +288,16 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
 
     /// The URIs that share this protection space (the challenge's `domain` parameter),
     /// so clients may send credentials to them without a challenge first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// let layer = DigestLayer::builder(realm, users).domain(["/api/", "/admin/"]).build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn domain<I: Into<String>>(mut self, uris: impl IntoIterator<Item = I>) -> Self {
         self.domain = uris.into_iter().map(Into::into).collect();
         self
@@ -210,6 +308,20 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// cannot do SHA-256, SHA-256 last for those that answer the last one). The set of
     /// algorithms offered is always the configured one; [`ChallengeOrder::configured`]
     /// turns the adjustment off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::ChallengeOrder;
+    ///
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .challenge_order(ChallengeOrder::configured())
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn challenge_order(mut self, order: ChallengeOrder) -> Self {
         self.challenge_order = order;
         self
@@ -217,6 +329,21 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
 
     /// The clock (the system clock by default); tests use
     /// [`ManualClock`](crate::ManualClock) to expire nonces without sleeping.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::ManualClock;
+    ///
+    /// let clock = ManualClock::new();
+    /// let layer = DigestLayer::builder(realm, users).clock(clock.clone()).build()?;
+    /// // ... issue a challenge, then:
+    /// clock.advance(Duration::from_secs(31 * 60)); // its nonce is now stale
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -247,6 +374,22 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 
     /// The store that accepts each `(nonce, nc)` once ([`MemoryNonceStore`] by default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::MemoryNonceStore;
+    ///
+    /// // Two layers in one process (say, two routers) sharing one replay store.
+    /// let nonces = MemoryNonceStore::with_max_entries(100_000);
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .nonce_store(nonces.clone())
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn nonce_store<N2: NonceStore>(self, nonces: N2) -> DigestLayerBuilder<C, N2, R> {
         DigestLayerBuilder {
             realm: self.realm,
@@ -269,6 +412,23 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
 
     /// The response for rejected requests ([`PlainTextRejection`] by default); see
     /// [`RejectionResponse`](crate::RejectionResponse).
+    ///
+    /// ```
+    /// use http::{Response, request::Parts};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials, Rejection};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .rejection_response(|rejection: &Rejection, _request: &Parts| {
+    ///         Response::builder()
+    ///             .status(rejection.status())
+    ///             .body(format!(r#"{{"error":"{rejection}"}}"#))
+    ///             .unwrap()
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn rejection_response<R2>(self, rejection: R2) -> DigestLayerBuilder<C, N, R2> {
         DigestLayerBuilder {
             realm: self.realm,
@@ -356,6 +516,16 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 
     /// Checks the configuration and makes the layer.
+    ///
+    /// ```
+    /// use tower_digest_auth::{ConfigError, DigestLayer, MemoryCredentials};
+    ///
+    /// let users = MemoryCredentials::new("api@example.org", [("alice", "s3cret")]);
+    /// // The realm must be the one the users' HA1s were computed for.
+    /// let typo = DigestLayer::builder("api@example.com", users.clone()).build();
+    /// assert!(matches!(typo, Err(ConfigError::RealmNotServed { .. })));
+    /// assert!(DigestLayer::builder("api@example.org", users).build().is_ok());
+    /// ```
     ///
     /// # Errors
     /// A [`ConfigError`] naming what is wrong.
