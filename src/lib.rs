@@ -77,6 +77,11 @@ mod verify;
 pub use client_ip::{ClientIpSource, InvalidIpRange, IpRange, PeerAddr};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder, MAX_NONCE_LIFETIME};
+#[cfg(feature = "cache")]
+pub use credentials::{
+    CachedCredentials, CachedCredentialsBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL,
+    MAX_CACHE_TTL, MAX_CACHED_NAME_LEN,
+};
 pub use credentials::{Credential, CredentialStore, Ha1, InvalidHa1, MemoryCredentials};
 pub use future::ResponseFuture;
 pub use hash::{Algorithm, HashFunction};

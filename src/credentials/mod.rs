@@ -15,6 +15,14 @@ use std::sync::Arc;
 use crate::hash::{HashFunction, HexDigest, RawDigest};
 use crate::user::{Roles, UserData};
 
+#[cfg(feature = "cache")]
+mod cached;
+#[cfg(feature = "cache")]
+pub use cached::{
+    CachedCredentials, CachedCredentialsBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL,
+    MAX_CACHE_TTL, MAX_CACHED_NAME_LEN,
+};
+
 /// `HA1 = H(username ":" realm ":" password)` for one hash function, the secret a
 /// [`CredentialStore`] hands out.
 ///
