@@ -352,7 +352,7 @@ for line in open(f"{out}/runs.jsonl"):
 
 server_of = {"ours-open": "example server", "ours-md5": "example server", "ours-sha256": "example server",
              "apache-open": "Apache 2.4 prefork", "apache-digest": "Apache 2.4 prefork",
-             "db-cached": "database example, cache on", "db-uncached": "database example, CACHE=off"}
+             "db-cached": "database example (cache on)", "db-uncached": "database example (CACHE=off)"}
 auth_of = {"ours-open": "open", "ours-md5": "MD5", "ours-sha256": "SHA-256",
            "apache-open": "open", "apache-digest": "MD5", "db-cached": "SHA-256", "db-uncached": "SHA-256"}
 fields = ["round", "variant", "server", "auth", "requests", "rps", "p50_us", "p99_us",

@@ -16,7 +16,11 @@
 //! - `service`: a full `oneshot` through `DigestService` around a trivial `service_fn`
 //!   (`open` is the trivial service alone, for reference): a challenge, a first
 //!   authentication with a fresh nonce, and an authentication reusing a nonce with the
-//!   next `nc`. Requests and client headers are built outside the timed part.
+//!   next `nc`. Requests and client headers are built outside the timed part;
+//! - `credentials`: one `CredentialStore::credential` lookup, as the layer makes per
+//!   request: `memory` is [`MemoryCredentials`]; with `--features cache`, `cached_hit` and
+//!   `cached_hit_unknown` are a `CachedCredentials` in front of it answering from the cache
+//!   (a known user, an unknown one).
 //!
 //! The store benchmarks use random ids (`NonceId::from_bytes`): real ids are HMAC output,
 //! just as uniformly distributed.
@@ -512,6 +516,41 @@ fn bench_service(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_credentials(c: &mut Criterion) {
+    use tower_digest_auth::{CredentialStore, HashFunction};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let memory = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
+    let mut group = c.benchmark_group("credentials");
+    group.bench_function("memory", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let found = memory.credential(USER, REALM, HashFunction::Sha256).await;
+            assert!(matches!(found, Ok(Some(_))));
+        });
+    });
+    #[cfg(feature = "cache")]
+    {
+        let cached = tower_digest_auth::CachedCredentials::new(memory.clone());
+        for (name, user, known) in [
+            ("cached_hit", USER, true),
+            ("cached_hit_unknown", "Scar", false),
+        ] {
+            runtime
+                .block_on(cached.credential(user, REALM, HashFunction::Sha256))
+                .unwrap();
+            group.bench_function(name, |b| {
+                b.to_async(&runtime).iter(|| async {
+                    let found = cached.credential(user, REALM, HashFunction::Sha256).await;
+                    assert_eq!(found.unwrap().is_some(), known);
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .without_plots()
@@ -523,6 +562,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_parse, bench_response, bench_nonce, bench_store, bench_service
+    targets = bench_parse, bench_response, bench_nonce, bench_store, bench_service, bench_credentials
 }
 criterion_main!(benches);
