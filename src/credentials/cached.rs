@@ -83,8 +83,10 @@ const GENERATION_BUCKETS: usize = 1024;
 ///   (`moka`'s count, not bytes: with names bounded, an entry is well under 1 KiB plus
 ///   whatever data the store attaches). When full, `moka` admits a new entry only if it is
 ///   asked for more often than the entry it would evict (`TinyLFU`), so a flood of distinct
-///   unknown names, each asked once, does not push out users who log in all the time. Each
-///   such name still costs one store lookup: limit failed logins to bound that.
+///   unknown names, each asked once, does not push out users who keep logging in. The
+///   frequency estimates age, so a user idle through a long flood may be pushed out and
+///   then costs one lookup. Each flood name still costs one store lookup: limit failed
+///   logins to bound that.
 /// - Freshness is judged with the [`Clock`] given to
 ///   [`clock`](CachedCredentialsBuilder::clock) (the system clock by default), so tests
 ///   can expire entries by moving a [`ManualClock`](crate::ManualClock). `moka`'s own,
