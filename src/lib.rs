@@ -45,6 +45,8 @@
 //! | expired nonce with a correct response | 401 + challenge with `stale=true` |
 //! | authenticated, but the route's [`AuthorizeLayer`] refuses the user | 403, no `WWW-Authenticate` |
 //! | credential or nonce store error, authorizer error, unknown client address | 500, logged |
+//! | a method listed in [`unauthenticated_methods`](DigestLayerBuilder::unauthenticated_methods) (off by default) | inner service, no user |
+//! | `qop=auth-int` body over the limit ([`build_auth_int`](DigestLayerBuilder::build_auth_int) only) | 413 |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
 //!
 //! # Deployment caveats
@@ -60,6 +62,7 @@
 //! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
 //!   other's nonces.
 
+mod auth_int;
 pub mod authorize;
 mod challenge;
 mod client_ip;
@@ -74,8 +77,11 @@ mod nonce;
 mod rejection;
 mod service;
 mod user;
+mod userhash;
 mod verify;
 
+#[cfg(feature = "auth-int")]
+pub use auth_int::{AuthInt, AuthIntBody, AuthIntLayer};
 pub use authorize::{AuthorizeLayer, Authorizer, MemoryPermissions, Permissions};
 pub use client_ip::{ClientIpSource, InvalidIpRange, IpRange, PeerAddr};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -91,6 +97,7 @@ pub use nonce::{
 pub use rejection::{PlainTextRejection, Rejection, RejectionResponse};
 pub use service::DigestService;
 pub use user::AuthenticatedUser;
+pub use userhash::userhash;
 
 /// Entry points for the crate's own benchmarks (`benches/`), which can only reach
 /// public items. Not part of the API: no stability promise, hidden from the docs.

@@ -14,7 +14,7 @@ use crate::layer::Shared;
 use crate::nonce::{NcCheck, NonceStore, NonceUse};
 use crate::rejection::{Rejection, RejectionResponse};
 use crate::user::{Anonymous, AuthenticatedUser};
-use crate::verify::check_request;
+use crate::verify::{AuthInfo, check_request};
 
 /// A service behind Digest authentication; made by [`DigestLayer`](crate::DigestLayer).
 #[must_use]
@@ -93,12 +93,12 @@ where
 }
 
 /// RFC 7615's header, which `http` has no constant for.
-static AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("authentication-info");
+pub(crate) static AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("authentication-info");
 
 /// A success, ready to let the request through.
 struct Authenticated {
     user: AuthenticatedUser,
-    info: http::HeaderValue,
+    info: AuthInfo,
 }
 
 async fn handle<S, C, N, R, ReqBody, ResBody>(
@@ -115,6 +115,9 @@ where
     let config = &shared.config;
     let now = config.clock.now();
     let (mut parts, body) = request.into_parts();
+    if config.protocol.passes_unauthenticated(&parts.method) {
+        return pass_unauthenticated(&shared, inner, parts, body, now).await;
+    }
     let Some(client) = config.client_ip.client_ip(&parts) else {
         tracing::error!(
             "digest auth: no client address in the request; serve with ConnectInfo<SocketAddr> \
@@ -134,9 +137,17 @@ where
         Ok(Authenticated { user, info }) => {
             parts.extensions.insert(user);
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
-            response
-                .headers_mut()
-                .insert(AUTHENTICATION_INFO.clone(), info);
+            match info {
+                AuthInfo::Header(info) => {
+                    response
+                        .headers_mut()
+                        .insert(AUTHENTICATION_INFO.clone(), info);
+                }
+                // auth-int: the outer stage finishes rspauth over the response body.
+                AuthInfo::AfterBody(pending) => {
+                    response.extensions_mut().insert(*pending);
+                }
+            }
             Ok(response)
         }
         // allow_anonymous: through without a user, with the challenges on the answer
@@ -170,20 +181,19 @@ where
         log_rejection(*rejection, client, None);
     })?;
     let hash = attempt.algorithm.hash_function();
-    let credential = shared
-        .credentials
-        .credential(&attempt.username, &config.realm, hash)
+    let store_failed = |error: C::Error| {
+        let error: Box<dyn std::error::Error + Send + Sync> = error.into();
+        tracing::error!(%error, client_ip = %client, "digest auth: credential store failed");
+        Rejection::StoreFailure
+    };
+    let (username, credential) = lookup(&shared.credentials, &attempt, &config.realm, hash)
         .await
-        .map_err(|error| {
-            let error: Box<dyn std::error::Error + Send + Sync> = error.into();
-            tracing::error!(%error, client_ip = %client, "digest auth: credential store failed");
-            Rejection::StoreFailure
-        })?;
+        .map_err(store_failed)?;
     let fail = |rejection| {
         log_rejection(rejection, client, Some(&attempt.username));
         rejection
     };
-    let rspauth = attempt
+    let verified = attempt
         .check_response(
             credential.as_ref().map(Credential::ha1),
             config.dummy_ha1(hash),
@@ -213,7 +223,7 @@ where
             .signer
             .issue(attempt.algorithm, config.epoch, client, now)
     });
-    let info = attempt.authentication_info(&rspauth, next_nonce.as_deref());
+    let info = attempt.authentication_info(verified, next_nonce);
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
         return Err(fail(Rejection::BadCredentials));
@@ -221,7 +231,7 @@ where
     let (_, roles, data) = credential.into_parts();
     Ok(Authenticated {
         user: AuthenticatedUser::from_credential_parts(
-            attempt.username.into_owned(),
+            username,
             Arc::clone(&config.realm),
             attempt.algorithm,
             roles,
@@ -229,6 +239,58 @@ where
         ),
         info,
     })
+}
+
+/// The user's name and credential. A hashed username (`userhash=true`) is mapped back
+/// through the store first; one that maps to no one still costs a credential lookup (of
+/// the hash, whose answer is ignored), so a known hash with a wrong password and an
+/// unknown hash take the same store work, as a wrong password and an unknown user do.
+async fn lookup<C: CredentialStore>(
+    store: &C,
+    attempt: &crate::verify::Attempt<'_>,
+    realm: &str,
+    hash: crate::HashFunction,
+) -> Result<(String, Option<Credential>), C::Error> {
+    if !attempt.hashed_username {
+        let credential = store.credential(&attempt.username, realm, hash).await?;
+        return Ok((attempt.username.clone().into_owned(), credential));
+    }
+    if let Some(username) = store
+        .username_for_hash(&attempt.username, realm, hash)
+        .await?
+    {
+        let credential = store.credential(&username, realm, hash).await?;
+        return Ok((username, credential));
+    }
+    let _ = store.credential(&attempt.username, realm, hash).await?;
+    Ok((attempt.username.clone().into_owned(), None))
+}
+
+/// A request whose method passes without authentication
+/// ([`unauthenticated_methods`](crate::DigestLayerBuilder::unauthenticated_methods)):
+/// no user, marked anonymous so an authorizer or extractor asks for a login (401) rather
+/// than failing (500); a 401 from inside gets the challenges RFC 9110 requires.
+async fn pass_unauthenticated<S, C, N, R, ReqBody, ResBody>(
+    shared: &Shared<C, N, R>,
+    mut inner: S,
+    mut parts: http::request::Parts,
+    body: ReqBody,
+    now: std::time::SystemTime,
+) -> Result<Response<ResBody>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    let client = shared.config.client_ip.client_ip(&parts);
+    parts.extensions.insert(Anonymous);
+    let mut response = inner.call(Request::from_parts(parts, body)).await?;
+    if let (http::StatusCode::UNAUTHORIZED, Some(client)) = (response.status(), client) {
+        let headers = response.headers_mut();
+        headers.remove(WWW_AUTHENTICATE);
+        for challenge in challenges(&shared.config, client, now, false) {
+            headers.append(WWW_AUTHENTICATE, challenge);
+        }
+    }
+    Ok(response)
 }
 
 /// Records a rejection: possible attacks as warnings with the client address (never a
