@@ -309,7 +309,7 @@ async fn serve() -> SocketAddr {
     addr
 }
 
-/// aiohttp's DigestAuthMiddleware POSTs `body`; prints status, body, the Authorization it
+/// aiohttp's `DigestAuthMiddleware` POSTs `body`; prints status, body, the Authorization it
 /// sent and the Authentication-Info it got, one per line (hex for the body).
 const AIOHTTP: &str = r#"
 import asyncio, sys

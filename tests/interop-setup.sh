@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the interop suite (tests/interop.rs) drives, when it is missing:
-#   apt: curl, chromium, nodejs, npm     pip: requests, httpx, aiohttp>=3.12
+#   apt: curl, chromium, nodejs, npm, litmus (WebDAV client, tests/webdav.rs)
+#   pip: requests, httpx, aiohttp>=3.12
 #   npm: playwright-core (pinned by tests/interop/package-lock.json, into tests/interop/node_modules)
 # Idempotent: when everything is there it only checks, in about a second.
 # When something cannot be installed it says exactly what is missing and exits non-zero.
@@ -41,6 +42,7 @@ playwright_ok() {
 # 1. Debian packages.
 apt_missing=()
 command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
+command -v litmus >/dev/null 2>&1 || apt_missing+=(litmus)
 [ -x "$CHROMIUM" ] || apt_missing+=(chromium)
 command -v node >/dev/null 2>&1 || apt_missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
@@ -76,6 +78,7 @@ fi
 # 4. Check everything, and say exactly what is still missing.
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=("curl (apt-get install curl)")
+command -v litmus >/dev/null 2>&1 || missing+=("litmus (apt-get install litmus)")
 [ -x "$CHROMIUM" ] || missing+=("chromium at $CHROMIUM (apt-get install chromium)")
 command -v node >/dev/null 2>&1 || missing+=("node (apt-get install nodejs)")
 if command -v python3 >/dev/null 2>&1; then
@@ -93,4 +96,4 @@ if [ ${#missing[@]} -gt 0 ]; then
     done
     exit 1
 fi
-log "curl, chromium, python requests/httpx/aiohttp and playwright-core are ready"
+log "curl, litmus, chromium, python requests/httpx/aiohttp and playwright-core are ready"

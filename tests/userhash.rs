@@ -146,7 +146,7 @@ async fn malformed_hashed_usernames_are_400() {
     // username* cannot be hashed.
     let header = Answer::get("/").header(&challenge).replace(
         r#"username="Mufasa""#,
-        r#"username*=UTF-8''Mufasa, userhash=true"#,
+        r"username*=UTF-8''Mufasa, userhash=true",
     );
     assert_eq!(
         send(&service, &header).await.status(),
