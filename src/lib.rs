@@ -46,7 +46,7 @@
 //! | authenticated, but the route's [`AuthorizeLayer`] refuses the user | 403, no `WWW-Authenticate` |
 //! | credential or nonce store error, authorizer error, unknown client address | 500, logged |
 //! | a method listed in [`unauthenticated_methods`](DigestLayerBuilder::unauthenticated_methods) (off by default) | inner service, no user |
-//! | `qop=auth-int` body over the limit ([`build_auth_int`](DigestLayerBuilder::build_auth_int) only) | 413 |
+//! | `qop=auth-int` body over the limit (`build_auth_int`, feature `auth-int`, only) | 413 |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
 //!
 //! # Deployment caveats
