@@ -8,6 +8,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use http::Method;
+
 use crate::client_ip::ClientIpSource;
 use crate::client_order::ChallengeOrder;
 use crate::clock::{Clock, SystemClock};
@@ -79,6 +81,8 @@ pub(crate) struct Config {
     pub(crate) allow_anonymous: bool,
     /// The failed-login throttle; `None` when switched off.
     pub(crate) throttle: Option<Throttle>,
+    /// Opt-in protocol extensions: methods that pass unauthenticated, userhash, auth-int.
+    pub(crate) protocol: ProtocolOptions,
     /// Per hash function, the `HA1` an unknown user is checked against, so that answering
     /// "no such user" costs the same hashing as "wrong password".
     dummy_ha1: [HexDigest; 3],
@@ -105,7 +109,29 @@ impl fmt::Debug for Config {
             .field("client_ip", &self.client_ip)
             .field("allow_anonymous", &self.allow_anonymous)
             .field("throttle", &self.throttle)
+            .field("protocol", &self.protocol)
             .finish_non_exhaustive()
+    }
+}
+
+/// The opt-in extensions of the protocol, kept together so the builder carries them as
+/// one field. Every one is off by default.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProtocolOptions {
+    /// Methods that reach the inner service without authentication (`OPTIONS` for
+    /// WebDAV clients that probe without credentials).
+    pub(crate) unauthenticated_methods: Vec<Method>,
+    /// Whether challenges say `userhash=true` and hashed usernames are accepted.
+    pub(crate) userhash: bool,
+    /// The body limit of `qop=auth-int`; `None` when auth-int is not offered. Set only by
+    /// `build_auth_int`, whose layer reads the bodies.
+    pub(crate) auth_int_limit: Option<usize>,
+}
+
+impl ProtocolOptions {
+    /// Whether `method` passes without authentication.
+    pub(crate) fn passes_unauthenticated(&self, method: &Method) -> bool {
+        self.unauthenticated_methods.contains(method)
     }
 }
 
@@ -144,6 +170,7 @@ pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
     clock: Arc<dyn Clock>,
     allow_anonymous: bool,
     throttle: Option<Throttle>,
+    protocol: ProtocolOptions,
 }
 
 impl<C: CredentialStore> DigestLayerBuilder<C> {
@@ -164,6 +191,7 @@ impl<C: CredentialStore> DigestLayerBuilder<C> {
             clock: Arc::new(SystemClock),
             allow_anonymous: false,
             throttle: Some(Throttle::default()),
+            protocol: ProtocolOptions::default(),
         }
     }
 }
@@ -373,6 +401,59 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         self
     }
 
+    /// Methods whose requests reach the inner service without authentication, for
+    /// clients that probe before they log in: Windows' WebDAV redirector and several DAV
+    /// clients send `OPTIONS` without credentials and give up on a 401. Empty (off) by
+    /// default.
+    ///
+    /// The trade-off: these requests carry no [`AuthenticatedUser`](crate::AuthenticatedUser)
+    /// and are never refused by this layer, so the inner service must not answer them
+    /// with anything protected. `OPTIONS` is the usual choice (a WebDAV server answers it
+    /// with its `DAV` and `Allow` headers); never list `GET` or `PROPFIND`. Credentials on
+    /// such a request are not checked. If the inner service answers 401 anyway (an
+    /// [`AuthorizeLayer`](crate::AuthorizeLayer), an `AuthenticatedUser` extractor), the
+    /// layer adds the challenges.
+    ///
+    /// ```
+    /// use http::Method;
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    ///
+    /// let users = MemoryCredentials::new("dav", [("Mufasa", "Circle of Life")]);
+    /// let layer = DigestLayer::builder("dav", users)
+    ///     .unauthenticated_methods([Method::OPTIONS])
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn unauthenticated_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
+        self.protocol.unauthenticated_methods = methods.into_iter().collect();
+        self
+    }
+
+    /// Offers `userhash=true` (RFC 7616 section 3.4.4): a client may then send
+    /// `H(username:realm)` instead of its username, so the name does not cross the wire.
+    /// Off by default; with it off a hashed username is refused (400).
+    ///
+    /// The credential store maps the hash back with
+    /// [`CredentialStore::username_for_hash`](crate::CredentialStore::username_for_hash)
+    /// ([`MemoryCredentials`](crate::MemoryCredentials) does; the default finds no one, so
+    /// every hashed login fails like an unknown user). Clients that ignore `userhash` keep
+    /// sending plain usernames, which still work, and
+    /// [`AuthenticatedUser::username`](crate::AuthenticatedUser::username) is always the
+    /// real name.
+    ///
+    /// ```
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    ///
+    /// let users = MemoryCredentials::new("realm", [("Mufasa", "Circle of Life")]);
+    /// let layer = DigestLayer::builder("realm", users).userhash(true).build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn userhash(mut self, userhash: bool) -> Self {
+        self.protocol.userhash = userhash;
+        self
+    }
+
     /// The store that accepts each `(nonce, nc)` once ([`MemoryNonceStore`] by default).
     ///
     /// ```
@@ -407,6 +488,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
             throttle: self.throttle,
+            protocol: self.protocol,
         }
     }
 
@@ -446,6 +528,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
             throttle: self.throttle,
+            protocol: self.protocol,
         }
     }
 
@@ -577,17 +660,27 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         // that is not told so may hash a non-ASCII name or password as Latin-1.
         let mut challenge_suffix =
             format!("\", opaque=\"{}\", charset=UTF-8", quote_escape(&opaque));
+        if self.protocol.userhash {
+            challenge_suffix.push_str(", userhash=true");
+        }
         if !self.domain.is_empty() {
             let domain = quote_escape(&self.domain.join(" "));
             challenge_suffix = format!("{challenge_suffix}, domain=\"{domain}\"");
         }
         let realm = quote_escape(&self.realm);
+        // auth alone by default: offering auth-int breaks some clients (the JDK then sends
+        // no qop at all), and answering it means reading bodies.
+        let qop = if self.protocol.auth_int_limit.is_some() {
+            "auth,auth-int"
+        } else {
+            "auth"
+        };
         let challenge_prefixes = self
             .algorithms
             .iter()
             .map(|&algorithm| {
                 let prefix = format!(
-                    "Digest realm=\"{realm}\", qop=\"auth\", algorithm={}, nonce=\"",
+                    "Digest realm=\"{realm}\", qop=\"{qop}\", algorithm={}, nonce=\"",
                     algorithm.name()
                 );
                 (algorithm, prefix)
@@ -609,6 +702,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
             throttle: self.throttle,
+            protocol: self.protocol,
             dummy_ha1,
         };
         Ok(DigestLayer::from_parts(
@@ -617,6 +711,45 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             self.nonces,
             self.rejection,
         ))
+    }
+}
+
+#[cfg(feature = "auth-int")]
+impl<C, N, R> DigestLayerBuilder<C, N, R> {
+    /// Checks the configuration and makes a layer that also offers `qop=auth-int`
+    /// (`qop="auth,auth-int"` in its challenges): the client's answer then covers the
+    /// request body, and `rspauth` the response body. Bodies of such requests are read
+    /// whole, up to `body_limit` bytes (413 past it), before the inner service runs;
+    /// responses to them are buffered up to the same limit to compute `rspauth`. Answers
+    /// with `qop=auth` keep working as with [`build`](Self::build).
+    ///
+    /// Never offered by a plain [`build`](Self::build): offering auth-int breaks some
+    /// clients, and the body reading lives in the layer this returns. Needs the
+    /// `auth-int` feature; see [`AuthIntLayer`](crate::AuthIntLayer) for the body types.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming what is wrong.
+    ///
+    /// ```
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    ///
+    /// let users = MemoryCredentials::new("realm", [("Mufasa", "Circle of Life")]);
+    /// let layer = DigestLayer::builder("realm", users).build_auth_int(64 * 1024).unwrap();
+    /// let app: axum::Router = axum::Router::new()
+    ///     .route("/", axum::routing::post(|body: String| async move { body }))
+    ///     .layer(layer);
+    /// # let _ = app;
+    /// ```
+    pub fn build_auth_int(
+        mut self,
+        body_limit: usize,
+    ) -> Result<crate::AuthIntLayer<C, N, R>, ConfigError>
+    where
+        C: CredentialStore,
+        N: NonceStore,
+    {
+        self.protocol.auth_int_limit = Some(body_limit);
+        Ok(crate::AuthIntLayer::new(self.build()?))
     }
 }
 

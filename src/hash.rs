@@ -411,13 +411,13 @@ impl DigestInput<'_> {
 
     /// Finishes `KD` for `method` (empty for `rspauth`) from a shared prefix.
     pub(crate) fn finish_kd(&self, prefix: &Hasher, method: &[u8]) -> RawDigest {
-        let ha2 = self
-            .algorithm
-            .hash_function()
-            .hex_digest(&[method, b":", self.uri]);
-        let mut hasher = prefix.clone();
-        hasher.update(ha2.as_bytes());
-        hasher.finish_raw()
+        finish_kd(
+            prefix,
+            self.algorithm.hash_function(),
+            method,
+            self.uri,
+            None,
+        )
     }
 
     /// The `response` a client with the right password sends for `method`.
@@ -432,6 +432,24 @@ impl DigestInput<'_> {
     pub(crate) fn rspauth(&self, session_key: &HexDigest) -> HexDigest {
         self.finish_kd(&self.kd_prefix(session_key), b"").to_hex()
     }
+}
+
+/// Finishes `KD` from a shared prefix with `H(A2)`, where `A2` is `method:uri`, or for
+/// `qop=auth-int` `method:uri:H(entity-body)` (`method` is empty for `rspauth`).
+pub(crate) fn finish_kd(
+    prefix: &Hasher,
+    hash: HashFunction,
+    method: &[u8],
+    uri: &[u8],
+    entity_hash: Option<&HexDigest>,
+) -> RawDigest {
+    let ha2 = match entity_hash {
+        None => hash.hex_digest(&[method, b":", uri]),
+        Some(entity) => hash.hex_digest(&[method, b":", uri, b":", entity.as_bytes()]),
+    };
+    let mut hasher = prefix.clone();
+    hasher.update(ha2.as_bytes());
+    hasher.finish_raw()
 }
 
 #[cfg(test)]

@@ -47,6 +47,8 @@
 //! | client address (or address + username) over its failed-login limit ([`ThrottleConfig`]) | 429 + `Retry-After`, before any hashing or store lookup; only wrong passwords and unknown users count |
 //! | authenticated, but the route's [`AuthorizeLayer`] refuses the user | 403, no `WWW-Authenticate` |
 //! | credential or nonce store error, authorizer error, no client address at all | 500, logged |
+//! | a method listed in [`unauthenticated_methods`](DigestLayerBuilder::unauthenticated_methods) (off by default) | inner service, no user |
+//! | `qop=auth-int` body over the limit (`build_auth_int`, feature `auth-int`, only) | 413 |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
 //!
 //! # Deployment caveats
@@ -63,6 +65,7 @@
 //! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
 //!   other's nonces, and a [`FailureStore`] to count failed logins together.
 
+mod auth_int;
 pub mod authorize;
 mod challenge;
 mod client_ip;
@@ -79,8 +82,11 @@ mod rejection;
 mod service;
 mod throttle;
 mod user;
+mod userhash;
 mod verify;
 
+#[cfg(feature = "auth-int")]
+pub use auth_int::{AuthInt, AuthIntBody, AuthIntLayer};
 pub use authorize::{AuthorizeLayer, Authorizer, MemoryPermissions, Permissions};
 pub use client_ip::{ClientIpSource, InvalidIpRange, IpRange, PeerAddr};
 pub use client_order::{
@@ -108,6 +114,7 @@ pub use throttle::{
     ThrottleConfig,
 };
 pub use user::AuthenticatedUser;
+pub use userhash::userhash;
 
 /// Entry points for the crate's own benchmarks (`benches/`), which can only reach
 /// public items. Not part of the API: no stability promise, hidden from the docs.

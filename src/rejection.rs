@@ -33,7 +33,8 @@ pub enum Rejection {
     OpaqueMismatch,
     /// `uri` does not name the request's target: 400.
     UriMismatch,
-    /// Both `username` and `username*`, or `userhash=true`, which we never offer: 400.
+    /// Both `username` and `username*`, or `userhash=true` when the layer does not offer
+    /// it (or with `username*`): 400.
     UnsupportedUsername,
     /// Wrong password or unknown user, which look the same: 401.
     BadCredentials,
@@ -74,6 +75,9 @@ pub enum Rejection {
     /// The authorizer failed, or found no authenticated user because it does not sit
     /// inside a [`DigestLayer`](crate::DigestLayer): 500.
     AuthorizerFailure,
+    /// A `qop=auth-int` request whose body is larger than the configured limit, refused
+    /// before it is read whole: 413.
+    PayloadTooLarge,
 }
 
 impl Rejection {
@@ -103,6 +107,7 @@ impl Rejection {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Rejection::Forbidden => StatusCode::FORBIDDEN,
+            Rejection::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -142,6 +147,7 @@ impl Rejection {
                 "internal server error"
             }
             Rejection::Forbidden => "forbidden",
+            Rejection::PayloadTooLarge => "request body too large for auth-int",
         }
     }
 }

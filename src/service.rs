@@ -16,7 +16,7 @@ use crate::nonce::{NcCheck, NonceStore, NonceUse};
 use crate::rejection::{Rejection, RejectionResponse};
 use crate::throttle::{FailureKey, NewLocks};
 use crate::user::{Anonymous, AuthenticatedUser};
-use crate::verify::parse_answer;
+use crate::verify::{AuthInfo, parse_answer};
 
 /// A service behind Digest authentication; made by [`DigestLayer`](crate::DigestLayer).
 #[must_use]
@@ -95,12 +95,12 @@ where
 }
 
 /// RFC 7615's header, which `http` has no constant for.
-static AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("authentication-info");
+pub(crate) static AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("authentication-info");
 
 /// A success, ready to let the request through.
 struct Authenticated {
     user: AuthenticatedUser,
-    info: http::HeaderValue,
+    info: AuthInfo,
 }
 
 async fn handle<S, C, N, R, ReqBody, ResBody>(
@@ -117,6 +117,9 @@ where
     let config = &shared.config;
     let now = config.clock.now();
     let (mut parts, body) = request.into_parts();
+    if config.protocol.passes_unauthenticated(&parts.method) {
+        return pass_unauthenticated(&shared, inner, parts, body, now).await;
+    }
     let client = match config.client_ip.client_ip(&parts) {
         Ok(client) => client,
         Err(UnknownClient::NoPeerAddress) => {
@@ -144,9 +147,17 @@ where
         Ok(Authenticated { user, info }) => {
             parts.extensions.insert(user);
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
-            response
-                .headers_mut()
-                .insert(AUTHENTICATION_INFO.clone(), info);
+            match info {
+                AuthInfo::Header(info) => {
+                    response
+                        .headers_mut()
+                        .insert(AUTHENTICATION_INFO.clone(), info);
+                }
+                // auth-int: the outer stage finishes rspauth over the response body.
+                AuthInfo::AfterBody(pending) => {
+                    response.extensions_mut().insert(*pending);
+                }
+            }
             Ok(response)
         }
         // allow_anonymous: through without a user, with the challenges on the answer
@@ -198,30 +209,30 @@ where
         .inspect_err(|rejection| {
             log_rejection(*rejection, client, None);
         })?;
-    let username = &attempt.answer.username;
+    // As sent: with userhash, the hash, which is also what the throttle counts on.
+    let sent_username = &attempt.answer.username;
     let algorithm = attempt.answer.algorithm;
     let hash = algorithm.hash_function();
-    let credential = shared
-        .credentials
-        .credential(username, &config.realm, hash)
+    let store_failed = |error: C::Error| {
+        let error: Box<dyn std::error::Error + Send + Sync> = error.into();
+        tracing::error!(%error, client_ip = %client, "digest auth: credential store failed");
+        Rejection::StoreFailure
+    };
+    let (username, credential) = lookup(&shared.credentials, &attempt, &config.realm, hash)
         .await
-        .map_err(|error| {
-            let error: Box<dyn std::error::Error + Send + Sync> = error.into();
-            tracing::error!(%error, client_ip = %client, "digest auth: credential store failed");
-            Rejection::StoreFailure
-        })?;
+        .map_err(store_failed)?;
     let fail = |rejection| {
-        log_rejection(rejection, client, Some(username));
+        log_rejection(rejection, client, Some(&username));
         rejection
     };
-    let throttle_key = FailureKey::new(client, username);
+    let throttle_key = FailureKey::new(client, sent_username);
     let checked = attempt.check_response(
         credential.as_ref().map(Credential::ha1),
         config.dummy_ha1(hash),
         parts.method.as_str().as_bytes(),
     );
-    let rspauth = match checked {
-        Ok(rspauth) => rspauth,
+    let verified = match checked {
+        Ok(verified) => verified,
         Err(rejection) => {
             let rejection = fail(rejection);
             // The one kind of rejection the throttle counts: a wrong password or an
@@ -231,7 +242,7 @@ where
                     .record_failure(throttle_key, now)
                     .await
                     .map_err(throttle_failed)?;
-                log_locks(locks, client, username);
+                log_locks(locks, client, &username);
             }
             return Err(rejection);
         }
@@ -263,7 +274,7 @@ where
     let next_nonce = config
         .wants_next_nonce(age)
         .then(|| config.signer.issue(algorithm, config.epoch, client, now));
-    let info = attempt.authentication_info(&rspauth, next_nonce.as_deref());
+    let info = attempt.authentication_info(verified, next_nonce);
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
         return Err(fail(Rejection::BadCredentials));
@@ -271,7 +282,7 @@ where
     let (_, roles, data) = credential.into_parts();
     Ok(Authenticated {
         user: AuthenticatedUser::from_credential_parts(
-            attempt.answer.username.into_owned(),
+            username,
             Arc::clone(&config.realm),
             algorithm,
             roles,
@@ -327,6 +338,57 @@ fn report_missing_peer(explained: &std::sync::atomic::AtomicBool) {
     if !tracing::dispatcher::has_been_set() {
         eprintln!("{FIX}");
     }
+}
+
+/// The user's name and credential. A hashed username (`userhash=true`) is mapped back
+/// through the store first; one that maps to no one still costs a credential lookup (of
+/// the hash, whose answer is ignored), so a known hash with a wrong password and an
+/// unknown hash take the same store work, as a wrong password and an unknown user do.
+async fn lookup<C: CredentialStore>(
+    store: &C,
+    attempt: &crate::verify::Attempt<'_>,
+    realm: &str,
+    hash: crate::HashFunction,
+) -> Result<(String, Option<Credential>), C::Error> {
+    let sent = &attempt.answer.username;
+    if !attempt.answer.hashed_username {
+        let credential = store.credential(sent, realm, hash).await?;
+        return Ok((sent.clone().into_owned(), credential));
+    }
+    if let Some(username) = store.username_for_hash(sent, realm, hash).await? {
+        let credential = store.credential(&username, realm, hash).await?;
+        return Ok((username, credential));
+    }
+    let _ = store.credential(sent, realm, hash).await?;
+    Ok((sent.clone().into_owned(), None))
+}
+
+/// A request whose method passes without authentication
+/// ([`unauthenticated_methods`](crate::DigestLayerBuilder::unauthenticated_methods)):
+/// no user, marked anonymous so an authorizer or extractor asks for a login (401) rather
+/// than failing (500); a 401 from inside gets the challenges RFC 9110 requires.
+async fn pass_unauthenticated<S, C, N, R, ReqBody, ResBody>(
+    shared: &Shared<C, N, R>,
+    mut inner: S,
+    mut parts: http::request::Parts,
+    body: ReqBody,
+    now: std::time::SystemTime,
+) -> Result<Response<ResBody>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    let client = shared.config.client_ip.client_ip(&parts).ok();
+    let arrangement = shared.config.challenge_order.arrangement(&parts);
+    parts.extensions.insert(Anonymous);
+    let mut response = inner.call(Request::from_parts(parts, body)).await?;
+    if let (http::StatusCode::UNAUTHORIZED, Some(client)) = (response.status(), client) {
+        let headers = response.headers_mut();
+        headers.remove(WWW_AUTHENTICATE);
+        for challenge in challenges(&shared.config, client, now, false, arrangement) {
+            headers.append(WWW_AUTHENTICATE, challenge);
+        }
+    }
+    Ok(response)
 }
 
 /// Records a rejection: possible attacks as warnings with the client address (never a

@@ -12,10 +12,12 @@ use http::request::Parts;
 use http::{HeaderValue, Uri};
 use subtle::ConstantTimeEq;
 
+use crate::auth_int::{CollectedBody, PendingRspauth};
 use crate::clock::unix_secs;
 use crate::config::Config;
 use crate::credentials::Ha1;
-use crate::hash::{Algorithm, DigestInput, HexDigest, RawDigest};
+use crate::hash::finish_kd;
+use crate::hash::{Algorithm, DigestInput, Hasher, HexDigest, RawDigest};
 use crate::header::{DigestParams, ParseError, parse_authorization};
 use crate::nonce::{IssuedNonce, NonceEpoch, NonceError};
 use crate::rejection::Rejection;
@@ -29,7 +31,11 @@ const CLOCK_SKEW_SECS: u64 = 60;
 /// without hashing.
 #[derive(Debug)]
 pub(crate) struct Answer<'a> {
+    /// As sent: with `userhash`, the hash (normalised to lowercase hex), which the
+    /// credential store maps back to a name.
     pub(crate) username: Cow<'a, str>,
+    /// Whether `username` is `H(username:realm)` (RFC 7616 section 3.4.4).
+    pub(crate) hashed_username: bool,
     pub(crate) algorithm: Algorithm,
     pub(crate) nc: u64,
     response: RawDigest,
@@ -38,6 +44,15 @@ pub(crate) struct Answer<'a> {
     cnonce: Cow<'a, [u8]>,
     qop: Cow<'a, [u8]>,
     uri: Cow<'a, [u8]>,
+    /// The request body, for `qop=auth-int` (hashed only once the nonce verified).
+    entity: Option<&'a CollectedBody>,
+}
+
+/// What proves the server to the client, for `Authentication-Info`: `rspauth` at once
+/// (`qop=auth`), or once the response body is known (`qop=auth-int`).
+pub(crate) enum AuthInfo {
+    Header(HeaderValue),
+    AfterBody(Box<PendingRspauth>),
 }
 
 /// An [`Answer`] with a genuine nonce issued to this client; what is left is the password
@@ -64,15 +79,21 @@ pub(crate) fn parse_answer<'a>(config: &Config, parts: &'a Parts) -> Result<Answ
         ParseError::Duplicate(name) => Rejection::DuplicateParameter(name),
     })?;
 
-    let username = username(&mut params)?;
+    let (username, hashed_username) = username(&mut params, config.protocol.userhash)?;
     let realm = required(params.realm.take(), "realm")?;
     let raw_nonce = required(params.nonce.take(), "nonce")?;
     let uri = required(params.uri.take(), "uri")?;
     let response = required(params.response.take(), "response")?;
     let qop = params.qop.take().ok_or(Rejection::UnsupportedQop)?;
-    if !qop.eq_ignore_ascii_case(b"auth") {
+    // auth-int only from the layer that offered it, and which read the body.
+    let body = if qop.eq_ignore_ascii_case(b"auth") {
+        None
+    } else if qop.eq_ignore_ascii_case(b"auth-int") && config.protocol.auth_int_limit.is_some() {
+        let body = parts.extensions.get::<CollectedBody>();
+        Some(body.ok_or(Rejection::UnsupportedQop)?)
+    } else {
         return Err(Rejection::UnsupportedQop);
-    }
+    };
     let raw_nc = required(params.nc.take(), "nc")?;
     let cnonce = required(params.cnonce.take(), "cnonce")?;
 
@@ -84,6 +105,15 @@ pub(crate) fn parse_answer<'a>(config: &Config, parts: &'a Parts) -> Result<Answ
     if !config.algorithms.contains(&algorithm) {
         return Err(Rejection::UnsupportedAlgorithm);
     }
+    let hash = algorithm.hash_function();
+    let username = if hashed_username {
+        let digest = crate::userhash::parse_userhash(&username, hash).ok_or(
+            Rejection::InvalidField("a hashed username must be a digest of the algorithm"),
+        )?;
+        Cow::Owned(digest.as_str().to_owned())
+    } else {
+        username
+    };
     if *realm != *config.realm.as_bytes() {
         return Err(Rejection::RealmMismatch);
     }
@@ -110,6 +140,7 @@ pub(crate) fn parse_answer<'a>(config: &Config, parts: &'a Parts) -> Result<Answ
         ))?;
     Ok(Answer {
         username,
+        hashed_username,
         algorithm,
         nc,
         response,
@@ -118,6 +149,7 @@ pub(crate) fn parse_answer<'a>(config: &Config, parts: &'a Parts) -> Result<Answ
         cnonce,
         qop,
         uri,
+        entity: body,
     })
 }
 
@@ -167,15 +199,25 @@ impl Attempt<'_> {
         ha1: Option<&Ha1>,
         dummy: &HexDigest,
         method: &[u8],
-    ) -> Result<HexDigest, Rejection> {
+    ) -> Result<Verified, Rejection> {
         let known = ha1.is_some();
         let input = self.input();
         let key = input.session_key(ha1.map_or(dummy, Ha1::digest));
         let prefix = input.kd_prefix(&key);
-        let expected = input.finish_kd(&prefix, method);
+        let hash = self.answer.algorithm.hash_function();
+        // auth-int: the request body's hash, computed only now, after the throttle and
+        // the nonce check.
+        let entity_hash = self.answer.entity.map(|body| body.hash(hash));
+        let expected = finish_kd(
+            &prefix,
+            hash,
+            method,
+            &self.answer.uri,
+            entity_hash.as_ref(),
+        );
         let matches = expected.ct_eq(&self.answer.response);
         if known & bool::from(matches) {
-            Ok(input.finish_kd(&prefix, b"").to_hex())
+            Ok(Verified(prefix))
         } else {
             Err(Rejection::BadCredentials)
         }
@@ -205,39 +247,80 @@ impl Attempt<'_> {
     }
 
     /// `Authentication-Info` for a success: `rspauth` proves to the client that we know
-    /// its `HA1` too; `nextnonce` hands over a fresh nonce before this one expires.
+    /// its `HA1` too; `nextnonce` hands over a fresh nonce before this one expires. For
+    /// `qop=auth-int`, `rspauth` covers the response body, so it waits for it.
     pub(crate) fn authentication_info(
         &self,
-        rspauth: &HexDigest,
-        next_nonce: Option<&str>,
-    ) -> HeaderValue {
-        // Exact size (escapes aside), so the buffer becomes the header without a copy.
-        let len = 36
-            + rspauth.as_bytes().len()
-            + self.answer.cnonce.len()
-            + self.answer.raw_nc.len()
-            + next_nonce.map_or(0, |next| 14 + next.len());
-        let mut value = Vec::with_capacity(len);
-        value.extend_from_slice(b"qop=auth, rspauth=\"");
-        value.extend_from_slice(rspauth.as_bytes());
-        value.extend_from_slice(b"\", cnonce=\"");
-        for &byte in self.answer.cnonce.iter() {
-            if byte == b'"' || byte == b'\\' {
-                value.push(b'\\');
-            }
-            value.push(byte);
+        verified: Verified,
+        next_nonce: Option<String>,
+    ) -> AuthInfo {
+        let hash = self.answer.algorithm.hash_function();
+        if self.answer.entity.is_some() {
+            return AuthInfo::AfterBody(Box::new(PendingRspauth {
+                prefix: verified.0,
+                hash,
+                uri: self.answer.uri.to_vec(),
+                cnonce: self.answer.cnonce.to_vec(),
+                nc: self.answer.raw_nc.to_vec(),
+                next_nonce,
+            }));
         }
-        value.extend_from_slice(b"\", nc=");
-        value.extend_from_slice(&self.answer.raw_nc);
-        if let Some(next) = next_nonce {
-            value.extend_from_slice(b", nextnonce=\"");
-            value.extend_from_slice(next.as_bytes());
-            value.push(b'"');
-        }
-        // Every byte came from our own hex and base64 or from the header we parsed, which
-        // holds no control characters (the parser refuses them), so this cannot fail.
-        HeaderValue::try_from(value).expect("Authentication-Info is a valid header value")
+        let rspauth = finish_kd(&verified.0, hash, b"", &self.answer.uri, None).to_hex();
+        AuthInfo::Header(info_header(
+            b"auth",
+            Some(&rspauth),
+            &self.answer.cnonce,
+            &self.answer.raw_nc,
+            next_nonce.as_deref(),
+        ))
     }
+}
+
+/// A verified response: the `KD` state that `rspauth` finishes. It is derived from the
+/// user's `HA1`, so it is as secret as the password for this `(nonce, nc)`.
+pub(crate) struct Verified(Hasher);
+
+/// The `Authentication-Info` value: `qop`, `rspauth` (when there is one), `cnonce`, `nc`
+/// and `nextnonce`.
+pub(crate) fn info_header(
+    qop: &[u8],
+    rspauth: Option<&HexDigest>,
+    cnonce: &[u8],
+    nc: &[u8],
+    next_nonce: Option<&str>,
+) -> HeaderValue {
+    // Exact size (escapes aside), so the buffer becomes the header without a copy.
+    let len = 22
+        + qop.len()
+        + rspauth.map_or(0, |rspauth| 12 + rspauth.as_bytes().len())
+        + cnonce.len()
+        + nc.len()
+        + next_nonce.map_or(0, |next| 14 + next.len());
+    let mut value = Vec::with_capacity(len);
+    value.extend_from_slice(b"qop=");
+    value.extend_from_slice(qop);
+    if let Some(rspauth) = rspauth {
+        value.extend_from_slice(b", rspauth=\"");
+        value.extend_from_slice(rspauth.as_bytes());
+        value.push(b'"');
+    }
+    value.extend_from_slice(b", cnonce=\"");
+    for &byte in cnonce {
+        if byte == b'"' || byte == b'\\' {
+            value.push(b'\\');
+        }
+        value.push(byte);
+    }
+    value.extend_from_slice(b"\", nc=");
+    value.extend_from_slice(nc);
+    if let Some(next) = next_nonce {
+        value.extend_from_slice(b", nextnonce=\"");
+        value.extend_from_slice(next.as_bytes());
+        value.push(b'"');
+    }
+    // Every byte came from our own hex and base64 or from the header we parsed, which
+    // holds no control characters (the parser refuses them), so this cannot fail.
+    HeaderValue::try_from(value).expect("Authentication-Info is a valid header value")
 }
 
 fn required<'a>(
@@ -247,16 +330,24 @@ fn required<'a>(
     field.ok_or(Rejection::MissingField(name))
 }
 
-/// The username from `username` or `username*` (RFC 8187 `UTF-8''percent%20encoded`);
-/// both at once, or a hashed username, is refused.
-fn username<'a>(params: &mut DigestParams<'a>) -> Result<Cow<'a, str>, Rejection> {
-    if params
+/// The username from `username` or `username*` (RFC 8187 `UTF-8''percent%20encoded`),
+/// and whether it is hashed (`userhash=true`); both at once is refused, and so is a
+/// hashed one when `userhash` was not offered or comes as `username*`.
+fn username<'a>(
+    params: &mut DigestParams<'a>,
+    userhash_offered: bool,
+) -> Result<(Cow<'a, str>, bool), Rejection> {
+    let hashed = params
         .userhash
         .as_deref()
-        .is_some_and(|flag| flag.eq_ignore_ascii_case(b"true"))
-    {
+        .is_some_and(|flag| flag.eq_ignore_ascii_case(b"true"));
+    if hashed && (!userhash_offered || params.username_star.is_some()) {
         return Err(Rejection::UnsupportedUsername);
     }
+    plain_username(params).map(|username| (username, hashed))
+}
+
+fn plain_username<'a>(params: &mut DigestParams<'a>) -> Result<Cow<'a, str>, Rejection> {
     match (params.username.take(), params.username_star.take()) {
         (Some(_), Some(_)) => Err(Rejection::UnsupportedUsername),
         (None, None) => Err(Rejection::MissingField("username")),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the interop suite (tests/interop.rs) drives, when it is missing:
-#   apt: curl, chromium, nodejs, npm, wget, libwww-perl (Perl LWP), default-jdk-headless
+#   apt: curl, chromium, nodejs, npm, litmus (WebDAV client, tests/webdav.rs), wget, libwww-perl (Perl LWP), default-jdk-headless
 #        (java with the compiler, for the single-file DigestClient.java)
 #   pip: requests, httpx, aiohttp>=3.12 (Python's own urllib needs nothing)
 #   npm: playwright-core and digest-fetch (pinned by tests/interop/package-lock.json, into
@@ -56,6 +56,7 @@ playwright_ok() {
 # 1. Debian packages.
 apt_missing=()
 command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
+command -v litmus >/dev/null 2>&1 || apt_missing+=(litmus)
 [ -x "$CHROMIUM" ] || apt_missing+=(chromium)
 command -v node >/dev/null 2>&1 || apt_missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_missing+=(npm)
@@ -94,6 +95,7 @@ fi
 # 4. Check everything, and say exactly what is still missing.
 missing=()
 command -v curl >/dev/null 2>&1 || missing+=("curl (apt-get install curl)")
+command -v litmus >/dev/null 2>&1 || missing+=("litmus (apt-get install litmus)")
 [ -x "$CHROMIUM" ] || missing+=("chromium at $CHROMIUM (apt-get install chromium)")
 command -v node >/dev/null 2>&1 || missing+=("node (apt-get install nodejs)")
 command -v wget >/dev/null 2>&1 || missing+=("wget (apt-get install wget)")
@@ -114,4 +116,4 @@ if [ ${#missing[@]} -gt 0 ]; then
     done
     exit 1
 fi
-log "curl, chromium, python requests/httpx/aiohttp, wget, Perl LWP, the JDK, playwright-core and digest-fetch are ready"
+log "curl, litmus, chromium, python requests/httpx/aiohttp, wget, Perl LWP, the JDK, playwright-core and digest-fetch are ready"

@@ -235,6 +235,59 @@ pub trait CredentialStore: Send + Sync + 'static {
         hash: HashFunction,
     ) -> impl Future<Output = Result<Option<Ha1>, Self::Error>> + Send;
 
+    /// The username whose `userhash` (`H(username:realm)` in lowercase hex, see
+    /// [`userhash`](crate::userhash())) is `userhash` for `hash`, for clients that send a
+    /// hashed username when [`userhash`](crate::DigestLayerBuilder::userhash) is on.
+    ///
+    /// The default knows no hash, so it fails closed: every hashed login is answered like
+    /// an unknown user (the same 401 as a wrong password). A store that keeps the hashes
+    /// next to its users (an indexed column, one per hash function) answers from them;
+    /// it must not compute them per request by scanning its users.
+    ///
+    /// The layer asks this, then [`credential`](Self::credential) for the name it returns
+    /// (or, when it returns `None`, for the hash itself, whose answer is ignored), so the
+    /// two outcomes cost the same store calls.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use tower_digest_auth::{CredentialStore, Ha1, HashFunction, userhash};
+    ///
+    /// struct OneUser { ha1: Ha1, sha256_userhash: String }
+    ///
+    /// impl CredentialStore for OneUser {
+    ///     type Error = Infallible;
+    ///
+    ///     async fn ha1(&self, username: &str, _realm: &str, hash: HashFunction)
+    ///         -> Result<Option<Ha1>, Infallible>
+    ///     {
+    ///         Ok((username == "Mufasa" && hash == HashFunction::Sha256).then(|| self.ha1.clone()))
+    ///     }
+    ///
+    ///     async fn username_for_hash(&self, hashed: &str, _realm: &str, hash: HashFunction)
+    ///         -> Result<Option<String>, Infallible>
+    ///     {
+    ///         let found = hash == HashFunction::Sha256 && hashed == self.sha256_userhash;
+    ///         Ok(found.then(|| "Mufasa".to_owned()))
+    ///     }
+    /// }
+    ///
+    /// let realm = "http-auth@example.org";
+    /// let store = OneUser {
+    ///     ha1: Ha1::from_password(HashFunction::Sha256, "Mufasa", realm, "Circle of Life"),
+    ///     sha256_userhash: userhash(HashFunction::Sha256, "Mufasa", realm),
+    /// };
+    /// # let _ = store;
+    /// ```
+    fn username_for_hash(
+        &self,
+        userhash: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send {
+        let _ = (userhash, realm, hash);
+        async { Ok(None) }
+    }
+
     /// Whether this store holds users of `realm`: `Some(false)` makes
     /// [`DigestLayerBuilder::build`](crate::DigestLayerBuilder::build) refuse a layer
     /// whose realm the store cannot answer for (a typo there would otherwise look exactly
@@ -274,6 +327,15 @@ impl<T: CredentialStore> CredentialStore for std::sync::Arc<T> {
         T::serves_realm(self, realm)
     }
 
+    fn username_for_hash(
+        &self,
+        userhash: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> impl Future<Output = Result<Option<String>, Self::Error>> + Send {
+        T::username_for_hash(self, userhash, realm, hash)
+    }
+
     fn credential(
         &self,
         username: &str,
@@ -286,7 +348,8 @@ impl<T: CredentialStore> CredentialStore for std::sync::Arc<T> {
 
 /// An in-memory [`CredentialStore`] for one realm, built from `(username, password)`
 /// pairs; it hashes each password at once and keeps only the `HA1`s (MD5, SHA-256 and
-/// SHA-512/256), so it answers every algorithm.
+/// SHA-512/256), so it answers every algorithm, and each user's `userhash` for each, so
+/// it resolves hashed usernames too.
 ///
 /// ```
 /// use tower_digest_auth::MemoryCredentials;
@@ -298,6 +361,8 @@ impl<T: CredentialStore> CredentialStore for std::sync::Arc<T> {
 pub struct MemoryCredentials {
     realm: String,
     users: HashMap<String, MemoryUser>,
+    /// Per hash function, `userhash` to username.
+    userhashes: [HashMap<String, String>; 3],
 }
 
 /// One user of [`MemoryCredentials`]: an `HA1` per hash function, and roles.
@@ -317,6 +382,7 @@ impl MemoryCredentials {
         let mut store = MemoryCredentials {
             realm: realm.into(),
             users: HashMap::new(),
+            userhashes: Default::default(),
         };
         for (username, password) in users {
             store.insert(username, password.as_ref());
@@ -349,6 +415,10 @@ impl MemoryCredentials {
         let ha1s = HashFunction::ALL
             .map(|hash| Ha1::from_password(hash, &username, &self.realm, password));
         let roles = roles.into_iter().map(Into::into).collect();
+        for hash in HashFunction::ALL {
+            let hashed = crate::userhash::userhash(hash, &username, &self.realm);
+            self.userhashes[hash.index()].insert(hashed, username.clone());
+        }
         self.users.insert(username, MemoryUser { ha1s, roles });
     }
 
@@ -373,7 +443,7 @@ impl fmt::Debug for MemoryCredentials {
         f.debug_struct("MemoryCredentials")
             .field("realm", &self.realm)
             .field("users", &self.users.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -394,6 +464,18 @@ impl CredentialStore for MemoryCredentials {
             .credential(username, realm, hash)
             .await?
             .map(|credential| credential.ha1))
+    }
+
+    async fn username_for_hash(
+        &self,
+        userhash: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> Result<Option<String>, Infallible> {
+        if realm != self.realm {
+            return Ok(None);
+        }
+        Ok(self.userhashes[hash.index()].get(userhash).cloned())
     }
 
     async fn credential(
@@ -448,6 +530,18 @@ mod tests {
         );
         let other_realm = store.ha1("alice", "other", HashFunction::Md5).await;
         assert_eq!(other_realm.unwrap(), None);
+        for hash in HashFunction::ALL {
+            let hashed = crate::userhash::userhash(hash, "alice", "r");
+            let found = store.username_for_hash(&hashed, "r", hash).await.unwrap();
+            assert_eq!(found.as_deref(), Some("alice"));
+            let elsewhere = store.username_for_hash(&hashed, "other", hash).await;
+            assert_eq!(elsewhere.unwrap(), None);
+        }
+        let md5 = crate::userhash::userhash(HashFunction::Md5, "alice", "r");
+        let with_sha256 = store
+            .username_for_hash(&md5, "r", HashFunction::Sha256)
+            .await;
+        assert_eq!(with_sha256.unwrap(), None);
         assert!(!format!("{store:?}").contains("pw"));
     }
 }

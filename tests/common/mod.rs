@@ -25,6 +25,8 @@ pub struct Challenge {
     pub qop: String,
     pub stale: bool,
     pub domain: Option<String>,
+    /// `userhash=true`: the server takes hashed usernames.
+    pub userhash: bool,
 }
 
 /// `name=value` pairs of a challenge or `Authentication-Info`, quotes removed.
@@ -91,6 +93,7 @@ pub fn challenges(headers: &HeaderMap) -> Vec<Challenge> {
                 qop: param(&p, "qop").expect("qop").to_owned(),
                 stale: param(&p, "stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
                 domain: param(&p, "domain").map(str::to_owned),
+                userhash: param(&p, "userhash").is_some_and(|s| s.eq_ignore_ascii_case("true")),
             }
         })
         .collect()
@@ -123,6 +126,12 @@ pub struct Answer<'a> {
     pub uri: &'a str,
     pub nc: u32,
     pub cnonce: &'a str,
+    /// `auth` or `auth-int`.
+    pub qop: &'a str,
+    /// The request body, hashed into `A2` for `auth-int`.
+    pub body: &'a [u8],
+    /// Send `H(username:realm)` with `userhash=true`.
+    pub hash_username: bool,
 }
 
 impl<'a> Answer<'a> {
@@ -134,7 +143,23 @@ impl<'a> Answer<'a> {
             uri,
             nc: 1,
             cnonce: "0a4f113b",
+            qop: "auth",
+            body: b"",
+            hash_username: false,
         }
+    }
+
+    /// Answers with `qop=auth-int` over `body`.
+    pub fn auth_int(mut self, body: &'a [u8]) -> Self {
+        self.qop = "auth-int";
+        self.body = body;
+        self
+    }
+
+    /// Sends the username hashed (`userhash=true`).
+    pub fn hashed_username(mut self) -> Self {
+        self.hash_username = true;
+        self
     }
 
     pub fn nc(mut self, nc: u32) -> Self {
@@ -173,17 +198,24 @@ impl<'a> Answer<'a> {
         }
     }
 
-    fn kd(&self, challenge: &Challenge, method: &str) -> String {
+    /// `KD` with `A2 = method:uri`, or for auth-int `method:uri:H(entity)`.
+    fn kd(&self, challenge: &Challenge, method: &str, entity: &[u8]) -> String {
         let alg = &challenge.algorithm;
-        let ha2 = h(alg, format!("{method}:{}", self.uri).as_bytes());
+        let a2 = if self.qop == "auth-int" {
+            format!("{method}:{}:{}", self.uri, h(alg, entity))
+        } else {
+            format!("{method}:{}", self.uri)
+        };
+        let ha2 = h(alg, a2.as_bytes());
         h(
             alg,
             format!(
-                "{}:{}:{:08x}:{}:auth:{ha2}",
+                "{}:{}:{:08x}:{}:{}:{ha2}",
                 self.session_key(challenge),
                 challenge.nonce,
                 self.nc,
-                self.cnonce
+                self.cnonce,
+                self.qop
             )
             .as_bytes(),
         )
@@ -191,27 +223,48 @@ impl<'a> Answer<'a> {
 
     /// The `response` parameter.
     pub fn response(&self, challenge: &Challenge) -> String {
-        self.kd(challenge, self.method)
+        self.kd(challenge, self.method, self.body)
     }
 
-    /// The `rspauth` the server should send back.
+    /// The `rspauth` the server should send back (for auth-int, over an empty response).
     pub fn rspauth(&self, challenge: &Challenge) -> String {
-        self.kd(challenge, "")
+        self.kd(challenge, "", b"")
+    }
+
+    /// The auth-int `rspauth` for a response whose body is `response_body`.
+    pub fn rspauth_over(&self, challenge: &Challenge, response_body: &[u8]) -> String {
+        self.kd(challenge, "", response_body)
+    }
+
+    /// What goes in `username`: the name, or `H(name:realm)` with `hash_username`.
+    pub fn username_param(&self, challenge: &Challenge) -> String {
+        if self.hash_username {
+            h(
+                &challenge.algorithm,
+                format!("{}:{}", self.username, challenge.realm).as_bytes(),
+            )
+        } else {
+            self.username.to_owned()
+        }
     }
 
     /// A complete `Authorization` header value.
     pub fn header(&self, challenge: &Challenge) -> String {
         let mut header = format!(
-            r#"Digest username="{}", realm="{}", nonce="{}", uri="{}", algorithm={}, qop=auth, nc={:08x}, cnonce="{}", response="{}""#,
-            self.username,
+            r#"Digest username="{}", realm="{}", nonce="{}", uri="{}", algorithm={}, qop={}, nc={:08x}, cnonce="{}", response="{}""#,
+            self.username_param(challenge),
             challenge.realm,
             challenge.nonce,
             self.uri,
             challenge.algorithm,
+            self.qop,
             self.nc,
             self.cnonce,
             self.response(challenge)
         );
+        if self.hash_username {
+            header.push_str(", userhash=true");
+        }
         if let Some(opaque) = &challenge.opaque {
             header = format!(r#"{header}, opaque="{opaque}""#);
         }
