@@ -72,7 +72,9 @@ mod future;
 mod hash;
 mod header;
 mod layer;
+mod mode;
 mod nonce;
+mod prefix;
 mod rejection;
 mod service;
 mod user;
@@ -89,6 +91,7 @@ pub use credentials::{Credential, CredentialStore, Ha1, InvalidHa1, MemoryCreden
 pub use future::ResponseFuture;
 pub use hash::{Algorithm, HashFunction, UnknownAlgorithm};
 pub use layer::DigestLayer;
+pub use mode::AuthMode;
 pub use nonce::{
     MIN_NONCE_KEY_LEN, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceKey,
     NonceKeyTooShort, NonceStore, NonceUse,

@@ -3,8 +3,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{HeaderName, WWW_AUTHENTICATE};
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use tower::Service;
 
 use crate::challenge::challenges;
@@ -93,9 +92,6 @@ where
     }
 }
 
-/// RFC 7615's header, which `http` has no constant for.
-static AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("authentication-info");
-
 /// A success, ready to let the request through.
 struct Authenticated {
     user: AuthenticatedUser,
@@ -145,21 +141,23 @@ where
     match Box::pin(authenticate(&shared, &parts, client, now)).await {
         Ok(Authenticated { user, info }) => {
             parts.extensions.insert(user);
+            config.mode.remove_consumed_credentials(&mut parts.headers);
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
             response
                 .headers_mut()
-                .insert(AUTHENTICATION_INFO.clone(), info);
+                .insert(config.mode.info_header(), info);
             Ok(response)
         }
         // allow_anonymous: through without a user, with the challenges on the answer
         // (RFC 9110 section 11.6.1 allows them on any status) so the client can log in.
         Err(Rejection::MissingCredentials) if config.allow_anonymous => {
             parts.extensions.insert(Anonymous);
+            config.mode.remove_consumed_credentials(&mut parts.headers);
             let arrangement = config.challenge_order.arrangement(&parts);
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
             let headers = response.headers_mut();
             for challenge in challenges(config, client, now, false, arrangement) {
-                headers.append(WWW_AUTHENTICATE, challenge);
+                headers.append(config.mode.challenge_header(), challenge);
             }
             Ok(response)
         }
@@ -282,7 +280,8 @@ fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
     }
 }
 
-/// The rejection response, with a fresh challenge on every 401, ordered for the client.
+/// The rejection response, with a fresh challenge on every 401 (407 in proxy mode),
+/// ordered for the client.
 fn reject<C, N, R, ResBody>(
     shared: &Shared<C, N, R>,
     rejection: Rejection,
@@ -295,12 +294,17 @@ where
 {
     let mut response = shared.rejection.response(&rejection, request);
     if let (true, Some(client)) = (rejection.challenges(), client) {
+        let mode = shared.config.mode;
+        // A hook answers with Rejection::status(); in proxy mode its 401 becomes 407.
+        if response.status() == StatusCode::UNAUTHORIZED {
+            *response.status_mut() = mode.challenge_status();
+        }
         let headers = response.headers_mut();
-        headers.remove(WWW_AUTHENTICATE);
+        headers.remove(mode.challenge_header());
         let arrangement = shared.config.challenge_order.arrangement(request);
         let stale = rejection.is_stale();
         for challenge in challenges(&shared.config, client, now, stale, arrangement) {
-            headers.append(WWW_AUTHENTICATE, challenge);
+            headers.append(mode.challenge_header(), challenge);
         }
     }
     response
