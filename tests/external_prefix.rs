@@ -1,6 +1,7 @@
 //! Behind a reverse proxy that strips a path prefix (`/app/x` outside, `/x` inside), driven
-//! with `oneshot`: the client signs the outside path, the layer puts the prefix back for
-//! the `uri` check, and nothing else loosens.
+//! with `oneshot`, then over sockets with curl through a small prefix-stripping reverse
+//! proxy: the client signs the outside path, the layer puts the prefix back for the `uri`
+//! check, and nothing else loosens.
 
 #![allow(missing_docs)]
 
@@ -237,4 +238,151 @@ fn a_prefix_that_is_not_a_path_is_refused_at_build() {
             .build();
         assert!(matches!(result, Err(ConfigError::InvalidPrefix)), "{bad:?}");
     }
+}
+
+// ---- over sockets: curl --digest through a reverse proxy that strips `/app` ----
+
+/// A reverse proxy on a loopback port that forwards `/app/...` to `inner` as `/...`,
+/// appending the client to `X-Forwarded-For` and, with `send_prefix`, saying
+/// `X-Forwarded-Prefix: /app` (as Traefik's `StripPrefix` does).
+async fn start_reverse_proxy(inner: SocketAddr, send_prefix: bool) -> SocketAddr {
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use http_body_util::BodyExt;
+
+    let handler = move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request<Body>| async move {
+        let (mut parts, body) = request.into_parts();
+        let outside = parts.uri.path_and_query().unwrap().as_str().to_owned();
+        let Some(inside) = outside.strip_prefix("/app") else {
+            return Response::builder().status(404).body(Body::empty()).unwrap();
+        };
+        let inside = if inside.is_empty() || inside.starts_with('?') {
+            format!("/{inside}")
+        } else {
+            inside.to_owned()
+        };
+        parts.uri = inside.parse().unwrap();
+        parts
+            .headers
+            .append("x-forwarded-for", peer.ip().to_string().parse().unwrap());
+        if send_prefix {
+            parts
+                .headers
+                .insert("x-forwarded-prefix", "/app".parse().unwrap());
+        }
+        let body = body.collect().await.unwrap().to_bytes();
+        let stream = tokio::net::TcpStream::connect(inner).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let request = Request::from_parts(parts, http_body_util::Full::new(body));
+        let response = sender.send_request(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Response::from_parts(parts, Body::from(body))
+    };
+    let app = axum::Router::new().fallback(handler);
+    serve(app).await
+}
+
+async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+/// The protected inner service, behind a layer that `configure` finishes.
+async fn start_inner(
+    configure: impl FnOnce(
+        DigestLayerBuilder<MemoryCredentials>,
+    ) -> DigestLayerBuilder<MemoryCredentials>,
+) -> SocketAddr {
+    let users = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
+    let layer = configure(DigestLayer::builder(REALM, users))
+        .build()
+        .unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/dir/index.html",
+            axum::routing::get(|user: AuthenticatedUser| async move {
+                format!("hello {}", user.username())
+            }),
+        )
+        .layer(layer);
+    serve(app).await
+}
+
+/// `curl --digest` of `url`: the final status, the body and the `uri` curl signed.
+async fn curl_digest(url: &str) -> (u16, String, String) {
+    let mut command = tokio::process::Command::new("curl");
+    command
+        .args(["--silent", "--show-error", "--verbose", "--noproxy", "*"])
+        .args(["--max-time", "20", "--write-out", "\n%{http_code}"])
+        .args(["--digest", "--user", &format!("{USER}:{PASSWORD}"), url])
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), command.output())
+        .await
+        .expect("curl finished in time")
+        .expect("curl runs (installed by tests/interop-setup.sh)");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (body, status) = stdout.rsplit_once('\n').unwrap();
+    let signed = stderr
+        .lines()
+        .rev()
+        .filter_map(|line| line.strip_prefix("> Authorization: Digest "))
+        .map(|header| {
+            common::param(&common::params(header), "uri")
+                .unwrap()
+                .to_owned()
+        })
+        .next()
+        .unwrap_or_else(|| panic!("curl sent no Digest answer:\n{stderr}"));
+    (status.parse().unwrap(), body.to_owned(), signed)
+}
+
+#[tokio::test]
+async fn curl_behind_a_prefix_stripping_proxy_signs_the_outside_path_and_gets_in() {
+    let inner = start_inner(|builder| builder.external_prefix("/app")).await;
+    let proxy = start_reverse_proxy(inner, false).await;
+    let (status, body, signed) =
+        curl_digest(&format!("http://{proxy}/app/dir/index.html?x=1")).await;
+    assert_eq!(signed, "/app/dir/index.html?x=1");
+    assert_eq!((status, body.as_str()), (200, "hello Mufasa"));
+
+    // What a new user meets without the prefix configured.
+    let inner = start_inner(|builder| builder).await;
+    let proxy = start_reverse_proxy(inner, false).await;
+    let (status, body, _) = curl_digest(&format!("http://{proxy}/app/dir/index.html")).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (400, "uri does not match the request target")
+    );
+}
+
+#[tokio::test]
+async fn curl_behind_a_trusted_proxy_sending_x_forwarded_prefix_gets_in() {
+    let inner = start_inner(|builder| {
+        builder
+            .client_ip(ClientIpSource::XForwardedFor(vec![
+                "127.0.0.1".parse().unwrap(),
+            ]))
+            .forwarded_prefix(true)
+    })
+    .await;
+    let proxy = start_reverse_proxy(inner, true).await;
+    let (status, body, signed) = curl_digest(&format!("http://{proxy}/app/dir/index.html")).await;
+    assert_eq!(signed, "/app/dir/index.html");
+    assert_eq!((status, body.as_str()), (200, "hello Mufasa"));
 }
