@@ -47,6 +47,7 @@
 //! | authenticated, but the route's [`AuthorizeLayer`] refuses the user | 403, no `WWW-Authenticate` |
 //! | credential or nonce store error, authorizer error, no client address at all | 500, logged |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
+//! | any of these in proxy mode ([`AuthMode::Proxy`]) | 407 + `Proxy-Authenticate` for 401 + `WWW-Authenticate`; credentials from `Proxy-Authorization`, removed before the request goes on; `Proxy-Authentication-Info` on success |
 //!
 //! # Deployment caveats
 //!
@@ -60,6 +61,9 @@
 //!   valid from anywhere.
 //! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
 //!   other's nonces.
+//! - Behind a reverse proxy that strips a path prefix, clients sign the outside path: set
+//!   [`DigestLayerBuilder::external_prefix`] (or
+//!   [`forwarded_prefix`](DigestLayerBuilder::forwarded_prefix)), or every login is a 400.
 
 pub mod authorize;
 mod challenge;
