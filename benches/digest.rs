@@ -16,13 +16,17 @@
 //! - `service`: a full `oneshot` through `DigestService` around a trivial `service_fn`
 //!   (`open` is the trivial service alone, for reference): a challenge, a first
 //!   authentication with a fresh nonce, and an authentication reusing a nonce with the
-//!   next `nc`. Requests and client headers are built outside the timed part;
+//!   next `nc`, and a wrong password from a client over its failed-login limit (`locked`,
+//!   answered 429). Requests and client headers are built outside the timed part;
 //! - `enumeration`: user enumeration by timing, through the whole service: a well-formed
 //!   answer for an unknown user and one for a known user with a wrong password, side by
 //!   side per algorithm, interleaved (each iteration sends both and times one). Both are
 //!   401s with fresh challenges; the goal is no difference beyond the benchmark's noise.
 //!   The name and password have the known ones' lengths, so the headers differ only in
 //!   those bytes and the response.
+//! - `throttle`: [`MemoryFailureStore`] full (100k keys): `check` asks about a key it does
+//!   not hold (what every authenticated request pays), `failure_at_cap` counts a failure
+//!   for a new key (two entries, each evicting or sweeping), the steady state of a flood.
 //!
 //! The store benchmarks use random ids (`NonceId::from_bytes`): real ids are HMAC output,
 //! just as uniformly distributed.
@@ -48,8 +52,8 @@ use http::{Request, Response, StatusCode};
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_digest_auth::__bench::{self, Nonces};
 use tower_digest_auth::{
-    Algorithm, DigestLayer, Ha1, MemoryCredentials, MemoryNonceStore, NcCheck, NonceId, NonceStore,
-    NonceUse, PeerAddr,
+    Algorithm, DigestLayer, FailureKey, FailureStore, Ha1, MemoryCredentials, MemoryFailureStore,
+    MemoryNonceStore, NcCheck, NonceId, NonceStore, NonceUse, PeerAddr, ThrottleConfig,
 };
 
 use common::{Answer, Challenge, PASSWORD, REALM, USER};
@@ -485,6 +489,30 @@ fn bench_service(c: &mut Criterion) {
         );
     });
 
+    // A locked client (the default limit: 10 wrong passwords) gets its 429 before the
+    // nonce MAC and any hashing: this is all a locked guess costs.
+    let service = app(MemoryNonceStore::new(), &offered);
+    let challenge_256 = challenge(&service, Algorithm::Sha256);
+    for nc in 1..=10 {
+        let wrong = Answer::get(URI)
+            .nc(nc)
+            .password("wrong")
+            .header(&challenge_256);
+        let response = ready(service.clone().oneshot(request(Some(&wrong)))).expect("infallible");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let wrong = Answer::get(URI)
+        .nc(11)
+        .password("wrong")
+        .header(&challenge_256);
+    group.bench_function("locked", |b| {
+        b.to_async(&runtime).iter_batched(
+            || request(Some(&wrong)),
+            |request| send_expecting(service.clone(), request, StatusCode::TOO_MANY_REQUESTS),
+            BatchSize::SmallInput,
+        );
+    });
+
     for algorithm in offered {
         // A fresh nonce each time: the store gains one entry per iteration.
         let service = app(MemoryNonceStore::new(), &offered);
@@ -591,6 +619,34 @@ fn bench_enumeration(c: &mut Criterion) {
             });
         }
     }
+}
+
+fn bench_throttle(c: &mut Criterion) {
+    let mut group = c.benchmark_group("throttle");
+    let store = MemoryFailureStore::new();
+    let limits = ThrottleConfig::default();
+    let now = SystemTime::now();
+    let address = |n: u32| std::net::IpAddr::from(n.to_be_bytes());
+    // 50k addresses with one failure each: 100k entries, the default cap.
+    for n in 0..50_000 {
+        let key = FailureKey::new(address(0x0a00_0000 + n), USER);
+        ready(store.record_failure(key, &limits, now)).expect("infallible");
+    }
+    assert_eq!(store.len(), MemoryFailureStore::DEFAULT_MAX_ENTRIES);
+    let next = AtomicU32::new(0x0b00_0000);
+    group.bench_function("check", |b| {
+        b.iter(|| {
+            let key = FailureKey::new(address(next.fetch_add(1, Ordering::Relaxed)), USER);
+            ready(store.lock(black_box(key), now)).expect("infallible")
+        });
+    });
+    group.bench_function("failure_at_cap", |b| {
+        b.iter(|| {
+            let key = FailureKey::new(address(next.fetch_add(1, Ordering::Relaxed)), USER);
+            ready(store.record_failure(black_box(key), &limits, now)).expect("infallible")
+        });
+    });
+    assert!(store.len() <= MemoryFailureStore::DEFAULT_MAX_ENTRIES);
     group.finish();
 }
 
@@ -606,8 +662,9 @@ criterion_group! {
     name = benches;
     config = config();
     targets = bench_parse, bench_response, bench_nonce, bench_store, bench_service,
-        bench_enumeration
+        bench_enumeration, bench_throttle
 }
+
 fn main() {
     if let Ok(spec) = std::env::var("DIGEST_BENCH_COUNT") {
         count_only(&spec);

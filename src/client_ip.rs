@@ -11,6 +11,16 @@ use http::request::Parts;
 ///
 /// With axum, serving with `into_make_service_with_connect_info::<SocketAddr>()` is
 /// enough: the layer reads axum's `ConnectInfo<SocketAddr>` itself.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use tower_digest_auth::PeerAddr;
+///
+/// // In a hyper accept loop, for each request of a connection from `remote`:
+/// let remote: SocketAddr = "192.0.2.7:50000".parse().unwrap();
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(PeerAddr(remote));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
@@ -25,6 +35,18 @@ pub struct PeerAddr(pub SocketAddr);
 /// Behind a reverse proxy, name the header *your* proxy writes: a proxy that appends to
 /// `X-Forwarded-For` passes a client's own `Forwarded` header through untouched (and the
 /// other way round), so reading the other header would let a client choose its address.
+///
+/// ```
+/// use tower_digest_auth::{ClientIpSource, IpRange};
+///
+/// // nginx on this host and the load balancers in 10.0.0.0/8 append X-Forwarded-For.
+/// let proxies: Vec<IpRange> = ["127.0.0.1/32", "10.0.0.0/8"]
+///     .iter()
+///     .map(|range| range.parse().unwrap())
+///     .collect();
+/// let source = ClientIpSource::XForwardedFor(proxies);
+/// # let _ = source;
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientIpSource {

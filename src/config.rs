@@ -18,6 +18,7 @@ use crate::mode::AuthMode;
 use crate::nonce::{MemoryNonceStore, NonceEpoch, NonceKey, NonceSigner, NonceStore};
 use crate::prefix::ExternalPrefix;
 use crate::rejection::PlainTextRejection;
+use crate::throttle::{FailureStore, Throttle, ThrottleConfig};
 
 /// How long a nonce is accepted by default: 30 minutes.
 pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -88,6 +89,8 @@ pub(crate) struct Config {
     pub(crate) mode: AuthMode,
     /// The path prefix a reverse proxy strips, put back for the `uri` check.
     pub(crate) external_prefix: ExternalPrefix,
+    /// The failed-login throttle; `None` when switched off.
+    pub(crate) throttle: Option<Throttle>,
     /// Per hash function, the `HA1` an unknown user is checked against, so that answering
     /// "no such user" costs the same hashing as "wrong password".
     dummy_ha1: [HexDigest; 3],
@@ -115,6 +118,7 @@ impl fmt::Debug for Config {
             .field("allow_anonymous", &self.allow_anonymous)
             .field("mode", &self.mode)
             .field("external_prefix", &self.external_prefix)
+            .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +126,20 @@ impl fmt::Debug for Config {
 /// Builds a [`DigestLayer`]; start with [`DigestLayer::builder`].
 ///
 /// `C` is the credential store, `N` the nonce store and `R` the rejection response.
+/// Every setting has a default; [`build`](Self::build) checks them all at once.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+///
+/// let realm = "api@example.org";
+/// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+/// let layer = DigestLayer::builder(realm, users)
+///     .algorithms([Algorithm::Sha256, Algorithm::Md5])
+///     .nonce_lifetime(Duration::from_secs(10 * 60))
+///     .build()?;
+/// # Ok::<(), tower_digest_auth::ConfigError>(())
+/// ```
 #[must_use]
 #[derive(Clone)]
 pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
@@ -142,6 +160,7 @@ pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
     mode: AuthMode,
     external_prefix: String,
     forwarded_prefix: bool,
+    throttle: Option<Throttle>,
 }
 
 impl<C: CredentialStore> DigestLayerBuilder<C> {
@@ -164,6 +183,7 @@ impl<C: CredentialStore> DigestLayerBuilder<C> {
             mode: AuthMode::Origin,
             external_prefix: String::new(),
             forwarded_prefix: false,
+            throttle: Some(Throttle::default()),
         }
     }
 }
@@ -171,34 +191,98 @@ impl<C: CredentialStore> DigestLayerBuilder<C> {
 impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// The algorithms to offer, in challenge order; clients that take the first challenge
     /// (curl, Chromium, httpx) use the first they support. Default: SHA-256, then MD5
-    /// for the clients that know nothing else.
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// // Every client of ours speaks SHA-256: offer nothing else.
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .algorithms([Algorithm::Sha256])
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn algorithms(mut self, algorithms: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = algorithms.into_iter().collect();
         self
     }
 
     /// How long a nonce is accepted ([`DEFAULT_NONCE_LIFETIME`] by default). After it, a
-    /// correct answer gets `stale=true` and the client retries with a new nonce.
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .nonce_lifetime(Duration::from_secs(5 * 60))
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn nonce_lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetime = lifetime;
         self
     }
 
     /// The key that signs nonces. By default each process draws a random one; set a shared
-    /// key (and a shared [`NonceStore`]) when several instances serve the same clients.
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::NonceKey;
+    ///
+    /// // 32 or more bytes from your secrets manager, the same on every instance.
+    /// let secret = [0x5a; 32];
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .nonce_key(NonceKey::from_bytes(1, &secret).unwrap())
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn nonce_key(mut self, key: NonceKey) -> Self {
         self.key = Some(key);
         self
     }
 
     /// A retired key whose nonces are still accepted (with a different id from the
-    /// current key), so rotating keys does not turn live nonces stale.
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::NonceKey;
+    ///
+    /// // Rotation: sign with key 2, keep accepting what key 1 signed until its nonces expire.
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .nonce_key(NonceKey::from_bytes(2, &[2; 32]).unwrap())
+    ///     .previous_nonce_key(NonceKey::from_bytes(1, &[1; 32]).unwrap())
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn previous_nonce_key(mut self, key: NonceKey) -> Self {
         self.previous_keys.push(key);
         self
     }
 
     /// Where the client's IP address comes from (the connection, by default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::ClientIpSource;
+    ///
+    /// // Behind nginx on 10.0.0.0/8, which appends the client to X-Forwarded-For.
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .client_ip(ClientIpSource::XForwardedFor(vec!["10.0.0.0/8".parse().unwrap()]))
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn client_ip(mut self, source: ClientIpSource) -> Self {
         self.client_ip = source;
         self
@@ -207,6 +291,16 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// The `opaque` value sent in challenges and required back unchanged. By default it is
     /// derived from the realm, so it survives restarts and key rotations and every
     /// instance agrees on it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// let layer = DigestLayer::builder(realm, users).opaque("v2").build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn opaque(mut self, opaque: impl Into<String>) -> Self {
         self.opaque = Some(opaque.into());
         self
@@ -214,6 +308,16 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
 
     /// The URIs that share this protection space (the challenge's `domain` parameter),
     /// so clients may send credentials to them without a challenge first.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// let layer = DigestLayer::builder(realm, users).domain(["/api/", "/admin/"]).build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn domain<I: Into<String>>(mut self, uris: impl IntoIterator<Item = I>) -> Self {
         self.domain = uris.into_iter().map(Into::into).collect();
         self
@@ -224,6 +328,20 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// cannot do SHA-256, SHA-256 last for those that answer the last one). The set of
     /// algorithms offered is always the configured one; [`ChallengeOrder::configured`]
     /// turns the adjustment off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::ChallengeOrder;
+    ///
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .challenge_order(ChallengeOrder::configured())
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn challenge_order(mut self, order: ChallengeOrder) -> Self {
         self.challenge_order = order;
         self
@@ -231,6 +349,21 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
 
     /// The clock (the system clock by default); tests use
     /// [`ManualClock`](crate::ManualClock) to expire nonces without sleeping.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::ManualClock;
+    ///
+    /// let clock = ManualClock::new();
+    /// let layer = DigestLayer::builder(realm, users).clock(clock.clone()).build()?;
+    /// // ... issue a challenge, then:
+    /// clock.advance(Duration::from_secs(31 * 60)); // its nonce is now stale
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self
@@ -308,6 +441,22 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 
     /// The store that accepts each `(nonce, nc)` once ([`MemoryNonceStore`] by default).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// use tower_digest_auth::MemoryNonceStore;
+    ///
+    /// // Two layers in one process (say, two routers) sharing one replay store.
+    /// let nonces = MemoryNonceStore::with_max_entries(100_000);
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .nonce_store(nonces.clone())
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn nonce_store<N2: NonceStore>(self, nonces: N2) -> DigestLayerBuilder<C, N2, R> {
         DigestLayerBuilder {
             realm: self.realm,
@@ -327,11 +476,29 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             mode: self.mode,
             external_prefix: self.external_prefix,
             forwarded_prefix: self.forwarded_prefix,
+            throttle: self.throttle,
         }
     }
 
     /// The response for rejected requests ([`PlainTextRejection`] by default); see
     /// [`RejectionResponse`](crate::RejectionResponse).
+    ///
+    /// ```
+    /// use http::{Response, request::Parts};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials, Rejection};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .rejection_response(|rejection: &Rejection, _request: &Parts| {
+    ///         Response::builder()
+    ///             .status(rejection.status())
+    ///             .body(format!(r#"{{"error":"{rejection}"}}"#))
+    ///             .unwrap()
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
     pub fn rejection_response<R2>(self, rejection: R2) -> DigestLayerBuilder<C, N, R2> {
         DigestLayerBuilder {
             realm: self.realm,
@@ -351,10 +518,87 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             mode: self.mode,
             external_prefix: self.external_prefix,
             forwarded_prefix: self.forwarded_prefix,
+            throttle: self.throttle,
         }
     }
 
+    /// The failed-login limits ([`ThrottleConfig::default`] unless set: 10 failures per
+    /// client address and username, 100 per address, in 10 minutes). Over a limit, the
+    /// client gets 429 with `Retry-After` before any hashing or store lookup. Also
+    /// switches throttling back on after [`no_throttle`](Self::no_throttle).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{DigestLayer, FailureLimit, MemoryCredentials, ThrottleConfig};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
+    /// let limits = ThrottleConfig::default()
+    ///     .per_address_and_user(FailureLimit::new(5, Duration::from_secs(15 * 60)));
+    /// let layer = DigestLayer::builder(realm, users).throttle(limits).build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn throttle(mut self, limits: ThrottleConfig) -> Self {
+        self.throttle = Some(match self.throttle.take() {
+            Some(throttle) => throttle.with_limits(limits),
+            None => Throttle::new(limits, crate::throttle::MemoryFailureStore::new()),
+        });
+        self
+    }
+
+    /// Where failed logins are counted ([`MemoryFailureStore`](crate::MemoryFailureStore)
+    /// by default: per process, at most 100,000 keys). Keeps the limits already set, and
+    /// switches throttling back on after [`no_throttle`](Self::no_throttle).
+    ///
+    /// ```
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials, MemoryFailureStore};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
+    /// let failures = MemoryFailureStore::with_max_entries(1_000_000);
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .throttle_store(failures.clone())
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(failures.is_empty());
+    /// # let _ = layer;
+    /// ```
+    pub fn throttle_store(mut self, store: impl FailureStore) -> Self {
+        let limits = self
+            .throttle
+            .take()
+            .map_or_else(ThrottleConfig::default, |throttle| throttle.limits());
+        self.throttle = Some(Throttle::new(limits, store));
+        self
+    }
+
+    /// Switches failed-login throttling off: every guess is then checked, and costs the
+    /// attacker nothing but time. For a layer behind something else that throttles.
+    ///
+    /// ```
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
+    /// let layer = DigestLayer::builder(realm, users).no_throttle().build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn no_throttle(mut self) -> Self {
+        self.throttle = None;
+        self
+    }
+
     /// Checks the configuration and makes the layer.
+    ///
+    /// ```
+    /// use tower_digest_auth::{ConfigError, DigestLayer, MemoryCredentials};
+    ///
+    /// let users = MemoryCredentials::new("api@example.org", [("alice", "s3cret")]);
+    /// // The realm must be the one the users' HA1s were computed for.
+    /// let typo = DigestLayer::builder("api@example.com", users.clone()).build();
+    /// assert!(matches!(typo, Err(ConfigError::RealmNotServed { .. })));
+    /// assert!(DigestLayer::builder("api@example.org", users).build().is_ok());
+    /// ```
     ///
     /// # Errors
     /// A [`ConfigError`] naming what is wrong.
@@ -441,6 +685,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             allow_anonymous: self.allow_anonymous,
             mode: self.mode,
             external_prefix,
+            throttle: self.throttle,
             dummy_ha1,
         };
         Ok(DigestLayer::from_parts(
@@ -460,6 +705,7 @@ impl<C, N: fmt::Debug, R> fmt::Debug for DigestLayerBuilder<C, N, R> {
             .field("lifetime", &self.lifetime)
             .field("nonces", &self.nonces)
             .field("client_ip", &self.client_ip)
+            .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
 }

@@ -14,6 +14,16 @@ use subtle::{Choice, ConstantTimeEq};
 ///
 /// The `-sess` variants hash the client nonce into the session key (`HA1`), so the
 /// long-term `HA1` is used once per nonce instead of once per request.
+///
+/// ```
+/// use tower_digest_auth::{Algorithm, HashFunction};
+///
+/// let algorithm: Algorithm = "SHA-256-sess".parse().unwrap();
+/// assert_eq!(algorithm.name(), "SHA-256-sess");
+/// assert!(algorithm.is_session());
+/// // The HA1 a credential store returns is the plain algorithm's.
+/// assert_eq!(algorithm.hash_function(), HashFunction::Sha256);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Algorithm {

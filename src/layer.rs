@@ -23,6 +23,9 @@ pub(crate) struct Shared<C, N, R> {
     pub(crate) credentials: C,
     pub(crate) nonces: N,
     pub(crate) rejection: R,
+    /// Set once the missing-peer-address mistake was explained at length, so the
+    /// explanation appears once and later requests log a short line.
+    pub(crate) explained_missing_peer: std::sync::atomic::AtomicBool,
 }
 
 impl<C: CredentialStore> DigestLayer<C> {
@@ -42,6 +45,7 @@ impl<C, N, R> DigestLayer<C, N, R> {
                 credentials,
                 nonces,
                 rejection,
+                explained_missing_peer: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }

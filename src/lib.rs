@@ -44,6 +44,7 @@
 //! | forged nonce, nonce of another client IP or algorithm, replayed `(nonce, nc)` | 401 + fresh challenge |
 //! | expired nonce with a correct response | 401 + challenge with `stale=true` |
 //! | a trusted proxy's forwarding header names no usable client | 400, plain-text reason |
+//! | client address (or address + username) over its failed-login limit ([`ThrottleConfig`]) | 429 + `Retry-After`, before any hashing or store lookup; only wrong passwords and unknown users count |
 //! | authenticated, but the route's [`AuthorizeLayer`] refuses the user | 403, no `WWW-Authenticate` |
 //! | credential or nonce store error, authorizer error, no client address at all | 500, logged |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
@@ -58,9 +59,10 @@
 //!   [`ClientIpSource::XForwardedFor`] (or [`ClientIpSource::Forwarded`], whichever header
 //!   the proxy writes), or every client shares the proxy's address.
 //!   Without an address the layer refuses every request (500) rather than issue nonces
-//!   valid from anywhere.
+//!   valid from anywhere. With the proxy's address for everyone, one client's failed
+//!   logins would lock out all of them ([`ThrottleConfig`]).
 //! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
-//!   other's nonces.
+//!   other's nonces, and a [`FailureStore`] to count failed logins together.
 //! - Behind a reverse proxy that strips a path prefix, clients sign the outside path: set
 //!   [`DigestLayerBuilder::external_prefix`] (or
 //!   [`forwarded_prefix`](DigestLayerBuilder::forwarded_prefix)), or every login is a 400.
@@ -81,6 +83,7 @@ mod nonce;
 mod prefix;
 mod rejection;
 mod service;
+mod throttle;
 mod user;
 mod verify;
 
@@ -102,6 +105,10 @@ pub use nonce::{
 };
 pub use rejection::{PlainTextRejection, Rejection, RejectionResponse};
 pub use service::DigestService;
+pub use throttle::{
+    FailureKey, FailureLimit, FailureRecord, FailureStore, MemoryFailureStore, NewLocks,
+    ThrottleConfig,
+};
 pub use user::AuthenticatedUser;
 
 /// Entry points for the crate's own benchmarks (`benches/`), which can only reach

@@ -7,9 +7,9 @@ use http::{HeaderValue, Response, StatusCode, header};
 ///
 /// The status follows the table in the [crate docs](crate): 400 for a request that is not a well-formed
 /// Digest answer to our challenge, 401 (with a fresh challenge) for credentials that do not
-/// authenticate, 403 for a user the route's authorizer refuses, 500 when a layer cannot
-/// decide. Every 401 reason shares one response
-/// body, so an attacker learns nothing from it: the logs carry the detail.
+/// authenticate, 403 for a user the route's authorizer refuses, 429 for a client over its
+/// failed-login limit, 500 when a layer cannot decide. Every 401 reason shares one
+/// response body, so an attacker learns nothing from it: the logs carry the detail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejection {
@@ -56,6 +56,15 @@ pub enum Rejection {
     /// (read under [`forwarded_prefix`](crate::DigestLayerBuilder::forwarded_prefix)) is
     /// not one plain path: 400, with the reason.
     BadForwarding(&'static str),
+    /// The client's address (or its address and this username) is over its failed-login
+    /// limit: 429, answered before any hashing or store lookup. The layer adds
+    /// `Retry-After: retry_after_secs` and no challenge (RFC 6585 section 4; RFC 9110
+    /// asks challenges only of a 401, and one would invite a browser to prompt for yet
+    /// another password while the lock holds).
+    Throttled {
+        /// Seconds until the lock ends.
+        retry_after_secs: u64,
+    },
     /// The request carries no peer address at all (the server does not pass
     /// `ConnectInfo` or [`PeerAddr`](crate::PeerAddr)), so no nonce can be bound to it: 500.
     UnknownClientIp,
@@ -92,6 +101,7 @@ impl Rejection {
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
             | Rejection::StaleNonce => StatusCode::UNAUTHORIZED,
+            Rejection::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -131,6 +141,7 @@ impl Rejection {
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
             | Rejection::StaleNonce => "authentication required",
+            Rejection::Throttled { .. } => "too many failed logins; try again later",
             Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {
                 "internal server error"
             }
@@ -187,10 +198,10 @@ fn duplicate_message(name: &str) -> &'static str {
 ///
 /// It sees the request's head (method, URI, headers such as `Accept`), so one hook can
 /// answer a browser with HTML and an API client with JSON. The layer adds the
-/// `WWW-Authenticate` challenges to every 401 afterwards, so an implementation cannot
-/// forget them. In [proxy mode](crate::AuthMode::Proxy) the layer also turns that 401
-/// into 407 and puts the challenges in `Proxy-Authenticate`: a hook that answers with
-/// [`Rejection::status`] serves both modes unchanged. Give the same implementation to
+/// `WWW-Authenticate` challenges to every 401, and `Retry-After` to every 429,
+/// afterwards, so an implementation cannot forget them. In [proxy mode](crate::AuthMode::Proxy)
+/// the layer also turns that 401 into 407 and puts the challenges in `Proxy-Authenticate`:
+/// a hook that answers with [`Rejection::status`] serves both modes unchanged. Give the same implementation to
 /// [`AuthorizeLayer::rejection_response`](crate::AuthorizeLayer::rejection_response) and
 /// it shapes the 403 too. Closures `Fn(&Rejection, &http::request::Parts) -> Response<B>`
 /// implement it too. With axum the body type is `axum::body::Body`:

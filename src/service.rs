@@ -3,6 +3,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use http::header::RETRY_AFTER;
 use http::{Request, Response, StatusCode};
 use tower::Service;
 
@@ -13,8 +14,9 @@ use crate::future::ResponseFuture;
 use crate::layer::Shared;
 use crate::nonce::{NcCheck, NonceStore, NonceUse};
 use crate::rejection::{Rejection, RejectionResponse};
+use crate::throttle::{FailureKey, NewLocks};
 use crate::user::{Anonymous, AuthenticatedUser};
-use crate::verify::check_request;
+use crate::verify::parse_answer;
 
 /// A service behind Digest authentication; made by [`DigestLayer`](crate::DigestLayer).
 #[must_use]
@@ -115,10 +117,7 @@ where
     let client = match config.client_ip.client_ip(&parts) {
         Ok(client) => client,
         Err(UnknownClient::NoPeerAddress) => {
-            tracing::error!(
-                "digest auth: no client address in the request; serve with \
-                 ConnectInfo<SocketAddr> (axum) or insert tower_digest_auth::PeerAddr"
-            );
+            report_missing_peer(&shared.explained_missing_peer);
             return Ok(reject(
                 &shared,
                 Rejection::UnknownClientIp,
@@ -177,13 +176,33 @@ where
     N: NonceStore,
 {
     let config = &shared.config;
-    let attempt = check_request(config, parts, client).inspect_err(|rejection| {
+    let answer = parse_answer(config, parts).inspect_err(|rejection| {
         log_rejection(*rejection, client, None);
     })?;
-    let hash = attempt.algorithm.hash_function();
+    let throttle_failed = |error| {
+        tracing::error!(%error, client_ip = %client, "digest auth: throttle store failed");
+        Rejection::StoreFailure
+    };
+    // Before any hashing (the nonce MAC included) and any store lookup.
+    if let Some(throttle) = &config.throttle {
+        let key = FailureKey::new(client, &answer.username);
+        if let Some(retry_after_secs) = throttle.lock(key, now).await.map_err(throttle_failed)? {
+            let rejection = Rejection::Throttled { retry_after_secs };
+            log_rejection(rejection, client, Some(&answer.username));
+            return Err(rejection);
+        }
+    }
+    let attempt = answer
+        .check_nonce(config, client)
+        .inspect_err(|rejection| {
+            log_rejection(*rejection, client, None);
+        })?;
+    let username = &attempt.answer.username;
+    let algorithm = attempt.answer.algorithm;
+    let hash = algorithm.hash_function();
     let credential = shared
         .credentials
-        .credential(&attempt.username, &config.realm, hash)
+        .credential(username, &config.realm, hash)
         .await
         .map_err(|error| {
             let error: Box<dyn std::error::Error + Send + Sync> = error.into();
@@ -191,20 +210,35 @@ where
             Rejection::StoreFailure
         })?;
     let fail = |rejection| {
-        log_rejection(rejection, client, Some(&attempt.username));
+        log_rejection(rejection, client, Some(username));
         rejection
     };
-    let rspauth = attempt
-        .check_response(
-            credential.as_ref().map(Credential::ha1),
-            config.dummy_ha1(hash),
-            parts.method.as_str().as_bytes(),
-        )
-        .map_err(fail)?;
+    let throttle_key = FailureKey::new(client, username);
+    let checked = attempt.check_response(
+        credential.as_ref().map(Credential::ha1),
+        config.dummy_ha1(hash),
+        parts.method.as_str().as_bytes(),
+    );
+    let rspauth = match checked {
+        Ok(rspauth) => rspauth,
+        Err(rejection) => {
+            let rejection = fail(rejection);
+            // The one kind of rejection the throttle counts: a wrong password or an
+            // unknown user, in a well-formed answer to a genuine nonce of this client.
+            if let Some(throttle) = &config.throttle {
+                let locks = throttle
+                    .record_failure(throttle_key, now)
+                    .await
+                    .map_err(throttle_failed)?;
+                log_locks(locks, client, username);
+            }
+            return Err(rejection);
+        }
+    };
     let age = attempt
         .fresh_age(now, config.lifetime_secs, config.epoch)
         .map_err(fail)?;
-    let use_ = NonceUse::new(&attempt.nonce, attempt.nc, config.lifetime_secs, now);
+    let use_ = NonceUse::new(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
     match shared.nonces.record_use(use_).await {
         Ok(NcCheck::Accepted) => {}
         Ok(NcCheck::Replayed) => return Err(fail(Rejection::Replay)),
@@ -219,11 +253,15 @@ where
             return Err(Rejection::StoreFailure);
         }
     }
-    let next_nonce = config.wants_next_nonce(age).then(|| {
-        config
-            .signer
-            .issue(attempt.algorithm, config.epoch, client, now)
-    });
+    if let Some(throttle) = &config.throttle {
+        // The password was right: a failed reset only leaves old failures to run out.
+        if let Err(error) = throttle.record_success(throttle_key, now).await {
+            throttle_failed(error);
+        }
+    }
+    let next_nonce = config
+        .wants_next_nonce(age)
+        .then(|| config.signer.issue(algorithm, config.epoch, client, now));
     let info = attempt.authentication_info(&rspauth, next_nonce.as_deref());
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
@@ -232,9 +270,9 @@ where
     let (_, roles, data) = credential.into_parts();
     Ok(Authenticated {
         user: AuthenticatedUser::from_credential_parts(
-            attempt.username.into_owned(),
+            attempt.answer.username.into_owned(),
             Arc::clone(&config.realm),
-            attempt.algorithm,
+            algorithm,
             roles,
             data,
         ),
@@ -242,16 +280,58 @@ where
     })
 }
 
+/// The username is the client's to choose: log a bounded prefix of it.
+fn logged_username(username: &str) -> &str {
+    const MAX_LOGGED_USERNAME: usize = 64;
+    match username.char_indices().nth(MAX_LOGGED_USERNAME) {
+        Some((end, _)) => &username[..end],
+        None => username,
+    }
+}
+
+/// Records each lock a failure started, as a warning with the client address: a
+/// possible attack. Locks grow while failures continue, so these never flood the log.
+fn log_locks(locks: NewLocks, client: IpAddr, username: &str) {
+    let username = logged_username(username);
+    if let Some(lock) = locks.address_and_user {
+        tracing::warn!(
+            client_ip = %client, username, lock_secs = lock.as_secs(),
+            "digest auth: too many failed logins for this user from this address; locked out"
+        );
+    }
+    if let Some(lock) = locks.address {
+        tracing::warn!(
+            client_ip = %client, lock_secs = lock.as_secs(),
+            "digest auth: too many failed logins from this address; locked out"
+        );
+    }
+}
+
+/// The server passes no peer address: a set-up mistake every request repeats (typically
+/// `axum::serve(listener, app)` instead of `app.into_make_service_with_connect_info`).
+/// The first time, it is explained with the fix, on stderr too when no `tracing`
+/// subscriber is installed (the quick start's users would otherwise see bare 500s);
+/// after that each request logs one short line.
+fn report_missing_peer(explained: &std::sync::atomic::AtomicBool) {
+    const FIX: &str = "digest auth: no client address in the request, so every request is refused \
+        with 500 (nonces are bound to the client's address). With axum, serve with \
+        `axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())`; \
+        with hyper or another server, insert `tower_digest_auth::PeerAddr(remote_addr)` into each \
+        request's extensions";
+    if explained.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!("digest auth: no client address in the request (see the first such error)");
+        return;
+    }
+    tracing::error!("{FIX}");
+    if !tracing::dispatcher::has_been_set() {
+        eprintln!("{FIX}");
+    }
+}
+
 /// Records a rejection: possible attacks as warnings with the client address (never a
 /// secret), ordinary misses (no credentials yet, an expired nonce) as debug events.
 fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
-    // The username is the client's to choose: log a bounded prefix of it.
-    const MAX_LOGGED_USERNAME: usize = 64;
-    let username = username.unwrap_or("");
-    let username = match username.char_indices().nth(MAX_LOGGED_USERNAME) {
-        Some((end, _)) => &username[..end],
-        None => username,
-    };
+    let username = logged_username(username.unwrap_or(""));
     match rejection {
         Rejection::MissingCredentials | Rejection::StaleNonce => {
             tracing::debug!(client_ip = %client, ?rejection, "digest auth: challenge");
@@ -274,6 +354,10 @@ fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
         Rejection::UriMismatch => tracing::warn!(
             client_ip = %client, "digest auth: uri does not match the request target"
         ),
+        // Each lock was logged as a warning when it began; these are its echoes.
+        Rejection::Throttled { retry_after_secs } => tracing::debug!(
+            client_ip = %client, username, retry_after_secs, "digest auth: locked out (429)"
+        ),
         other => tracing::info!(
             client_ip = %client, reason = other.public_message(), "digest auth: bad request"
         ),
@@ -293,6 +377,11 @@ where
     R: RejectionResponse<ResBody>,
 {
     let mut response = shared.rejection.response(&rejection, request);
+    if let Rejection::Throttled { retry_after_secs } = rejection {
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, http::HeaderValue::from(retry_after_secs));
+    }
     if let (true, Some(client)) = (rejection.challenges(), client) {
         let mode = shared.config.mode;
         // A hook answers with Rejection::status(); in proxy mode its 401 becomes 407.

@@ -1,6 +1,7 @@
-//! The decisions, as pure functions: from a request to an [`Attempt`] (every check that
-//! needs no store), and from an attempt plus the user's `HA1` to a verdict. The service
-//! only adds the two store calls around them.
+//! The decisions, as pure functions: from a request to an [`Answer`] (parsing, no
+//! hashing), from an answer to an [`Attempt`] (the nonce MAC), and from an attempt plus
+//! the user's `HA1` to a verdict. The service only adds the store calls between them
+//! (the failed-login throttle goes between the first two, before any hashing).
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -23,13 +24,12 @@ use crate::rejection::Rejection;
 /// since the nonce was issued, and its age cannot be told.
 const CLOCK_SKEW_SECS: u64 = 60;
 
-/// A well-formed answer to one of our challenges, with a genuine nonce issued to this
-/// client; what is left is the password check, the age and the replay check.
+/// A well-formed answer to a challenge, whose nonce is not checked yet: everything known
+/// without hashing.
 #[derive(Debug)]
-pub(crate) struct Attempt<'a> {
+pub(crate) struct Answer<'a> {
     pub(crate) username: Cow<'a, str>,
     pub(crate) algorithm: Algorithm,
-    pub(crate) nonce: IssuedNonce,
     pub(crate) nc: u64,
     response: RawDigest,
     raw_nonce: Cow<'a, [u8]>,
@@ -39,13 +39,17 @@ pub(crate) struct Attempt<'a> {
     uri: Cow<'a, [u8]>,
 }
 
-/// Everything that can be checked from the request alone, in the order DESIGN.md's table
-/// implies: format (400) before the nonce (401).
-pub(crate) fn check_request<'a>(
-    config: &Config,
-    parts: &'a Parts,
-    client: IpAddr,
-) -> Result<Attempt<'a>, Rejection> {
+/// An [`Answer`] with a genuine nonce issued to this client; what is left is the password
+/// check, the age and the replay check.
+#[derive(Debug)]
+pub(crate) struct Attempt<'a> {
+    pub(crate) answer: Answer<'a>,
+    pub(crate) nonce: IssuedNonce,
+}
+
+/// Everything that can be checked from the request alone without hashing, in the order
+/// DESIGN.md's table implies: format (400) before the nonce (401, [`Answer::check_nonce`]).
+pub(crate) fn parse_answer<'a>(config: &Config, parts: &'a Parts) -> Result<Answer<'a>, Rejection> {
     let mut headers = parts
         .headers
         .get_all(config.mode.credentials_header())
@@ -112,21 +116,9 @@ pub(crate) fn check_request<'a>(
         .ok_or(Rejection::InvalidField(
             "response is not a digest of the algorithm",
         ))?;
-
-    let nonce = config
-        .signer
-        .check(&raw_nonce, client)
-        .map_err(|error| match error {
-            NonceError::Forged => Rejection::ForgedNonce,
-            NonceError::OtherClient => Rejection::ForeignNonce,
-        })?;
-    if nonce.algorithm != algorithm {
-        return Err(Rejection::NonceAlgorithmMismatch);
-    }
-    Ok(Attempt {
+    Ok(Answer {
         username,
         algorithm,
-        nonce,
         nc,
         response,
         raw_nonce,
@@ -137,15 +129,41 @@ pub(crate) fn check_request<'a>(
     })
 }
 
+impl<'a> Answer<'a> {
+    /// Checks the nonce's MAC (in constant time): one we issued, to this client, for
+    /// this algorithm.
+    pub(crate) fn check_nonce(
+        self,
+        config: &Config,
+        client: IpAddr,
+    ) -> Result<Attempt<'a>, Rejection> {
+        let nonce = config
+            .signer
+            .check(&self.raw_nonce, client)
+            .map_err(|error| match error {
+                NonceError::Forged => Rejection::ForgedNonce,
+                NonceError::OtherClient => Rejection::ForeignNonce,
+            })?;
+        if nonce.algorithm != self.algorithm {
+            return Err(Rejection::NonceAlgorithmMismatch);
+        }
+        Ok(Attempt {
+            answer: self,
+            nonce,
+        })
+    }
+}
+
 impl Attempt<'_> {
     fn input(&self) -> DigestInput<'_> {
+        let answer = &self.answer;
         DigestInput {
-            algorithm: self.algorithm,
-            nonce: &self.raw_nonce,
-            nc: &self.raw_nc,
-            cnonce: &self.cnonce,
-            qop: &self.qop,
-            uri: &self.uri,
+            algorithm: answer.algorithm,
+            nonce: &answer.raw_nonce,
+            nc: &answer.raw_nc,
+            cnonce: &answer.cnonce,
+            qop: &answer.qop,
+            uri: &answer.uri,
         }
     }
 
@@ -163,7 +181,7 @@ impl Attempt<'_> {
         let key = input.session_key(ha1.map_or(dummy, Ha1::digest));
         let prefix = input.kd_prefix(&key);
         let expected = input.finish_kd(&prefix, method);
-        let matches = expected.ct_eq(&self.response);
+        let matches = expected.ct_eq(&self.answer.response);
         if known & bool::from(matches) {
             Ok(input.finish_kd(&prefix, b"").to_hex())
         } else {
@@ -204,21 +222,21 @@ impl Attempt<'_> {
         // Exact size (escapes aside), so the buffer becomes the header without a copy.
         let len = 36
             + rspauth.as_bytes().len()
-            + self.cnonce.len()
-            + self.raw_nc.len()
+            + self.answer.cnonce.len()
+            + self.answer.raw_nc.len()
             + next_nonce.map_or(0, |next| 14 + next.len());
         let mut value = Vec::with_capacity(len);
         value.extend_from_slice(b"qop=auth, rspauth=\"");
         value.extend_from_slice(rspauth.as_bytes());
         value.extend_from_slice(b"\", cnonce=\"");
-        for &byte in self.cnonce.iter() {
+        for &byte in self.answer.cnonce.iter() {
             if byte == b'"' || byte == b'\\' {
                 value.push(b'\\');
             }
             value.push(byte);
         }
         value.extend_from_slice(b"\", nc=");
-        value.extend_from_slice(&self.raw_nc);
+        value.extend_from_slice(&self.answer.raw_nc);
         if let Some(next) = next_nonce {
             value.extend_from_slice(b", nextnonce=\"");
             value.extend_from_slice(next.as_bytes());

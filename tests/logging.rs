@@ -151,12 +151,60 @@ async fn an_unusable_forwarding_header_is_logged_at_info_and_no_address_at_error
     assert!(line.contains("not an address"), "{line}");
     assert!(!log.contains("ERROR"), "{log}");
 
-    let nowhere = Request::get("/a").body(String::new()).unwrap();
-    let response = service.oneshot(nowhere).await.unwrap();
+    // No peer address at all: its own message, explained with the fix the first time,
+    // one short line after that.
+    let nowhere = || Request::get("/a").body(String::new()).unwrap();
+    let response = service.clone().oneshot(nowhere()).await.unwrap();
     assert_eq!(response.status(), 500);
     let log = captured.take();
     assert!(
         log.contains("ERROR") && log.contains("no client address in the request"),
+        "{log}"
+    );
+    assert!(log.contains("into_make_service_with_connect_info"), "{log}");
+    assert!(log.contains("PeerAddr"), "{log}");
+    assert!(
+        !log.contains("trusted prox"),
+        "not blamed on proxies: {log}"
+    );
+    let response = service.oneshot(nowhere()).await.unwrap();
+    assert_eq!(response.status(), 500);
+    let log = captured.take();
+    assert_eq!(log.lines().count(), 1, "{log}");
+    assert!(log.contains("see the first such error"), "{log}");
+}
+
+/// A trusted proxy that sends no forwarding header at all: the reason says so, instead
+/// of blaming `ConnectInfo` or the proxy configuration.
+#[tokio::test]
+async fn a_trusted_proxy_without_a_forwarding_header_is_told_apart() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let layer = DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
+        .client_ip(tower_digest_auth::ClientIpSource::XForwardedFor(vec![
+            "10.0.0.0/8".parse().unwrap(),
+        ]))
+        .build()
+        .unwrap();
+    let service = tower::Layer::layer(
+        &layer,
+        service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }),
+    );
+    let from_proxy = request_from("10.0.0.7:1".parse().unwrap(), "GET", "/a", None);
+    let response = service.oneshot(from_proxy).await.unwrap();
+    assert_eq!(response.status(), 400);
+    let log = captured.take();
+    assert!(log.contains("unusable forwarding header"), "{log}");
+    assert!(
+        !log.contains("ConnectInfo") && !log.contains("ERROR"),
         "{log}"
     );
 }

@@ -345,6 +345,51 @@ pub enum NcCheck {
 /// once, exactly one call may answer [`NcCheck::Accepted`]. Values of `nc` may arrive out
 /// of order (browsers send requests in parallel), so a store keeps a window of at least
 /// 64 values per nonce.
+///
+/// A complete (if unbounded) store, to show the contract; [`NcWindow`] does the counting
+/// so every store agrees on what a replay is:
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::convert::Infallible;
+/// use std::sync::Mutex;
+/// use tower_digest_auth::{
+///     DigestLayer, MemoryCredentials, NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore,
+///     NonceUse,
+/// };
+///
+/// struct MyStore {
+///     windows: Mutex<HashMap<NonceId, NcWindow>>,
+///     // Drawn when the store is made: nonces issued against another store (before a
+///     // restart) are then answered stale by the layer instead of reaching this one.
+///     epoch: NonceEpoch,
+/// }
+///
+/// impl NonceStore for MyStore {
+///     type Error = Infallible;
+///
+///     fn epoch(&self) -> NonceEpoch {
+///         self.epoch
+///     }
+///
+///     async fn record_use(&self, use_: NonceUse) -> Result<NcCheck, Infallible> {
+///         let mut windows = self.windows.lock().unwrap();
+///         Ok(match windows.get_mut(&use_.id) {
+///             Some(window) => window.record(use_.nc),
+///             None => {
+///                 windows.insert(use_.id, NcWindow::first(use_.nc));
+///                 NcCheck::Accepted
+///             }
+///         })
+///     }
+/// }
+///
+/// let store = MyStore { windows: Mutex::default(), epoch: NonceEpoch::random() };
+/// let realm = "api@example.org";
+/// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+/// let layer = DigestLayer::builder(realm, users).nonce_store(store).build().unwrap();
+/// # let _ = layer;
+/// ```
 pub trait NonceStore: Send + Sync + 'static {
     /// The store's own failure (a lost connection, say); the request gets a 500.
     type Error: std::error::Error + Send + Sync + 'static;

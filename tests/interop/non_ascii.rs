@@ -93,7 +93,10 @@ async fn aiohttp_logs_in_as_a_non_ascii_user_with_a_raw_utf_8_username() {
 async fn java_17_hashes_a_non_ascii_user_as_latin_1_and_is_refused() {
     let server = server().await;
     let reports = java(&server.url(PROTECTED), JASON, JASON_PASSWORD, 1).await;
-    assert_eq!(field(&reports[0], "status"), "401", "{reports:#?}");
+    // The JDK answers every 401 again with the same wrong hash, until the failed-login
+    // throttle locks it out (429) or it gives up.
+    let status = field(&reports[0], "status");
+    assert!(matches!(status, "401" | "429"), "{reports:#?}");
     let seen = server.exchanges_for(PROTECTED);
     let answer = seen
         .iter()

@@ -1,0 +1,474 @@
+//! The default [`FailureStore`]: a sharded map in this process's memory, bounded.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+
+use super::{FailureKey, FailureLimit, FailureRecord, FailureStore, NewLocks, ThrottleConfig};
+
+/// How many entries one new key moves the sweep past: more than one, so sweeping outpaces
+/// growth, and few, so no request waits on a long scan.
+const SWEEP_PER_INSERT: usize = 8;
+
+/// How many entries [`MemoryFailureStore::sweep_expired`] looks at per hold of the lock.
+const SWEEP_BATCH: usize = 1024;
+
+/// How many entries a full store weighs against each other to pick the ones it gives up.
+const EVICTION_CANDIDATES: usize = 64;
+
+/// How many unlocked entries a full store gives up at once, so the weighing is paid once
+/// per batch of new keys.
+const EVICTION_BATCH: usize = 16;
+
+/// The default [`FailureStore`]: counts in this process's memory, bounded.
+///
+/// Every key with a recent failure costs one entry of about 120 bytes. Entries are
+/// looked at a few at a time as new keys arrive, in a ring: those past their window are
+/// dropped ([`sweep_expired`](Self::sweep_expired) drops the rest, for a timer). At
+/// [`max_entries`](Self::with_max_entries) a new key makes room among the next 64 entries
+/// in the ring, least valuable first: run-out entries, else unlocked ones with the fewest
+/// failures, and a locked entry only when all 64 are locked (the one whose lock ends
+/// first). So a flood of cheap one-failure keys never
+/// evicts a lock or a count close to its limit; resetting one lock by eviction takes a
+/// store full of locks, each of which cost its own `max_failures` failures.
+///
+/// Usernames are kept as 64-bit hashes under a random per-store key, so an entry has a
+/// fixed size whatever the username. Clones share the same entries.
+///
+/// ```
+/// use tower_digest_auth::MemoryFailureStore;
+///
+/// let store = MemoryFailureStore::with_max_entries(10_000);
+/// assert!(store.is_empty());
+/// ```
+#[derive(Clone)]
+pub struct MemoryFailureStore {
+    inner: Arc<Inner>,
+}
+
+/// One key in the memory store: an address (16 bytes, IPv4 mapped), and the username's
+/// hash for the address-and-user key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Slot {
+    address: [u8; 16],
+    user: Option<u64>,
+}
+
+struct Inner {
+    records: DashMap<Slot, FailureRecord>,
+    /// Every slot in `records`, once, in sweep order. Only inserts and removals take this
+    /// lock (checks and counts on known keys never do), so the map and the ring always
+    /// hold the same slots.
+    ring: Mutex<VecDeque<Slot>>,
+    max_entries: usize,
+    usernames: RandomState,
+}
+
+impl MemoryFailureStore {
+    /// The default bound: 100,000 keys (about 12 MiB).
+    pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
+
+    /// A store for up to [`DEFAULT_MAX_ENTRIES`](Self::DEFAULT_MAX_ENTRIES) keys.
+    pub fn new() -> Self {
+        MemoryFailureStore::with_max_entries(Self::DEFAULT_MAX_ENTRIES)
+    }
+
+    /// A store for up to `max_entries` keys (at least two: one failure takes two);
+    /// nothing is allocated up front.
+    pub fn with_max_entries(max_entries: usize) -> Self {
+        MemoryFailureStore {
+            inner: Arc::new(Inner {
+                records: DashMap::new(),
+                ring: Mutex::new(VecDeque::new()),
+                max_entries: max_entries.max(2),
+                usernames: RandomState::new(),
+            }),
+        }
+    }
+
+    /// How many keys are remembered now.
+    pub fn len(&self) -> usize {
+        self.inner.lock_ring().len()
+    }
+
+    /// Whether no key is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every entry that ran out before `now`, a batch at a time. New keys already
+    /// sweep a few entries each; call this from a timer to give memory back while idle.
+    pub fn sweep_expired(&self, now: SystemTime) {
+        let mut left = self.len();
+        while left > 0 {
+            let batch = left.min(SWEEP_BATCH);
+            self.inner
+                .sweep_locked(&mut self.inner.lock_ring(), now, batch);
+            left -= batch;
+        }
+    }
+
+    fn slots(&self, key: FailureKey<'_>) -> (Slot, Slot) {
+        let address = match key.address() {
+            IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+            IpAddr::V6(v6) => v6.octets(),
+        };
+        let user = self.inner.usernames.hash_one(key.username().as_bytes());
+        (
+            Slot {
+                address,
+                user: Some(user),
+            },
+            Slot {
+                address,
+                user: None,
+            },
+        )
+    }
+
+    pub(crate) fn lock_now(&self, key: FailureKey<'_>, now: SystemTime) -> Option<Duration> {
+        let (user, address) = self.slots(key);
+        let locked = |slot| {
+            self.inner
+                .records
+                .get(&slot)
+                .and_then(|record| record.locked_for(now))
+        };
+        locked(user).max(locked(address))
+    }
+
+    pub(crate) fn fail_now(
+        &self,
+        key: FailureKey<'_>,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> NewLocks {
+        let (user, address) = self.slots(key);
+        NewLocks {
+            address_and_user: self.inner.fail(user, &limits.address_and_user_limit(), now),
+            address: self.inner.fail(address, &limits.address_limit(), now),
+        }
+    }
+
+    pub(crate) fn succeed_now(&self, key: FailureKey<'_>) {
+        let (user, _) = self.slots(key);
+        // Most successes have nothing to clear: look under the shard's read lock first.
+        if !self.inner.records.contains_key(&user) {
+            return;
+        }
+        // Reset in place, to be swept: removals belong to the ring's lock.
+        if let Some(mut record) = self.inner.records.get_mut(&user) {
+            *record = FailureRecord::default();
+        }
+    }
+}
+
+impl Inner {
+    fn lock_ring(&self) -> MutexGuard<'_, VecDeque<Slot>> {
+        self.ring.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fail(&self, slot: Slot, limit: &FailureLimit, now: SystemTime) -> Option<Duration> {
+        if let Some(mut record) = self.records.get_mut(&slot) {
+            return record.record_failure(limit, now);
+        }
+        let mut ring = self.lock_ring();
+        // Eviction looks at entries too, and drops those that ran out: one scan, not two.
+        if ring.len() >= self.max_entries {
+            self.evict_locked(&mut ring, now);
+        } else {
+            self.sweep_locked(&mut ring, now, SWEEP_PER_INSERT);
+        }
+        match self.records.entry(slot) {
+            // Another request with the same key got here first.
+            Entry::Occupied(mut record) => record.get_mut().record_failure(limit, now),
+            Entry::Vacant(vacant) => {
+                let mut record = FailureRecord::default();
+                let lock = record.record_failure(limit, now);
+                vacant.insert(record);
+                ring.push_back(slot);
+                lock
+            }
+        }
+    }
+
+    /// Moves the sweep `steps` entries on: drops those that ran out, sends the others to
+    /// the back of the ring.
+    fn sweep_locked(&self, ring: &mut VecDeque<Slot>, now: SystemTime, steps: usize) {
+        for _ in 0..steps.min(ring.len()) {
+            let Some(slot) = ring.pop_front() else {
+                return;
+            };
+            if !self.remove_if_expired(slot, now) {
+                ring.push_back(slot);
+            }
+        }
+    }
+
+    /// Removes `slot` if it ran out (or is somehow gone); whether it is gone now.
+    fn remove_if_expired(&self, slot: Slot, now: SystemTime) -> bool {
+        let expired = self.records.get(&slot).map(|record| record.is_expired(now));
+        match expired {
+            None => true,
+            Some(false) => false,
+            // Checked again under the shard's lock: a failure may have renewed it since.
+            Some(true) => self
+                .records
+                .remove_if(&slot, |_, record| record.is_expired(now))
+                .is_some(),
+        }
+    }
+
+    /// Frees room for at least one entry among the next [`EVICTION_CANDIDATES`] in the
+    /// ring: drops those that ran out; if none did, evicts the least valuable by
+    /// [`FailureRecord::eviction_rank`]: up to [`EVICTION_BATCH`] unlocked ones (so a
+    /// flood pays for the scan once per batch), and one locked entry only when every
+    /// candidate is locked.
+    fn evict_locked(&self, ring: &mut VecDeque<Slot>, now: SystemTime) {
+        let mut candidates = Vec::with_capacity(EVICTION_CANDIDATES.min(ring.len()));
+        let mut freed = false;
+        for _ in 0..EVICTION_CANDIDATES.min(ring.len()) {
+            let Some(slot) = ring.pop_front() else { break };
+            let state = self
+                .records
+                .get(&slot)
+                .map(|record| (record.is_expired(now), record.eviction_rank(now)));
+            match state {
+                None => freed = true,
+                // Checked again under the shard's lock: a failure may have renewed it.
+                Some((true, _))
+                    if self
+                        .records
+                        .remove_if(&slot, |_, record| record.is_expired(now))
+                        .is_some() =>
+                {
+                    freed = true;
+                }
+                Some((_, rank)) => candidates.push((rank, slot)),
+            }
+        }
+        if !freed {
+            candidates.sort_unstable_by_key(|&(rank, _)| rank);
+            let evict = candidates
+                .iter()
+                .take(EVICTION_BATCH)
+                .enumerate()
+                .take_while(|&(index, &((locked, ..), _))| index == 0 || !locked)
+                .count();
+            for ((locked, ..), slot) in candidates.drain(..evict) {
+                self.records.remove(&slot);
+                if locked {
+                    tracing::warn!(
+                        "digest auth: failed-login store full of locked clients; \
+                         dropped the lock that ends first (raise max_entries?)"
+                    );
+                }
+            }
+        }
+        ring.extend(candidates.into_iter().map(|(_, slot)| slot));
+    }
+}
+
+impl Default for MemoryFailureStore {
+    fn default() -> Self {
+        MemoryFailureStore::new()
+    }
+}
+
+impl fmt::Debug for MemoryFailureStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryFailureStore")
+            .field("len", &self.len())
+            .field("max_entries", &self.inner.max_entries)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FailureStore for MemoryFailureStore {
+    type Error = Infallible;
+
+    fn lock(
+        &self,
+        key: FailureKey<'_>,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Option<Duration>, Infallible>> + Send {
+        std::future::ready(Ok(self.lock_now(key, now)))
+    }
+
+    fn record_failure(
+        &self,
+        key: FailureKey<'_>,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<NewLocks, Infallible>> + Send {
+        std::future::ready(Ok(self.fail_now(key, limits, now)))
+    }
+
+    fn record_success(
+        &self,
+        key: FailureKey<'_>,
+        _now: SystemTime,
+    ) -> impl Future<Output = Result<(), Infallible>> + Send {
+        self.succeed_now(key);
+        std::future::ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::from_unix_secs;
+
+    const T0: u64 = 1_700_000_000;
+
+    fn at(secs: u64) -> SystemTime {
+        from_unix_secs(T0 + secs)
+    }
+
+    fn limits(per_user: u32, per_address: u32) -> ThrottleConfig {
+        let window = Duration::from_secs(600);
+        ThrottleConfig::default()
+            .per_address_and_user(FailureLimit::new(per_user, window))
+            .per_address(FailureLimit::new(per_address, window))
+    }
+
+    fn key(address: &str, username: &'static str) -> FailureKey<'static> {
+        FailureKey::new(address.parse().unwrap(), username)
+    }
+
+    #[test]
+    fn the_store_counts_both_keys_and_keeps_them_apart() {
+        let store = MemoryFailureStore::new();
+        let limits = limits(2, 3);
+        let now = at(0);
+        let alice = key("192.0.2.1", "alice");
+        assert_eq!(store.fail_now(alice, &limits, now), NewLocks::default());
+        let locks = store.fail_now(alice, &limits, now);
+        assert_eq!(locks.address_and_user, Some(Duration::from_secs(60)));
+        assert_eq!(locks.address, None);
+        assert_eq!(store.lock_now(alice, now), Some(Duration::from_secs(60)));
+        // Another user on the address, the user on another address: not locked.
+        assert_eq!(store.lock_now(key("192.0.2.1", "bob"), now), None);
+        assert_eq!(store.lock_now(key("192.0.2.2", "alice"), now), None);
+        // A third failure there (another user) locks the whole address.
+        let locks = store.fail_now(key("192.0.2.1", "bob"), &limits, now);
+        assert_eq!(locks.address, Some(Duration::from_secs(60)));
+        assert!(store.lock_now(key("192.0.2.1", "carol"), now).is_some());
+        assert_eq!(store.lock_now(key("192.0.2.2", "carol"), now), None);
+        assert_eq!(store.len(), 3);
+    }
+
+    #[test]
+    fn success_clears_the_user_key_but_not_the_address_key() {
+        let store = MemoryFailureStore::new();
+        let limits = limits(2, 3);
+        let alice = key("192.0.2.1", "alice");
+        store.fail_now(alice, &limits, at(0));
+        store.succeed_now(alice);
+        // The user's count starts over; the address's does not.
+        assert_eq!(store.fail_now(alice, &limits, at(1)), NewLocks::default());
+        let locks = store.fail_now(key("192.0.2.1", "bob"), &limits, at(1));
+        assert_eq!(locks.address, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn the_sweep_drops_run_out_entries() {
+        let store = MemoryFailureStore::new();
+        let limits = limits(5, 5);
+        for user in ["a", "b", "c"] {
+            store.fail_now(key("192.0.2.1", user), &limits, at(0));
+        }
+        assert_eq!(store.len(), 4);
+        store.sweep_expired(at(599));
+        assert_eq!(store.len(), 4);
+        store.sweep_expired(at(600));
+        assert!(store.is_empty());
+        // New keys sweep as they arrive.
+        for n in 0..4 {
+            store.fail_now(
+                FailureKey::new(IpAddr::from([10, 0, 0, n]), "x"),
+                &limits,
+                at(0),
+            );
+        }
+        assert_eq!(store.len(), 8);
+        store.fail_now(key("192.0.2.9", "x"), &limits, at(700));
+        assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_stays_bounded_and_evicts_no_lock() {
+        let store = MemoryFailureStore::with_max_entries(200);
+        let limits = limits(3, 1000);
+        let victim = key("192.0.2.1", "victim");
+        for _ in 0..3 {
+            store.fail_now(victim, &limits, at(0));
+        }
+        // Two failures short of a lock: worth more than one-failure keys too.
+        let near = key("192.0.2.2", "near");
+        store.fail_now(near, &limits, at(0));
+        store.fail_now(near, &limits, at(0));
+        for n in 0..4_000u32 {
+            let address = IpAddr::from((0x0a00_0000 + n).to_be_bytes());
+            store.fail_now(FailureKey::new(address, "spray"), &limits, at(1));
+            assert!(store.len() <= 200);
+        }
+        assert_eq!(store.lock_now(victim, at(2)), Some(Duration::from_secs(58)));
+        assert_eq!(
+            store.fail_now(near, &limits, at(2)).address_and_user,
+            Some(Duration::from_secs(60)),
+            "the near-limit count survived the flood"
+        );
+    }
+
+    #[test]
+    fn a_store_full_of_locks_gives_up_the_one_ending_first() {
+        let store = MemoryFailureStore::with_max_entries(4);
+        let limits = limits(1, 1000);
+        // Two keys (user and address entries each): all four entries locked or counting.
+        let early = key("192.0.2.1", "early");
+        store.fail_now(early, &limits, at(0));
+        let late = key("192.0.2.2", "late");
+        store.fail_now(late, &limits, at(30));
+        // The unlocked address entries go first, then the lock ending first.
+        store.fail_now(key("192.0.2.3", "x"), &limits, at(31));
+        assert_eq!(store.len(), 4);
+        assert!(store.lock_now(late, at(31)).is_some());
+        assert!(store.lock_now(early, at(31)).is_some());
+        store.fail_now(key("192.0.2.4", "y"), &limits, at(31));
+        assert_eq!(store.len(), 4);
+        assert_eq!(store.lock_now(early, at(31)), None);
+        assert!(store.lock_now(late, at(31)).is_some());
+    }
+
+    #[test]
+    fn concurrent_failures_on_one_new_key_all_count() {
+        let store = MemoryFailureStore::new();
+        let limits = limits(1000, 1000);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..100 {
+                        store.fail_now(key("192.0.2.1", "alice"), &limits, at(0));
+                    }
+                });
+            }
+        });
+        // 400 counted: the 1000th failure, and not one before it, locks both keys.
+        for _ in 400..999 {
+            let locks = store.fail_now(key("192.0.2.1", "alice"), &limits, at(0));
+            assert_eq!(locks, NewLocks::default());
+        }
+        let locks = store.fail_now(key("192.0.2.1", "alice"), &limits, at(0));
+        assert!(locks.address_and_user.is_some() && locks.address.is_some());
+        assert_eq!(store.len(), 2);
+    }
+}
