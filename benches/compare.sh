@@ -2,6 +2,8 @@
 # Side-by-side Digest benchmark, one run on one machine with one load generator
 # (examples/loadgen.rs): the example server without the layer (AUTH=off), with it (MD5, SHA-256),
 # and Apache httpd 2.4 prefork without and with mod_auth_digest (MD5; the only algorithm it has).
+# Also the database example (examples/database.rs, SQLite through a pool) with its credential
+# cache on and off (CACHE=off), against the example server's in-memory store (SHA-256).
 #
 # Usage: benches/compare.sh [--out DIR] [--quick] [--no-memory] [--memory-only]
 #
@@ -19,8 +21,11 @@
 #   BUSY_MAX [0.25]     a run during which other processes used more than this many cores is
 #   RETRIES [2]         ... discarded (kept in runs-discarded.jsonl) and redone, at most this often
 #   SKIP_OURS, SKIP_APACHE [0]  leave one side out
+#   SKIP_DATABASE [0]   leave out the database example (db-cached, db-uncached)
+#   ONLY                run only these variants (space-separated names, e.g.
+#                       "ours-sha256 db-cached db-uncached"); all servers still start
 #   MEMORY_ENV          extra VAR=value words for the memory server
-#   LOADGEN, SERVER     prebuilt binaries to use instead of building them
+#   LOADGEN, SERVER, DATABASE_SERVER  prebuilt binaries to use instead of building them
 #
 # Everything listens on 127.0.0.1 only; every load run is bounded in time. Apache is installed
 # from Debian's apache2 package if missing (needs root) and runs from a private ServerRoot under
@@ -47,6 +52,8 @@ BUSY_MAX=${BUSY_MAX:-0.25}
 RETRIES=${RETRIES:-2}
 SKIP_OURS=${SKIP_OURS:-0}
 SKIP_APACHE=${SKIP_APACHE:-0}
+SKIP_DATABASE=${SKIP_DATABASE:-0}
+ONLY=${ONLY:-}
 MEMORY_ONLY=0
 
 while [ $# -gt 0 ]; do
@@ -74,17 +81,22 @@ if [ ! -f examples/server.rs ] && [ -z "${SERVER:-}" ]; then
     MEMORY=0
 fi
 if [ "$MEMORY_ONLY" = 1 ]; then SKIP_APACHE=1; fi
+if [ "$SKIP_OURS" = 1 ] || [ "$MEMORY_ONLY" = 1 ]; then SKIP_DATABASE=1; fi
 
-if [ -z "${LOADGEN:-}" ] || { [ "$SKIP_OURS" = 0 ] && [ -z "${SERVER:-}" ]; }; then
+if [ -z "${LOADGEN:-}" ] || { [ "$SKIP_OURS" = 0 ] && [ -z "${SERVER:-}" ]; } ||
+    { [ "$SKIP_DATABASE" = 0 ] && [ -z "${DATABASE_SERVER:-}" ]; }; then
     targets=(--example loadgen)
     [ "$SKIP_OURS" = 0 ] && targets+=(--example server)
+    [ "$SKIP_DATABASE" = 0 ] && targets+=(--example database --features cache)
     log "cargo build --release ${targets[*]}"
     cargo build --release "${targets[@]}"
 fi
 LOADGEN=${LOADGEN:-$ROOT_DIR/target/release/examples/loadgen}
 SERVER=${SERVER:-$ROOT_DIR/target/release/examples/server}
+DATABASE_SERVER=${DATABASE_SERVER:-$ROOT_DIR/target/release/examples/database}
 [ -x "$LOADGEN" ] || die "no load generator at $LOADGEN"
 [ "$SKIP_OURS" = 1 ] || [ -x "$SERVER" ] || die "no example server at $SERVER"
+[ "$SKIP_DATABASE" = 1 ] || [ -x "$DATABASE_SERVER" ] || die "no database example at $DATABASE_SERVER"
 command -v python3 >/dev/null || die "python3 is needed for the summary"
 
 if [ "$SKIP_APACHE" = 0 ] && ! command -v apache2 >/dev/null; then
@@ -142,7 +154,8 @@ start_ours() { # name, then environment assignments
     shift
     free_port
     port=$FREE_PORT
-    env "$@" ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-warn}" "$SERVER" \
+    # shellcheck disable=SC2086 # SERVER_ARGS holds several words on purpose
+    env "$@" ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-warn}" "$SERVER" ${SERVER_ARGS:-} \
         >"$WORK/$name.log" 2>&1 &
     PID[$name]=$!
     PORT[$name]=$port
@@ -208,7 +221,8 @@ wait_quiet() { # waits (bounded) until the machine is nearly idle; the servers a
     done
 }
 
-url() { echo "http://127.0.0.1:${PORT[$1]}/dir/index.html"; }
+declare -A URL_PATH
+url() { echo "http://127.0.0.1:${PORT[$1]}${URL_PATH[$1]:-/dir/index.html}"; }
 
 # loadgen arguments per variant
 declare -A ARGS
@@ -217,6 +231,10 @@ ARGS[ours-md5]="--algorithm MD5"
 ARGS[ours-sha256]="--algorithm SHA-256"
 ARGS[apache-open]="--no-auth"
 ARGS[apache-digest]="--algorithm MD5"
+ARGS[db-cached]="--algorithm SHA-256"
+ARGS[db-uncached]="--algorithm SHA-256"
+URL_PATH[db-cached]=/
+URL_PATH[db-uncached]=/
 
 # --- machine ---------------------------------------------------------------------------------
 {
@@ -227,7 +245,7 @@ ARGS[apache-digest]="--algorithm MD5"
     echo "kernel: $(uname -r)"
     echo "rustc: $(rustc --version 2>/dev/null || echo '?')"
     echo "source: $(git rev-parse --short HEAD 2>/dev/null || echo 'no commit'), working tree hash $(
-        find src examples/server.rs examples/loadgen.rs Cargo.toml -type f 2>/dev/null | sort |
+        find src examples/server.rs examples/database.rs examples/loadgen.rs Cargo.toml -type f 2>/dev/null | sort |
             xargs sha256sum | sha256sum | cut -c1-12)"
     command -v apache2 >/dev/null && echo "apache: $(apache2 -v | head -1)"
     echo "rounds: $ROUNDS, duration: ${DURATION}s, connections: $CONNECTIONS, warmup: ${WARMUP}s"
@@ -264,6 +282,20 @@ if [ "$SKIP_APACHE" = 0 ]; then
     start_apache apache-open site-open.conf.in
     start_apache apache-digest site-digest.conf.in
     VARIANTS+=(apache-open apache-digest)
+fi
+if [ "$SKIP_DATABASE" = 0 ]; then
+    DATABASE="$WORK/users.db" "$DATABASE_SERVER" register Mufasa 'Circle of Life' >/dev/null
+    SERVER=$DATABASE_SERVER SERVER_ARGS=serve start_ours db-cached DATABASE="$WORK/users.db" CACHE=on
+    SERVER=$DATABASE_SERVER SERVER_ARGS=serve start_ours db-uncached DATABASE="$WORK/users.db" CACHE=off
+    VARIANTS+=(db-cached db-uncached)
+fi
+if [ -n "$ONLY" ]; then
+    kept=()
+    for v in "${VARIANTS[@]}"; do
+        case " $ONLY " in *" $v "*) kept+=("$v") ;; esac
+    done
+    VARIANTS=("${kept[@]}")
+    log "running only: ${VARIANTS[*]}"
 fi
 
 run_load() { # variant, seconds, label, extra args...
@@ -319,9 +351,10 @@ for line in open(f"{out}/runs.jsonl"):
     runs.append(d)
 
 server_of = {"ours-open": "example server", "ours-md5": "example server", "ours-sha256": "example server",
-             "apache-open": "Apache 2.4 prefork", "apache-digest": "Apache 2.4 prefork"}
+             "apache-open": "Apache 2.4 prefork", "apache-digest": "Apache 2.4 prefork",
+             "db-cached": "database example (cache on)", "db-uncached": "database example (CACHE=off)"}
 auth_of = {"ours-open": "open", "ours-md5": "MD5", "ours-sha256": "SHA-256",
-           "apache-open": "open", "apache-digest": "MD5"}
+           "apache-open": "open", "apache-digest": "MD5", "db-cached": "SHA-256", "db-uncached": "SHA-256"}
 fields = ["round", "variant", "server", "auth", "requests", "rps", "p50_us", "p99_us",
           "server_cpu_us_per_req", "server_cpu_util", "client_cpu_us_per_req", "client_cpu_util",
           "machine_busy_cores", "background_cores",
@@ -373,12 +406,13 @@ def fmt(t, spec):
     return f"{m:{spec}} ({lo:{spec}} – {hi:{spec}})"
 
 md = ["| server | auth | open req/s | auth req/s | auth / open throughput | open CPU µs/req | auth CPU µs/req | added CPU µs/req |",
-      "|---|---|---|---|---|---|---|---|"]
+      "|---|---|---|---|---|---|---|---|"] if rows else []
 for row in rows:
     md.append(f"| {row['server']} | {row['auth']} | {fmt(row['open_rps'], '.0f')} | {fmt(row['auth_rps'], '.0f')} | "
               f"**{fmt(row['ratio'], '.3f')}** | {fmt(row['open_cpu'], '.2f')} | {fmt(row['auth_cpu'], '.2f')} | "
               f"**{fmt(row['dcpu'], '+.2f')}** |")
-md.append("")
+if rows:
+    md.append("")
 md.append(f"Median (min – max) over {len(rounds)} rounds; each cell pairs runs from the same round.")
 worst = max(runs, key=lambda d: d["background_cores"])
 md.append(f"Background load (machine busy time less server and load generator) during the kept runs: "
@@ -389,6 +423,39 @@ if problems:
               + ", ".join(f"{r['server']} {r['auth']} ({r['bad']})" for r in problems))
 else:
     md.append("No errors, no rejected 401s, no unexpected statuses in any run.")
+
+# The database example against the in-memory store (the example server, SHA-256), same rounds.
+db_rows = []
+for db in ("db-cached", "db-uncached"):
+    rs = [r for r in rounds if (r, db) in by and (r, "ours-sha256") in by]
+    if not rs:
+        continue
+    db_rows.append({
+        "server": server_of[db], "rounds": len(rs),
+        "mem_rps": med_range([by[r, "ours-sha256"]["rps"] for r in rs]),
+        "db_rps": med_range([by[r, db]["rps"] for r in rs]),
+        "mem_cpu": med_range([by[r, "ours-sha256"]["server_cpu_us_per_req"] for r in rs]),
+        "db_cpu": med_range([by[r, db]["server_cpu_us_per_req"] for r in rs]),
+        "cpu_ratio": med_range([by[r, db]["server_cpu_us_per_req"] / by[r, "ours-sha256"]["server_cpu_us_per_req"]
+                                for r in rs]),
+        "db_p99": med_range([by[r, db]["p99_us"] for r in rs]),
+        "bad": sum(by[r, db]["errors"] + by[r, db]["rejected_401"] + by[r, db]["other_status"] for r in rs),
+    })
+if db_rows:
+    with open(f"{out}/summary-database.csv", "w") as f:
+        cols = ["mem_rps", "db_rps", "mem_cpu", "db_cpu", "cpu_ratio", "db_p99"]
+        f.write("server,rounds," + ",".join(f"{c}_median,{c}_min,{c}_max" for c in cols) + ",problems\n")
+        for row in db_rows:
+            vals = [f"{x:.4f}" for c in cols for x in row[c]]
+            f.write(f"{row['server']},{row['rounds']},{','.join(vals)},{row['bad']}\n")
+    md += ["", "| variant (SHA-256) | in-memory req/s | database req/s | in-memory CPU µs/req | database CPU µs/req | database / in-memory CPU | database p99 µs | problems |",
+           "|---|---|---|---|---|---|---|---|"]
+    for row in db_rows:
+        md.append(f"| {row['server']} | {fmt(row['mem_rps'], '.0f')} | {fmt(row['db_rps'], '.0f')} | "
+                  f"{fmt(row['mem_cpu'], '.2f')} | {fmt(row['db_cpu'], '.2f')} | **{fmt(row['cpu_ratio'], '.2f')}** | "
+                  f"{fmt(row['db_p99'], '.0f')} | {row['bad']} |")
+    md.append("")
+    md.append("In-memory: the example server (ALGORITHMS=SHA-256), paired with each database run of the same round.")
 open(f"{out}/summary.md", "w").write("\n".join(md) + "\n")
 print("\n".join(md))
 PY

@@ -27,6 +27,10 @@
 //! - `throttle`: [`MemoryFailureStore`] full (100k keys): `check` asks about a key it does
 //!   not hold (what every authenticated request pays), `failure_at_cap` counts a failure
 //!   for a new key (two entries, each evicting or sweeping), the steady state of a flood.
+//! - `credentials`: one `CredentialStore::credential` lookup, as the layer makes per
+//!   request: `memory` is [`MemoryCredentials`]; with `--features cache`, `cached_hit` and
+//!   `cached_hit_unknown` are a `CachedCredentials` in front of it answering from the cache
+//!   (a known user, an unknown one).
 //!
 //! The store benchmarks use random ids (`NonceId::from_bytes`): real ids are HMAC output,
 //! just as uniformly distributed.
@@ -658,11 +662,46 @@ fn config() -> Criterion {
         .measurement_time(Duration::from_millis(1500))
 }
 
+fn bench_credentials(c: &mut Criterion) {
+    use tower_digest_auth::{CredentialStore, HashFunction};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let memory = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
+    let mut group = c.benchmark_group("credentials");
+    group.bench_function("memory", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let found = memory.credential(USER, REALM, HashFunction::Sha256).await;
+            assert!(matches!(found, Ok(Some(_))));
+        });
+    });
+    #[cfg(feature = "cache")]
+    {
+        let cached = tower_digest_auth::CachedCredentials::new(memory.clone());
+        for (name, user, known) in [
+            ("cached_hit", USER, true),
+            ("cached_hit_unknown", "Scar", false),
+        ] {
+            runtime
+                .block_on(cached.credential(user, REALM, HashFunction::Sha256))
+                .unwrap();
+            group.bench_function(name, |b| {
+                b.to_async(&runtime).iter(|| async {
+                    let found = cached.credential(user, REALM, HashFunction::Sha256).await;
+                    assert_eq!(found.unwrap().is_some(), known);
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
     targets = bench_parse, bench_response, bench_nonce, bench_store, bench_service,
-        bench_enumeration, bench_throttle
+        bench_enumeration, bench_throttle, bench_credentials
 }
 
 fn main() {

@@ -94,6 +94,11 @@ pub use client_order::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder, MAX_NONCE_LIFETIME};
+#[cfg(feature = "cache")]
+pub use credentials::{
+    CachedCredentials, CachedCredentialsBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL,
+    MAX_CACHE_TTL, MAX_CACHED_NAME_LEN,
+};
 pub use credentials::{Credential, CredentialStore, Ha1, InvalidHa1, MemoryCredentials};
 pub use future::ResponseFuture;
 pub use hash::{Algorithm, HashFunction, UnknownAlgorithm};
@@ -182,7 +187,9 @@ pub mod __bench {
     }
 }
 
-/// The README's code samples, compiled and run as doctests.
+/// The README's code samples, compiled and run as doctests. Some use optional features,
+/// so they run with every feature on (`cargo test --all-features`, as `tests/run-all.sh`
+/// and CI do).
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "cache"))]
 pub struct ReadmeDoctests;

@@ -15,11 +15,12 @@ mod database_example;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges, h, param, params};
-use database_example::SqliteCredentials;
+use database_example::{SqliteCredentials, Users};
 use reqwest::StatusCode;
 
 fn client() -> reqwest::Client {
@@ -137,8 +138,12 @@ fn registered_store(dir: &TempDir) -> (SqliteCredentials, PathBuf) {
 }
 
 async fn start_database_example(store: SqliteCredentials) -> String {
+    start_database_example_with(Users::cached(store)).await
+}
+
+async fn start_database_example_with(users: Users) -> String {
     let (listener, addr) = listener().await;
-    tokio::spawn(database_example::serve(listener, store));
+    tokio::spawn(database_example::serve(listener, users));
     format!("http://{addr}/")
 }
 
@@ -241,4 +246,92 @@ async fn database_example_answers_500_when_the_database_fails() {
     let response = answer(&url, &challenge, &Answer::get("/")).await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(challenges(response.headers()).is_empty());
+}
+
+/// One `curl --digest` transfer as `user:password`: the status and the body. `extra` goes
+/// before the URL. curl is a real client nobody here wrote; tests/interop-setup.sh
+/// installs it.
+async fn curl(url: &str, user: &str, password: &str, extra: &[&str]) -> (u16, String) {
+    let credentials = format!("{user}:{password}");
+    let mut args = vec![
+        "--silent",
+        "--show-error",
+        "--digest",
+        "--user",
+        &credentials,
+        "--noproxy",
+        "*",
+        "--max-time",
+        "20",
+        "--write-out",
+        "\nHTTP_CODE=%{http_code}",
+    ];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let output = tokio::process::Command::new("curl")
+        .args(&args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("curl is not installed: run tests/interop-setup.sh (apt-get install curl)");
+    assert!(output.status.success(), "curl failed: {output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let (body, code) = stdout
+        .rsplit_once("\nHTTP_CODE=")
+        .expect("status from curl");
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+#[tokio::test]
+async fn database_example_password_change_is_seen_at_once_by_curl() {
+    let dir = TempDir::new();
+    let (store, _) = registered_store(&dir);
+    let url = start_database_example(store).await;
+    let password_url = format!("{url}password");
+
+    // The first request fills the cache with the old HA1s.
+    let (status, body) = curl(&url, USER, PASSWORD, &[]).await;
+    assert_eq!((status, body.as_str()), (200, "Hello, Mufasa!\n"));
+
+    let change = ["--request", "PUT", "--data-binary", "Hakuna Matata"];
+    let (status, body) = curl(&password_url, USER, PASSWORD, &change).await;
+    assert_eq!((status, body.as_str()), (200, "password changed\n"));
+
+    assert_eq!(curl(&url, USER, PASSWORD, &[]).await.0, 401, "old password");
+    let (status, body) = curl(&url, USER, "Hakuna Matata", &[]).await;
+    assert_eq!((status, body.as_str()), (200, "Hello, Mufasa!\n"));
+    // The old password cannot change it back either.
+    let back = ["--request", "PUT", "--data-binary", PASSWORD];
+    assert_eq!(curl(&password_url, USER, PASSWORD, &back).await.0, 401);
+}
+
+#[tokio::test]
+async fn database_example_refuses_an_empty_or_oversize_password() {
+    let dir = TempDir::new();
+    let (store, _) = registered_store(&dir);
+    let password_url = format!("{}password", start_database_example(store).await);
+    let long = "x".repeat(1025);
+    for new in ["", long.as_str()] {
+        let change = ["--request", "PUT", "--data-binary", new];
+        let (status, body) = curl(&password_url, USER, PASSWORD, &change).await;
+        assert_eq!(status, 400);
+        assert!(body.contains("1 to 1024 bytes"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn database_example_without_the_cache_authenticates_and_changes_passwords() {
+    let dir = TempDir::new();
+    let (store, _) = registered_store(&dir);
+    let url = start_database_example_with(Users::uncached(store)).await;
+    let challenge = challenge(&url).await.remove(0);
+    let answer_ = Answer::get("/");
+    let response = answer(&url, &challenge, &answer_).await;
+    assert_authenticated(response, &challenge, &answer_, "Hello, Mufasa!\n").await;
+
+    let change = ["--request", "PUT", "--data-binary", "Hakuna Matata"];
+    let password_url = format!("{url}password");
+    assert_eq!(curl(&password_url, USER, PASSWORD, &change).await.0, 200);
+    assert_eq!(curl(&url, USER, PASSWORD, &[]).await.0, 401);
+    assert_eq!(curl(&url, USER, "Hakuna Matata", &[]).await.0, 200);
 }

@@ -15,6 +15,14 @@ use std::sync::Arc;
 use crate::hash::{HashFunction, HexDigest, RawDigest};
 use crate::user::{Roles, UserData};
 
+#[cfg(feature = "cache")]
+mod cached;
+#[cfg(feature = "cache")]
+pub use cached::{
+    CachedCredentials, CachedCredentialsBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL,
+    MAX_CACHE_TTL, MAX_CACHED_NAME_LEN,
+};
+
 /// `HA1 = H(username ":" realm ":" password)` for one hash function, the secret a
 /// [`CredentialStore`] hands out.
 ///
@@ -216,7 +224,7 @@ pub trait CredentialStore: Send + Sync + 'static {
     ///
     /// Anything that converts into `Box<dyn Error + Send + Sync>` will do: your own error
     /// type, `std::io::Error`, `anyhow::Error`, a boxed error.
-    type Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static;
+    type Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + Sync + 'static;
 
     /// The `HA1` of `username` in `realm` for `hash`, or `None` if there is no such user
     /// (or no `HA1` of that hash function for them).
