@@ -130,6 +130,19 @@ impl ClientIpSource {
     }
 }
 
+impl ClientIpSource {
+    /// Whether the connection comes from one of the trusted proxies (never, with
+    /// [`Connection`](ClientIpSource::Connection)): only then are other forwarding
+    /// headers, such as `X-Forwarded-Prefix`, read.
+    pub(crate) fn is_trusted_proxy(&self, parts: &Parts) -> bool {
+        let proxies = match self {
+            ClientIpSource::Connection => return false,
+            ClientIpSource::XForwardedFor(proxies) | ClientIpSource::Forwarded(proxies) => proxies,
+        };
+        peer_ip(parts).is_some_and(|peer| proxies.iter().any(|range| range.contains(peer)))
+    }
+}
+
 fn peer_ip(parts: &Parts) -> Option<IpAddr> {
     if let Some(PeerAddr(addr)) = parts.extensions.get() {
         return Some(addr.ip());

@@ -16,7 +16,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::credentials::CredentialStore;
 use crate::hash::{Algorithm, HashFunction, HexDigest};
 use crate::layer::DigestLayer;
+use crate::mode::AuthMode;
 use crate::nonce::{MemoryNonceStore, NonceEpoch, NonceKey, NonceSigner, NonceStore};
+use crate::prefix::ExternalPrefix;
 use crate::rejection::PlainTextRejection;
 use crate::throttle::{FailureStore, Throttle, ThrottleConfig};
 
@@ -58,6 +60,12 @@ pub enum ConfigError {
         /// The layer's realm.
         realm: String,
     },
+    /// The external prefix is not a plain path (it must start with `/` and have no
+    /// query, fragment, comma, space or control character).
+    #[error(
+        "the external prefix must be a path starting with '/', without '?', '#', ',' or spaces"
+    )]
+    InvalidPrefix,
 }
 
 /// Everything a request needs, built once and shared by every clone of the service.
@@ -79,6 +87,10 @@ pub(crate) struct Config {
     pub(crate) clock: Arc<dyn Clock>,
     /// Whether requests without Digest credentials pass through unauthenticated.
     pub(crate) allow_anonymous: bool,
+    /// Origin server or proxy authentication: the header names and the challenge status.
+    pub(crate) mode: AuthMode,
+    /// The path prefix a reverse proxy strips, put back for the `uri` check.
+    pub(crate) external_prefix: ExternalPrefix,
     /// The failed-login throttle; `None` when switched off.
     pub(crate) throttle: Option<Throttle>,
     /// Opt-in protocol extensions: methods that pass unauthenticated, userhash, auth-int.
@@ -108,6 +120,8 @@ impl fmt::Debug for Config {
             .field("lifetime_secs", &self.lifetime_secs)
             .field("client_ip", &self.client_ip)
             .field("allow_anonymous", &self.allow_anonymous)
+            .field("mode", &self.mode)
+            .field("external_prefix", &self.external_prefix)
             .field("throttle", &self.throttle)
             .field("protocol", &self.protocol)
             .finish_non_exhaustive()
@@ -169,6 +183,9 @@ pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
     challenge_order: ChallengeOrder,
     clock: Arc<dyn Clock>,
     allow_anonymous: bool,
+    mode: AuthMode,
+    external_prefix: String,
+    forwarded_prefix: bool,
     throttle: Option<Throttle>,
     protocol: ProtocolOptions,
 }
@@ -190,6 +207,9 @@ impl<C: CredentialStore> DigestLayerBuilder<C> {
             challenge_order: ChallengeOrder::default(),
             clock: Arc::new(SystemClock),
             allow_anonymous: false,
+            mode: AuthMode::Origin,
+            external_prefix: String::new(),
+            forwarded_prefix: false,
             throttle: Some(Throttle::default()),
             protocol: ProtocolOptions::default(),
         }
@@ -454,6 +474,53 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         self
     }
 
+    /// Authenticate for an origin server ([`AuthMode::Origin`], the default: 401,
+    /// `WWW-Authenticate`, `Authorization`) or as a proxy ([`AuthMode::Proxy`]: 407,
+    /// `Proxy-Authenticate`, `Proxy-Authorization`, which the layer then removes from the
+    /// request it passes on). See `examples/proxy.rs` for a forward proxy.
+    ///
+    /// ```
+    /// use tower_digest_auth::{AuthMode, DigestLayer, MemoryCredentials};
+    ///
+    /// let users = MemoryCredentials::new("proxy", [("Mufasa", "Circle of Life")]);
+    /// let layer = DigestLayer::builder("proxy", users).mode(AuthMode::Proxy).build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn mode(mut self, mode: AuthMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The path prefix a reverse proxy strips before the request reaches this service
+    /// (`"/app"` when clients ask for `/app/x` and the service sees `/x`). Clients sign
+    /// the path they asked for, so the `uri` check compares the signed `uri` with the
+    /// prefix put back in front of the request's target: `/app/x` is accepted for `/x`,
+    /// `/x` no longer is. Nothing else loosens. Every request is taken to have come
+    /// through the proxy. None by default.
+    ///
+    /// ```
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    ///
+    /// let users = MemoryCredentials::new("realm", [("Mufasa", "Circle of Life")]);
+    /// let layer = DigestLayer::builder("realm", users).external_prefix("/app").build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn external_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.external_prefix = prefix.into();
+        self
+    }
+
+    /// Reads the prefix from `X-Forwarded-Prefix` (as Traefik and Spring's proxies write
+    /// it) when the connection comes from a proxy trusted by
+    /// [`client_ip`](Self::client_ip) (`ClientIpSource::XForwardedFor` or `Forwarded`
+    /// ranges); it then replaces the [`external_prefix`](Self::external_prefix). From any
+    /// other peer the header is ignored: it would let a client choose what it signs. One
+    /// header line holding one path, or the request is refused with a 400. Off by default.
+    pub fn forwarded_prefix(mut self, read: bool) -> Self {
+        self.forwarded_prefix = read;
+        self
+    }
+
     /// The store that accepts each `(nonce, nc)` once ([`MemoryNonceStore`] by default).
     ///
     /// ```
@@ -487,6 +554,9 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             challenge_order: self.challenge_order,
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
+            mode: self.mode,
+            external_prefix: self.external_prefix,
+            forwarded_prefix: self.forwarded_prefix,
             throttle: self.throttle,
             protocol: self.protocol,
         }
@@ -527,6 +597,9 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             challenge_order: self.challenge_order,
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
+            mode: self.mode,
+            external_prefix: self.external_prefix,
+            forwarded_prefix: self.forwarded_prefix,
             throttle: self.throttle,
             protocol: self.protocol,
         }
@@ -655,6 +728,8 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         for uri in &self.domain {
             check_text("domain", uri)?;
         }
+        let external_prefix = ExternalPrefix::new(&self.external_prefix, self.forwarded_prefix)
+            .ok_or(ConfigError::InvalidPrefix)?;
 
         // charset=UTF-8 (RFC 7616 section 4): HA1s are computed over UTF-8, and a client
         // that is not told so may hash a non-ASCII name or password as Latin-1.
@@ -701,6 +776,8 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             challenge_order: self.challenge_order,
             clock: self.clock,
             allow_anonymous: self.allow_anonymous,
+            mode: self.mode,
+            external_prefix,
             throttle: self.throttle,
             protocol: self.protocol,
             dummy_ha1,

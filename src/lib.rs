@@ -50,6 +50,7 @@
 //! | a method listed in [`unauthenticated_methods`](DigestLayerBuilder::unauthenticated_methods) (off by default) | inner service, no user |
 //! | `qop=auth-int` body over the limit (`build_auth_int`, feature `auth-int`, only) | 413 |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
+//! | any of these in proxy mode ([`AuthMode::Proxy`]) | 407 + `Proxy-Authenticate` for 401 + `WWW-Authenticate`; credentials from `Proxy-Authorization`, removed before the request goes on; `Proxy-Authentication-Info` on success |
 //!
 //! # Deployment caveats
 //!
@@ -64,6 +65,9 @@
 //!   logins would lock out all of them ([`ThrottleConfig`]).
 //! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
 //!   other's nonces, and a [`FailureStore`] to count failed logins together.
+//! - Behind a reverse proxy that strips a path prefix, clients sign the outside path: set
+//!   [`DigestLayerBuilder::external_prefix`] (or
+//!   [`forwarded_prefix`](DigestLayerBuilder::forwarded_prefix)), or every login is a 400.
 
 mod auth_int;
 pub mod authorize;
@@ -77,7 +81,9 @@ mod future;
 mod hash;
 mod header;
 mod layer;
+mod mode;
 mod nonce;
+mod prefix;
 mod rejection;
 mod service;
 mod throttle;
@@ -103,6 +109,7 @@ pub use credentials::{Credential, CredentialStore, Ha1, InvalidHa1, MemoryCreden
 pub use future::ResponseFuture;
 pub use hash::{Algorithm, HashFunction, UnknownAlgorithm};
 pub use layer::DigestLayer;
+pub use mode::AuthMode;
 pub use nonce::{
     MIN_NONCE_KEY_LEN, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceKey,
     NonceKeyTooShort, NonceStore, NonceUse,

@@ -53,7 +53,9 @@ pub enum Rejection {
     StaleNonce,
     /// The connection comes from a trusted proxy whose forwarding header names no usable
     /// client (too many trusted hops, a hop that is not ASCII or not an address, no header
-    /// at all), so no nonce can be bound to the client: 400, with the reason.
+    /// at all), so no nonce can be bound to the client; or whose `X-Forwarded-Prefix`
+    /// (read under [`forwarded_prefix`](crate::DigestLayerBuilder::forwarded_prefix)) is
+    /// not one plain path: 400, with the reason.
     BadForwarding(&'static str),
     /// The client's address (or its address and this username) is over its failed-login
     /// limit: 429, answered before any hashing or store lookup. The layer adds
@@ -81,7 +83,8 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// The status of the response.
+    /// The status of the response, for an origin server: a challenge is 401. In proxy
+    /// mode the layer answers 407 instead; see [`status_in`](Rejection::status_in).
     pub fn status(&self) -> StatusCode {
         match self {
             Rejection::Malformed(_)
@@ -111,7 +114,8 @@ impl Rejection {
         }
     }
 
-    /// Whether the response carries `WWW-Authenticate` challenges (every 401 does).
+    /// Whether the response carries challenges: every 401, in `WWW-Authenticate` (in
+    /// proxy mode, every 407, in `Proxy-Authenticate`).
     pub fn challenges(&self) -> bool {
         self.status() == StatusCode::UNAUTHORIZED
     }
@@ -201,7 +205,9 @@ fn duplicate_message(name: &str) -> &'static str {
 /// It sees the request's head (method, URI, headers such as `Accept`), so one hook can
 /// answer a browser with HTML and an API client with JSON. The layer adds the
 /// `WWW-Authenticate` challenges to every 401, and `Retry-After` to every 429,
-/// afterwards, so an implementation cannot forget them. Give the same implementation to
+/// afterwards, so an implementation cannot forget them. In [proxy mode](crate::AuthMode::Proxy)
+/// the layer also turns that 401 into 407 and puts the challenges in `Proxy-Authenticate`:
+/// a hook that answers with [`Rejection::status`] serves both modes unchanged. Give the same implementation to
 /// [`AuthorizeLayer::rejection_response`](crate::AuthorizeLayer::rejection_response) and
 /// it shapes the 403 too. Closures `Fn(&Rejection, &http::request::Parts) -> Response<B>`
 /// implement it too. With axum the body type is `axum::body::Body`:

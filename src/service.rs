@@ -3,8 +3,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{HeaderName, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{Request, Response};
+use http::header::RETRY_AFTER;
+use http::{Request, Response, StatusCode};
 use tower::Service;
 
 use crate::challenge::challenges;
@@ -94,9 +94,6 @@ where
     }
 }
 
-/// RFC 7615's header, which `http` has no constant for.
-pub(crate) static AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("authentication-info");
-
 /// A success, ready to let the request through.
 struct Authenticated {
     user: AuthenticatedUser,
@@ -146,12 +143,13 @@ where
     match Box::pin(authenticate(&shared, &parts, client, now)).await {
         Ok(Authenticated { user, info }) => {
             parts.extensions.insert(user);
+            config.mode.remove_consumed_credentials(&mut parts.headers);
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
             match info {
                 AuthInfo::Header(info) => {
                     response
                         .headers_mut()
-                        .insert(AUTHENTICATION_INFO.clone(), info);
+                        .insert(config.mode.info_header(), info);
                 }
                 // auth-int: the outer stage finishes rspauth over the response body.
                 AuthInfo::AfterBody(pending) => {
@@ -164,11 +162,12 @@ where
         // (RFC 9110 section 11.6.1 allows them on any status) so the client can log in.
         Err(Rejection::MissingCredentials) if config.allow_anonymous => {
             parts.extensions.insert(Anonymous);
+            config.mode.remove_consumed_credentials(&mut parts.headers);
             let arrangement = config.challenge_order.arrangement(&parts);
             let mut response = inner.call(Request::from_parts(parts, body)).await?;
             let headers = response.headers_mut();
             for challenge in challenges(config, client, now, false, arrangement) {
-                headers.append(WWW_AUTHENTICATE, challenge);
+                headers.append(config.mode.challenge_header(), challenge);
             }
             Ok(response)
         }
@@ -377,15 +376,18 @@ async fn pass_unauthenticated<S, C, N, R, ReqBody, ResBody>(
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
-    let client = shared.config.client_ip.client_ip(&parts).ok();
-    let arrangement = shared.config.challenge_order.arrangement(&parts);
+    let config = &shared.config;
+    let client = config.client_ip.client_ip(&parts).ok();
+    let arrangement = config.challenge_order.arrangement(&parts);
+    config.mode.remove_consumed_credentials(&mut parts.headers);
     parts.extensions.insert(Anonymous);
     let mut response = inner.call(Request::from_parts(parts, body)).await?;
-    if let (http::StatusCode::UNAUTHORIZED, Some(client)) = (response.status(), client) {
+    // Only our own kind of challenge status: in proxy mode an origin's 401 passes as is.
+    if let (true, Some(client)) = (response.status() == config.mode.challenge_status(), client) {
         let headers = response.headers_mut();
-        headers.remove(WWW_AUTHENTICATE);
-        for challenge in challenges(&shared.config, client, now, false, arrangement) {
-            headers.append(WWW_AUTHENTICATE, challenge);
+        headers.remove(config.mode.challenge_header());
+        for challenge in challenges(config, client, now, false, arrangement) {
+            headers.append(config.mode.challenge_header(), challenge);
         }
     }
     Ok(response)
@@ -427,7 +429,8 @@ fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
     }
 }
 
-/// The rejection response, with a fresh challenge on every 401, ordered for the client.
+/// The rejection response, with a fresh challenge on every 401 (407 in proxy mode),
+/// ordered for the client.
 fn reject<C, N, R, ResBody>(
     shared: &Shared<C, N, R>,
     rejection: Rejection,
@@ -445,12 +448,17 @@ where
             .insert(RETRY_AFTER, http::HeaderValue::from(retry_after_secs));
     }
     if let (true, Some(client)) = (rejection.challenges(), client) {
+        let mode = shared.config.mode;
+        // A hook answers with Rejection::status(); in proxy mode its 401 becomes 407.
+        if response.status() == StatusCode::UNAUTHORIZED {
+            *response.status_mut() = mode.challenge_status();
+        }
         let headers = response.headers_mut();
-        headers.remove(WWW_AUTHENTICATE);
+        headers.remove(mode.challenge_header());
         let arrangement = shared.config.challenge_order.arrangement(request);
         let stale = rejection.is_stale();
         for challenge in challenges(&shared.config, client, now, stale, arrangement) {
-            headers.append(WWW_AUTHENTICATE, challenge);
+            headers.append(mode.challenge_header(), challenge);
         }
     }
     response

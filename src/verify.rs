@@ -7,7 +7,6 @@ use std::borrow::Cow;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
-use http::header::AUTHORIZATION;
 use http::request::Parts;
 use http::{HeaderValue, Uri};
 use subtle::ConstantTimeEq;
@@ -66,12 +65,15 @@ pub(crate) struct Attempt<'a> {
 /// Everything that can be checked from the request alone without hashing, in the order
 /// DESIGN.md's table implies: format (400) before the nonce (401, [`Answer::check_nonce`]).
 pub(crate) fn parse_answer<'a>(config: &Config, parts: &'a Parts) -> Result<Answer<'a>, Rejection> {
-    let mut headers = parts.headers.get_all(AUTHORIZATION).iter();
+    let mut headers = parts
+        .headers
+        .get_all(config.mode.credentials_header())
+        .iter();
     let Some(header) = headers.next() else {
         return Err(Rejection::MissingCredentials);
     };
     if headers.next().is_some() {
-        return Err(Rejection::Malformed("more than one Authorization header"));
+        return Err(config.mode.duplicate_credentials());
     }
     let mut params = parse_authorization(header.as_bytes()).map_err(|error| match error {
         ParseError::OtherScheme => Rejection::MissingCredentials,
@@ -125,11 +127,17 @@ pub(crate) fn parse_answer<'a>(config: &Config, parts: &'a Parts) -> Result<Answ
     {
         return Err(Rejection::OpaqueMismatch);
     }
-    if !uri_matches(
-        &uri,
-        request_target(parts),
-        parts.headers.get(http::header::HOST),
-    ) {
+    // Behind a prefix-stripping proxy, what the client signed minus the prefix.
+    let inner_uri = config
+        .external_prefix
+        .inner_uri(&uri, parts, &config.client_ip)?;
+    if !inner_uri.is_some_and(|inner_uri| {
+        uri_matches(
+            &inner_uri,
+            request_target(parts),
+            parts.headers.get(http::header::HOST),
+        )
+    }) {
         return Err(Rejection::UriMismatch);
     }
     let nc = parse_nc(&raw_nc)?;

@@ -17,6 +17,13 @@
 #[path = "../examples/server.rs"]
 mod server;
 
+#[allow(dead_code)]
+#[path = "../examples/proxy.rs"]
+mod proxy_example;
+
+#[path = "common/origin.rs"]
+mod origin;
+
 #[path = "interop/digest.rs"]
 mod digest;
 #[path = "interop/support.rs"]
@@ -34,6 +41,8 @@ mod java;
 mod lwp;
 #[path = "interop/non_ascii.rs"]
 mod non_ascii;
+#[path = "interop/proxy.rs"]
+mod proxy;
 #[path = "interop/python.rs"]
 mod python;
 #[path = "interop/raw.rs"]

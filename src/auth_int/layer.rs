@@ -18,9 +18,10 @@ use super::{CollectedBody, PendingRspauth, claims_auth_int};
 use crate::credentials::CredentialStore;
 use crate::future::ResponseFuture;
 use crate::layer::{DigestLayer, Shared};
+use crate::mode::AUTHENTICATION_INFO;
 use crate::nonce::{MemoryNonceStore, NonceStore};
 use crate::rejection::{PlainTextRejection, Rejection, RejectionResponse};
-use crate::service::{AUTHENTICATION_INFO, DigestService};
+use crate::service::DigestService;
 
 /// A [`DigestLayer`] that also offers `qop=auth-int`; made by
 /// [`DigestLayerBuilder::build_auth_int`](crate::DigestLayerBuilder::build_auth_int).

@@ -78,8 +78,13 @@ pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> 
 
 /// Every Digest challenge in `headers`, in header order.
 pub fn challenges(headers: &HeaderMap) -> Vec<Challenge> {
+    challenges_in(headers, &http::header::WWW_AUTHENTICATE)
+}
+
+/// Every Digest challenge in the header `name` (`Proxy-Authenticate` for a proxy).
+pub fn challenges_in(headers: &HeaderMap, name: &http::HeaderName) -> Vec<Challenge> {
     headers
-        .get_all(http::header::WWW_AUTHENTICATE)
+        .get_all(name)
         .iter()
         .map(|value| {
             let text = value.to_str().expect("challenge is ASCII");
