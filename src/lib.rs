@@ -77,6 +77,10 @@ mod verify;
 pub use client_ip::{ClientIpSource, InvalidIpRange, IpRange, PeerAddr};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder, MAX_NONCE_LIFETIME};
+#[cfg(feature = "htdigest")]
+pub use credentials::htdigest::{
+    HtdigestError, HtdigestFile, HtdigestParseError, HtdigestUsers, LineError, LineProblem,
+};
 pub use credentials::{Credential, CredentialStore, Ha1, InvalidHa1, MemoryCredentials};
 pub use future::ResponseFuture;
 pub use hash::{Algorithm, HashFunction};
