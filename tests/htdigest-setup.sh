@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the htdigest interop tests (tests/htdigest_interop.rs) drive, when missing:
-#   apt: apache2-utils (Apache's `htdigest`), curl, python3 (drives `htdigest` on a pty)
+#   apt: apache2-utils (Apache's `htdigest`), apache2 (httpd with mod_auth_digest, run on a
+#        private config under a temp dir), curl, python3 (drives `htdigest` on a pty)
 # Idempotent: when everything is there it only checks. When something cannot be installed
 # it says what is missing and exits non-zero.
 set -uo pipefail
@@ -20,6 +21,7 @@ as_root() {
 missing() {
     local packages=()
     command -v htdigest >/dev/null 2>&1 || packages+=(apache2-utils)
+    [ -x /usr/sbin/apache2 ] || packages+=(apache2)
     command -v curl >/dev/null 2>&1 || packages+=(curl)
     command -v python3 >/dev/null 2>&1 || packages+=(python3)
     printf '%s\n' "${packages[@]}"
@@ -39,4 +41,4 @@ if [ ${#packages[@]} -gt 0 ]; then
     log "the htdigest interop tests cannot run; missing (apt-get install): ${packages[*]}"
     exit 1
 fi
-log "htdigest ($(command -v htdigest)), curl and python3 are ready"
+log "htdigest, apache2, curl and python3 are ready"

@@ -1,6 +1,7 @@
 //! `tower-htdigest` and `HtdigestFile` against Apache's own `htdigest` (Debian's
-//! apache2-utils), in both directions, and the htdigest example served on a loopback
-//! socket to `curl --digest` while the tool adds a user. Apache's `htdigest` reads
+//! apache2-utils), in both directions; Apache httpd's `mod_auth_digest` serving users from a
+//! file the tool wrote; and the htdigest example served on a loopback socket to
+//! `curl --digest` while the tool adds a user. Apache's `htdigest` reads
 //! passwords from a terminal only, so it runs on a pseudo-terminal
 //! (`tests/htdigest/pty_run.py`). `tests/htdigest-setup.sh` installs what is missing.
 
@@ -11,6 +12,7 @@
 mod htdigest_example;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -467,4 +469,128 @@ async fn the_example_serves_a_user_the_tool_adds_while_it_runs() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(get("Mufasa", "Circle of Life").await.0, "200");
+}
+
+/// Apache httpd on a loopback port with its own config under `dir`, protecting `/` with
+/// `mod_auth_digest` over `users`. Stopped on drop.
+struct Apache {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Apache {
+    fn start(dir: &TempDir, users: &Path) -> Apache {
+        assert!(
+            Path::new("/usr/sbin/apache2").exists(),
+            "apache2 is missing: run bash tests/htdigest-setup.sh (apt-get install apache2)"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let root = dir.path("httpd");
+        for sub in ["run", "logs", "htdocs"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        std::fs::write(root.join("htdocs/index.html"), "apache says hello\n").unwrap();
+        // Its children run as www-data and must reach the files.
+        for path in [&dir.0, &root, &root.join("htdocs")] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(
+            root.join("htdocs/index.html"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        let modules = "/usr/lib/apache2/modules";
+        let config = format!(
+            r#"ServerRoot "{root}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:{port}
+PidFile "{root}/run/httpd.pid"
+DefaultRuntimeDir "{root}/run"
+Mutex file:{root}/run default
+ErrorLog "{root}/logs/error.log"
+User www-data
+Group www-data
+LoadModule mpm_prefork_module {modules}/mod_mpm_prefork.so
+LoadModule authn_core_module {modules}/mod_authn_core.so
+LoadModule authn_file_module {modules}/mod_authn_file.so
+LoadModule authz_core_module {modules}/mod_authz_core.so
+LoadModule authz_user_module {modules}/mod_authz_user.so
+LoadModule auth_digest_module {modules}/mod_auth_digest.so
+StartServers 1
+DocumentRoot "{root}/htdocs"
+<Directory "{root}/htdocs">
+    AuthType Digest
+    AuthName "{REALM}"
+    AuthDigestProvider file
+    AuthUserFile "{users}"
+    Require valid-user
+</Directory>
+"#,
+            root = root.display(),
+            users = users.display(),
+        );
+        let conf = root.join("httpd.conf");
+        std::fs::write(&conf, config).unwrap();
+        // A process group of its own: on shutdown Apache signals its whole group, which
+        // would otherwise be this test binary and cargo.
+        let child = Command::new("/usr/sbin/apache2")
+            .process_group(0)
+            .arg("-f")
+            .arg(&conf)
+            .arg("-DFOREGROUND")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let apache = Apache {
+            child,
+            url: format!("http://127.0.0.1:{port}/index.html"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            let log = std::fs::read_to_string(root.join("logs/error.log")).unwrap_or_default();
+            assert!(Instant::now() < deadline, "apache2 did not start: {log}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        apache
+    }
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        // SIGTERM to the parent only (it stops its children); the child handle is ours.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn apache_httpd_authenticates_users_from_a_file_the_tool_wrote() {
+    let dir = TempDir::new("httpd");
+    let file = dir.path("users");
+    let f = file.to_str().unwrap();
+    tool_ok(
+        &["create", "--stdin", f, REALM, USER],
+        &format!("{PASSWORD}\n"),
+    );
+    // Apache's children (www-data) read it; later writes keep the mode.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    tool_ok(&["add", "--stdin", f, REALM, "bob"], "bob-pw\n");
+    let content = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(content.matches("#!SHA-256:").count(), 2, "{content}");
+
+    let apache = Apache::start(&dir, &file);
+    assert_eq!(
+        curl(&apache.url, USER, PASSWORD),
+        ("200".to_owned(), "apache says hello\n".to_owned())
+    );
+    assert_eq!(curl(&apache.url, "bob", "bob-pw").0, "200");
+    assert_eq!(curl(&apache.url, "bob", "wrong").0, "401");
+    assert_eq!(curl(&apache.url, "nobody", "bob-pw").0, "401");
 }
