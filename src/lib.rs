@@ -100,6 +100,10 @@ pub use client_order::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder, MAX_NONCE_LIFETIME};
+#[cfg(feature = "htdigest")]
+pub use credentials::htdigest::{
+    HtdigestError, HtdigestFile, HtdigestParseError, HtdigestUsers, LineError, LineProblem,
+};
 #[cfg(feature = "cache")]
 pub use credentials::{
     CachedCredentials, CachedCredentialsBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL,
@@ -198,5 +202,5 @@ pub mod __bench {
 /// so they run with every feature on (`cargo test --all-features`, as `tests/run-all.sh`
 /// and CI do).
 #[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "cache"))]
+#[cfg(all(doctest, feature = "cache", feature = "htdigest"))]
 pub struct ReadmeDoctests;

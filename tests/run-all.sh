@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash tests/interop-setup.sh
+bash tests/htdigest-setup.sh
 cargo test --all-features "$@"

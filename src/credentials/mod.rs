@@ -5,6 +5,9 @@
 //! store keeps HA1s computed at registration time and plain-text passwords are never
 //! stored by anything in this crate.
 
+#[cfg(feature = "htdigest")]
+pub(crate) mod htdigest;
+
 use std::any::Any;
 use std::collections::HashMap;
 use std::convert::Infallible;
