@@ -699,9 +699,12 @@ impl Model {
             let rest = line.strip_prefix(before.as_str());
             let nonce = rest.and_then(|rest| rest.get(..*len));
             let tail = rest.and_then(|rest| rest.get(*len..));
-            let tail = tail.map(|tail| match stale {
-                true => tail.strip_suffix(", stale=true"),
-                false => Some(tail),
+            let tail = tail.map(|tail| {
+                if stale {
+                    tail.strip_suffix(", stale=true")
+                } else {
+                    Some(tail)
+                }
             });
             if let (Some(nonce), Some(Some(tail))) = (nonce, tail) {
                 if tail == after {
@@ -1146,13 +1149,13 @@ fn response_digest(
 }
 
 fn hash(algorithm: &str, data: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = match algorithm.trim_end_matches("-sess") {
         "MD5" => Md5::digest(data).to_vec(),
         "SHA-256" => Sha256::digest(data).to_vec(),
         "SHA-512-256" => Sha512_256::digest(data).to_vec(),
         other => unreachable!("no such algorithm {other}"),
     };
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut hex = String::with_capacity(bytes.len() * 2);
     for b in bytes {
         hex.push(char::from(HEX[usize::from(b >> 4)]));
