@@ -198,6 +198,39 @@ pub mod __bench {
     }
 }
 
+/// Entry points for the fuzz targets (`fuzz/`) and their corpus replay test
+/// (`tests/fuzz_corpus.rs`). Not part of the API: no stability promise, hidden from the
+/// docs.
+#[doc(hidden)]
+pub mod __fuzz {
+    /// Parses an `Authorization` value; on success, the parameters the crate reads, by
+    /// canonical name in a fixed order, as sent (quotes and escapes removed).
+    ///
+    /// # Errors
+    /// The parse error, as text.
+    pub fn authorization_params(value: &[u8]) -> Result<Vec<(&'static str, Vec<u8>)>, String> {
+        let params = crate::header::parse_authorization(value).map_err(|e| format!("{e:?}"))?;
+        let fields = [
+            ("username", params.username),
+            ("username*", params.username_star),
+            ("realm", params.realm),
+            ("nonce", params.nonce),
+            ("uri", params.uri),
+            ("response", params.response),
+            ("algorithm", params.algorithm),
+            ("cnonce", params.cnonce),
+            ("opaque", params.opaque),
+            ("qop", params.qop),
+            ("nc", params.nc),
+            ("userhash", params.userhash),
+        ];
+        Ok(fields
+            .into_iter()
+            .filter_map(|(name, value)| Some((name, value?.into_owned())))
+            .collect())
+    }
+}
+
 /// The README's code samples, compiled and run as doctests. Some use optional features,
 /// so they run with every feature on (`cargo test --all-features`, as `tests/run-all.sh`
 /// and CI do).
