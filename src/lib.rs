@@ -85,6 +85,8 @@ pub use nonce::{
     MIN_NONCE_KEY_LEN, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceKey,
     NonceKeyTooShort, NonceStore, NonceUse,
 };
+#[cfg(feature = "redis")]
+pub use nonce::{RedisNonceStore, RedisNonceStoreBuilder, RedisStoreError};
 pub use rejection::{PlainTextRejection, Rejection, RejectionResponse};
 pub use service::DigestService;
 pub use user::AuthenticatedUser;
