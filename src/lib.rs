@@ -57,7 +57,7 @@
 //!   Without an address the layer refuses every request (500) rather than issue nonces
 //!   valid from anywhere.
 //! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
-//!   other's nonces.
+//!   other's nonces: `RedisNonceStore` (feature `redis`) on one Redis node or a Cluster.
 
 mod challenge;
 mod client_ip;
