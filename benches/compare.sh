@@ -450,7 +450,8 @@ if [ "$REDIS" = 1 ] && [ -n "${PID[ours-redis]:-}" ]; then
     keys1=$(redis-cli -p "$REDIS_PORT" DBSIZE)
     used1=$(redis-cli -p "$REDIS_PORT" INFO memory | awk -F: '/^used_memory:/ {print $2+0}')
     # MEMORY USAGE (SAMPLES 0: exact) of up to 1000 keys.
-    redis-cli -p "$REDIS_PORT" --scan --count 1000 | head -1000 |
+    redis-cli -p "$REDIS_PORT" --scan >"$WORK/keys.txt"
+    head -1000 "$WORK/keys.txt" |
         while read -r key; do redis-cli -p "$REDIS_PORT" MEMORY USAGE "$key" SAMPLES 0; done >"$WORK/usage.txt"
     python3 - "$OUT" "$keys0" "$keys1" "$used0" "$used1" "$WORK/usage.txt" <<'PY'
 import statistics, sys
