@@ -15,6 +15,9 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use super::{NcCheck, NonceEpoch, NonceStore, NonceUse};
 use crate::clock::unix_secs;
+use server::{LogLimiter, ServerReport, Unfit};
+
+mod server;
 
 /// The nc window update, atomic on the server.
 ///
@@ -28,50 +31,10 @@ use crate::clock::unix_secs;
 /// KEYS[1]: the nonce's key. ARGV: nc high, nc low, TTL in milliseconds, and `1` when a
 /// missing key may be created (`0`: the nonce may have been used before Redis lost it).
 /// Returns 0 accepted, 1 replayed, 2 below the window, 3 forgotten.
-const WINDOW_SCRIPT: &str = r"
-local v = redis.call('GET', KEYS[1])
-local nc_hi, nc_lo = tonumber(ARGV[1]), tonumber(ARGV[2])
-local word = 4294967296
-if not v then
-  if ARGV[4] ~= '1' then return 3 end
-  redis.call('SET', KEYS[1], struct.pack('>I4I4I4I4', nc_hi, nc_lo, 0, 1), 'PX', ARGV[3])
-  return 0
-end
-if #v ~= 16 then return redis.error_reply('ERR tower-digest-auth: not a nonce window') end
-local h_hi, h_lo, s_hi, s_lo = struct.unpack('>I4I4I4I4', v)
-local d = (nc_hi - h_hi) * word + (nc_lo - h_lo)
-if d > 0 then
-  if d >= 64 then
-    s_hi, s_lo = 0, 1
-  elseif d >= 32 then
-    s_hi, s_lo = bit.lshift(s_lo, d - 32) % word, 1
-  else
-    s_hi = bit.bor(bit.lshift(s_hi, d), bit.rshift(s_lo, 32 - d)) % word
-    s_lo = bit.bor(bit.lshift(s_lo, d), 1) % word
-  end
-  h_hi, h_lo = nc_hi, nc_lo
-else
-  local below = -d
-  if below >= 64 then return 2 end
-  if below >= 32 then
-    local b = bit.lshift(1, below - 32)
-    if bit.band(s_hi, b) ~= 0 then return 1 end
-    s_hi = bit.bor(s_hi, b) % word
-  else
-    local b = bit.lshift(1, below)
-    if bit.band(s_lo, b) ~= 0 then return 1 end
-    s_lo = bit.bor(s_lo, b) % word
-  end
-end
-redis.call('SET', KEYS[1], struct.pack('>I4I4I4I4', h_hi, h_lo, s_hi, s_lo), 'KEEPTTL')
-return 0
-";
+const WINDOW_SCRIPT: &str = include_str!("window.lua");
 
 /// How often the store asks Redis who it is (`INFO`) when nothing went wrong.
 const CHECK_EVERY: Duration = Duration::from_secs(10);
-
-/// At most one error log line per this interval; the others are counted.
-const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Why a [`RedisNonceStore`] could not answer. The request gets a 500: a store that cannot
 /// tell a replay from a first use refuses both.
@@ -211,12 +174,6 @@ struct Health {
     check_needed: bool,
     /// Why the server is unfit, as of the last check.
     unfit: Option<Unfit>,
-}
-
-#[derive(Clone)]
-enum Unfit {
-    Eviction { maxmemory: u64, policy: String },
-    Unknown(&'static str),
 }
 
 impl RedisNonceStore {
@@ -499,127 +456,6 @@ impl From<Unfit> for RedisStoreError {
     }
 }
 
-/// What `INFO` says about each server (each primary of a cluster).
-#[derive(Debug, Default, PartialEq)]
-struct ServerReport {
-    run_ids: Vec<String>,
-    /// `(maxmemory, maxmemory_policy)` per server, as far as `INFO` told.
-    memory: Vec<(Option<u64>, Option<String>)>,
-}
-
-impl ServerReport {
-    fn from_info(info: &Value) -> Self {
-        let mut texts = Vec::new();
-        collect_texts(info, &mut texts);
-        let mut report = ServerReport::default();
-        for text in texts {
-            let field = |name: &str| {
-                text.lines()
-                    .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-                    .map(str::trim)
-            };
-            // Cluster answers also carry node addresses; only INFO texts name a run_id.
-            let Some(run_id) = field("run_id") else {
-                continue;
-            };
-            report.run_ids.push(run_id.to_owned());
-            report.memory.push((
-                field("maxmemory").and_then(|v| v.parse().ok()),
-                field("maxmemory_policy").map(str::to_owned),
-            ));
-        }
-        report.run_ids.sort();
-        report
-    }
-
-    fn unfit(&self) -> Option<Unfit> {
-        if self.memory.is_empty() {
-            return Some(Unfit::Unknown("run_id"));
-        }
-        for (maxmemory, policy) in &self.memory {
-            let Some(maxmemory) = *maxmemory else {
-                return Some(Unfit::Unknown("maxmemory"));
-            };
-            let Some(policy) = policy else {
-                return Some(Unfit::Unknown("maxmemory_policy"));
-            };
-            // Without a memory limit Redis never evicts, whatever the policy says.
-            if maxmemory != 0 && policy != "noeviction" {
-                return Some(Unfit::Eviction {
-                    maxmemory,
-                    policy: policy.clone(),
-                });
-            }
-        }
-        None
-    }
-}
-
-fn collect_texts(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::BulkString(bytes) => out.push(String::from_utf8_lossy(bytes).into_owned()),
-        Value::SimpleString(text) | Value::VerbatimString { text, .. } => out.push(text.clone()),
-        Value::Array(items) | Value::Set(items) => {
-            for item in items {
-                collect_texts(item, out);
-            }
-        }
-        Value::Map(pairs) => {
-            for (_, item) in pairs {
-                collect_texts(item, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Logs store errors without flooding: the first at once, then at most one per
-/// [`LOG_EVERY`] with the count of those held back, and one line when Redis answers
-/// again.
-#[derive(Default)]
-struct LogLimiter {
-    state: Mutex<LogState>,
-}
-
-#[derive(Default)]
-struct LogState {
-    last: Option<Instant>,
-    suppressed: u64,
-    failing: u64,
-}
-
-impl LogLimiter {
-    fn error(&self, error: &RedisStoreError) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.failing += 1;
-        if state.last.is_some_and(|last| last.elapsed() < LOG_EVERY) {
-            state.suppressed += 1;
-            return;
-        }
-        let suppressed = std::mem::take(&mut state.suppressed);
-        state.last = Some(Instant::now());
-        drop(state);
-        tracing::error!(%error, suppressed, "digest auth: redis nonce store failed; requests get 500");
-    }
-
-    fn success(&self) {
-        // The common path: one uncontended lock, nothing to do.
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.failing == 0 {
-            return;
-        }
-        let failed = std::mem::take(&mut state.failing);
-        let suppressed = std::mem::take(&mut state.suppressed);
-        state.last = None;
-        drop(state);
-        tracing::info!(
-            failed,
-            suppressed,
-            "digest auth: redis nonce store answers again"
-        );
-    }
-}
-
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
@@ -687,70 +523,6 @@ impl NonceStore for RedisNonceStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn info(text: &str) -> Value {
-        Value::BulkString(text.replace('\n', "\r\n").into_bytes())
-    }
-
-    #[test]
-    fn info_of_a_node_without_limit_is_fit() {
-        let report = ServerReport::from_info(&info(
-            "# Server\nredis_version:7.0.15\nrun_id:abc\n# Memory\nmaxmemory:0\nmaxmemory_policy:allkeys-lru\n",
-        ));
-        assert_eq!(report.run_ids, ["abc"]);
-        assert!(report.unfit().is_none(), "no limit, no eviction");
-    }
-
-    #[test]
-    fn any_evicting_policy_under_a_limit_is_unfit() {
-        for policy in [
-            "allkeys-lru",
-            "volatile-ttl",
-            "volatile-lru",
-            "allkeys-random",
-        ] {
-            let report = ServerReport::from_info(&info(&format!(
-                "run_id:abc\nmaxmemory:1000000\nmaxmemory_policy:{policy}\n"
-            )));
-            assert!(
-                matches!(
-                    report.unfit(),
-                    Some(Unfit::Eviction {
-                        maxmemory: 1_000_000,
-                        ..
-                    })
-                ),
-                "{policy}"
-            );
-        }
-        let ok = ServerReport::from_info(&info(
-            "run_id:abc\nmaxmemory:1000000\nmaxmemory_policy:noeviction\n",
-        ));
-        assert!(ok.unfit().is_none());
-    }
-
-    #[test]
-    fn cluster_info_checks_every_primary_and_hidden_fields_are_unknown() {
-        let cluster = Value::Map(vec![
-            (
-                Value::BulkString(b"127.0.0.1:7000".to_vec()),
-                info("run_id:b\nmaxmemory:0\nmaxmemory_policy:noeviction\n"),
-            ),
-            (
-                Value::BulkString(b"127.0.0.1:7001".to_vec()),
-                info("run_id:a\nmaxmemory:10\nmaxmemory_policy:volatile-lru\n"),
-            ),
-        ]);
-        let report = ServerReport::from_info(&cluster);
-        assert_eq!(report.run_ids, ["a", "b"]);
-        assert!(matches!(report.unfit(), Some(Unfit::Eviction { .. })));
-        let hidden = ServerReport::from_info(&info("run_id:a\n"));
-        assert!(matches!(hidden.unfit(), Some(Unfit::Unknown("maxmemory"))));
-        assert!(matches!(
-            ServerReport::from_info(&Value::Nil).unfit(),
-            Some(Unfit::Unknown(_))
-        ));
-    }
 
     #[test]
     fn keys_are_the_prefix_and_the_id_in_base64url() {
