@@ -4,6 +4,8 @@
 # and Apache httpd 2.4 prefork without and with mod_auth_digest (MD5; the only algorithm it has).
 # Also the database example (examples/database.rs, SQLite through a pool) with its credential
 # cache on and off (CACHE=off), against the example server's in-memory store (SHA-256).
+# With REDIS=1 also the example server on the Redis nonce store (SHA-256, REDIS_URL to a private
+# redis-server on loopback), compared with the memory store's SHA-256 run of the same round.
 #
 # Usage: benches/compare.sh [--out DIR] [--quick] [--no-memory] [--memory-only]
 #
@@ -24,6 +26,8 @@
 #   SKIP_DATABASE [0]   leave out the database example (db-cached, db-uncached)
 #   ONLY                run only these variants (space-separated names, e.g.
 #                       "ours-sha256 db-cached db-uncached"); all servers still start
+#   REDIS [1]           add the Redis-store variant (ours-redis) and measure Redis memory per nonce
+#   REDIS_NONCES [20000]      nonces made live for the Redis memory figure
 #   MEMORY_ENV          extra VAR=value words for the memory server
 #   LOADGEN, SERVER, DATABASE_SERVER  prebuilt binaries to use instead of building them
 #
@@ -54,6 +58,8 @@ SKIP_OURS=${SKIP_OURS:-0}
 SKIP_APACHE=${SKIP_APACHE:-0}
 SKIP_DATABASE=${SKIP_DATABASE:-0}
 ONLY=${ONLY:-}
+REDIS=${REDIS:-1}
+REDIS_NONCES=${REDIS_NONCES:-20000}
 MEMORY_ONLY=0
 
 while [ $# -gt 0 ]; do
@@ -89,7 +95,9 @@ if [ -z "${LOADGEN:-}" ] || { [ "$SKIP_OURS" = 0 ] && [ -z "${SERVER:-}" ]; } ||
     [ "$SKIP_OURS" = 0 ] && targets+=(--example server)
     [ "$SKIP_DATABASE" = 0 ] && targets+=(--example database --features cache)
     log "cargo build --release ${targets[*]}"
-    cargo build --release "${targets[@]}"
+    features=()
+    [ "$REDIS" = 1 ] && features=(--features redis)
+    cargo build --release "${targets[@]}" "${features[@]}"
 fi
 LOADGEN=${LOADGEN:-$ROOT_DIR/target/release/examples/loadgen}
 SERVER=${SERVER:-$ROOT_DIR/target/release/examples/server}
@@ -223,12 +231,16 @@ wait_quiet() { # waits (bounded) until the machine is nearly idle; the servers a
 
 declare -A URL_PATH
 url() { echo "http://127.0.0.1:${PORT[$1]}${URL_PATH[$1]:-/dir/index.html}"; }
+redis_ticks() { # user + system ticks of the Redis server so far (0 without one)
+    if [ -n "${PID[redis]:-}" ]; then awk '{print $14 + $15}' "/proc/${PID[redis]}/stat"; else echo 0; fi
+}
 
 # loadgen arguments per variant
 declare -A ARGS
 ARGS[ours-open]="--no-auth"
 ARGS[ours-md5]="--algorithm MD5"
 ARGS[ours-sha256]="--algorithm SHA-256"
+ARGS[ours-redis]="--algorithm SHA-256"
 ARGS[apache-open]="--no-auth"
 ARGS[apache-digest]="--algorithm MD5"
 ARGS[db-cached]="--algorithm SHA-256"
@@ -262,6 +274,20 @@ if [ "$SKIP_OURS" = 0 ] && [ "$MEMORY_ONLY" = 0 ]; then
     start_ours ours-md5 ALGORITHMS=MD5
     start_ours ours-sha256 ALGORITHMS=SHA-256
     VARIANTS+=(ours-open ours-md5 ours-sha256)
+    if [ "$REDIS" = 1 ]; then
+        bash "$ROOT_DIR/tests/redis-setup.sh" || die "redis-server is needed for REDIS=1"
+        free_port
+        REDIS_PORT=$FREE_PORT
+        mkdir -p "$WORK/redis"
+        redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+            --dir "$WORK/redis" >"$WORK/redis.log" 2>&1 &
+        PID[redis]=$!
+        wait_port "$REDIS_PORT" "${PID[redis]}" || die "redis-server did not start"
+        log "redis: pid ${PID[redis]}, 127.0.0.1:$REDIS_PORT ($(redis-server --version | cut -d' ' -f3))"
+        start_ours ours-redis ALGORITHMS=SHA-256 NONCE_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
+            REDIS_URL="redis://127.0.0.1:$REDIS_PORT/"
+        VARIANTS+=(ours-redis)
+    fi
     # Serve Apache the very same bytes.
     if command -v curl >/dev/null; then
         curl -sf "$(url ours-open)" -o "$WORK/index.html" || die "GET $(url ours-open) failed"
@@ -320,7 +346,11 @@ if [ ${#VARIANTS[@]} -gt 0 ]; then
             v=${VARIANTS[$(((i + r - 1) % n))]}
             for try in $(seq 0 "$RETRIES"); do
                 wait_quiet
+                r0=$(redis_ticks)
                 line=$(run_load "$v" "$DURATION" "$r $v")
+                r1=$(redis_ticks)
+                # Redis's CPU during the run, for the Redis variant's cost per request.
+                line=$(python3 -c "import json,sys; d=json.loads(sys.argv[1]); t=(int(sys.argv[3])-int(sys.argv[2]))/int(sys.argv[4]); d['redis_cpu_us_per_req']=round(t*1e6/max(d['requests'],1),3) if sys.argv[5]=='ours-redis' else 0; print(json.dumps(d))" "$line" "$r0" "$r1" "$(getconf CLK_TCK)" "$v")
                 # Other processes' CPU during the run: machine busy less server and loadgen.
                 read -r background summary < <(python3 -c "import json,sys; d=json.loads(sys.argv[1]); b=d.get('machine_busy_cores',0)-d.get('server_cpu_util',0)-d.get('client_cpu_util',0); print('%.2f' % b, '%.0f req/s, server %.2f us/req, errors %d, rejected %d, other %d, background %.2f cores' % (d['rps'], d.get('server_cpu_us_per_req', 0), d['errors'], d['rejected_401'], d['other_status'], b))" "$line")
                 if [ "$try" -lt "$RETRIES" ] && awk -v b="$background" -v m="$BUSY_MAX" 'BEGIN {exit !(b > m)}'; then
@@ -351,9 +381,10 @@ for line in open(f"{out}/runs.jsonl"):
     runs.append(d)
 
 server_of = {"ours-open": "example server", "ours-md5": "example server", "ours-sha256": "example server",
+             "ours-redis": "example server, Redis store",
              "apache-open": "Apache 2.4 prefork", "apache-digest": "Apache 2.4 prefork",
              "db-cached": "database example (cache on)", "db-uncached": "database example (CACHE=off)"}
-auth_of = {"ours-open": "open", "ours-md5": "MD5", "ours-sha256": "SHA-256",
+auth_of = {"ours-open": "open", "ours-md5": "MD5", "ours-sha256": "SHA-256", "ours-redis": "SHA-256",
            "apache-open": "open", "apache-digest": "MD5", "db-cached": "SHA-256", "db-uncached": "SHA-256"}
 fields = ["round", "variant", "server", "auth", "requests", "rps", "p50_us", "p99_us",
           "server_cpu_us_per_req", "server_cpu_util", "client_cpu_us_per_req", "client_cpu_util",
@@ -367,7 +398,8 @@ with open(f"{out}/runs.csv", "w") as f:
 
 by = {(d["round"], d["variant"]): d for d in runs}
 rounds = sorted({d["round"] for d in runs})
-pairs = [("ours-md5", "ours-open"), ("ours-sha256", "ours-open"), ("apache-digest", "apache-open")]
+pairs = [("ours-md5", "ours-open"), ("ours-sha256", "ours-open"), ("ours-redis", "ours-open"),
+         ("apache-digest", "apache-open")]
 
 def med_range(xs):
     return statistics.median(xs), min(xs), max(xs)
@@ -456,7 +488,47 @@ if db_rows:
                   f"{fmt(row['db_p99'], '.0f')} | {row['bad']} |")
     md.append("")
     md.append("In-memory: the example server (ALGORITHMS=SHA-256), paired with each database run of the same round.")
+rs = [r for r in rounds if (r, "ours-redis") in by and (r, "ours-sha256") in by]
+if rs:
+    rr, mm = [by[r, "ours-redis"] for r in rs], [by[r, "ours-sha256"] for r in rs]
+    md += ["", "Redis store against the memory store (SHA-256, same rounds):", "",
+           "| store | req/s | p50 µs | p99 µs | server CPU µs/req | Redis CPU µs/req |",
+           "|---|---|---|---|---|---|"]
+    for name, ds in (("memory", mm), ("Redis", rr)):
+        md.append(f"| {name} | {fmt(med_range([d['rps'] for d in ds]), '.0f')} | "
+                  f"{fmt(med_range([d['p50_us'] for d in ds]), '.0f')} | {fmt(med_range([d['p99_us'] for d in ds]), '.0f')} | "
+                  f"{fmt(med_range([d['server_cpu_us_per_req'] for d in ds]), '.2f')} | "
+                  + (fmt(med_range([d['redis_cpu_us_per_req'] for d in ds]), '.2f') if name == "Redis" else "—") + " |")
+    ratio = [a["rps"] / b["rps"] for a, b in zip(rr, mm)]
+    md += ["", f"Redis / memory throughput: **{fmt(med_range(ratio), '.3f')}** (goal >= 0.5)."]
 open(f"{out}/summary.md", "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+PY
+fi
+
+# --- Redis memory per live nonce ----------------------------------------------------------------
+if [ "$REDIS" = 1 ] && [ -n "${PID[ours-redis]:-}" ]; then
+    keys0=$(redis-cli -p "$REDIS_PORT" DBSIZE)
+    used0=$(redis-cli -p "$REDIS_PORT" INFO memory | awk -F: '/^used_memory:/ {print $2+0}')
+    log "redis memory: making $REDIS_NONCES nonces live (one handshake + one request each)"
+    "$LOADGEN" --url "$(url ours-redis)" --connections "$CONNECTIONS" --duration "$MEMORY_TIMEOUT" \
+        --algorithm SHA-256 --nonce-reuse 1 --requests $((2 * REDIS_NONCES)) --json --label redis-live \
+        >"$OUT/redis-live.json"
+    keys1=$(redis-cli -p "$REDIS_PORT" DBSIZE)
+    used1=$(redis-cli -p "$REDIS_PORT" INFO memory | awk -F: '/^used_memory:/ {print $2+0}')
+    # MEMORY USAGE (SAMPLES 0: exact) of up to 1000 keys.
+    redis-cli -p "$REDIS_PORT" --scan >"$WORK/keys.txt"
+    head -1000 "$WORK/keys.txt" |
+        while read -r key; do redis-cli -p "$REDIS_PORT" MEMORY USAGE "$key" SAMPLES 0; done >"$WORK/usage.txt"
+    python3 - "$OUT" "$keys0" "$keys1" "$used0" "$used1" "$WORK/usage.txt" <<'PY'
+import statistics, sys
+out, k0, k1, u0, u1, usage = sys.argv[1], *map(int, sys.argv[2:6]), sys.argv[6]
+sizes = [int(x) for x in open(usage) if x.strip()]
+md = ["| figure | value |", "|---|---|",
+      f"| keys sampled with MEMORY USAGE | {len(sizes)} |",
+      f"| MEMORY USAGE per key: median (min – max) | {statistics.median(sizes):.0f} B ({min(sizes)} – {max(sizes)}) |",
+      f"| used_memory growth / new keys | {(u1 - u0) / max(k1 - k0, 1):.0f} B ({k1 - k0:,} keys, {(u1 - u0) / 1024:.0f} KiB) |"]
+open(f"{out}/redis-memory.md", "w").write("\n".join(md) + "\n")
 print("\n".join(md))
 PY
 fi

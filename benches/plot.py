@@ -32,6 +32,7 @@ ORDER = [
     ("ours-open", "example\nopen"),
     ("ours-md5", "example\nMD5"),
     ("ours-sha256", "example\nSHA-256"),
+    ("ours-redis", "example\nSHA-256, Redis"),
     ("apache-open", "Apache\nopen"),
     ("apache-digest", "Apache\nMD5"),
 ]
@@ -39,6 +40,7 @@ COLOURS = {
     "ours-open": "#9ecae1",
     "ours-md5": "#3182bd",
     "ours-sha256": "#08519c",
+    "ours-redis": "#6a51a3",
     "apache-open": "#fdae6b",
     "apache-digest": "#d94801",
 }

@@ -10,6 +10,13 @@
 //! `ALGORITHMS` (comma list in challenge order, default `SHA-256,MD5`), `AUTH=off` to
 //! serve the same routes without the layer (the benchmarks' baseline; `/admin` then fails
 //! closed with a 500, as its authorizer finds no user), `RUST_LOG`.
+//!
+//! Several instances: `NONCE_KEY` (the nonce key as hex, at least 64 hex digits, e.g.
+//! from `openssl rand -hex 32`; default a random key per process) and `REDIS_URL`
+//! (`redis://127.0.0.1:6379/`, `rediss://` for TLS, or a comma list of a Redis
+//! Cluster's nodes; default the in-memory nonce store). `REDIS_URL` needs the `redis`
+//! feature: `cargo run --example server --features redis` (`redis-tls` for `rediss://`).
+//! Instances with the same `NONCE_KEY` and `REDIS_URL` behave as one server.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -17,7 +24,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use tower_digest_auth::{
-    Algorithm, AuthenticatedUser, AuthorizeLayer, DigestLayer, MemoryCredentials,
+    Algorithm, AuthenticatedUser, AuthorizeLayer, DigestLayer, MemoryCredentials, NonceKey,
+    NonceStore,
 };
 
 /// The realm, user and password of the example.
@@ -44,6 +52,11 @@ pub struct ServerOptions {
     pub algorithms: Vec<Algorithm>,
     /// Whether the protected routes are protected (off only for benchmark baselines).
     pub auth: bool,
+    /// The nonce key shared by every instance (`NONCE_KEY`); random per process if unset.
+    pub nonce_key: Option<NonceKey>,
+    /// The Redis holding the replay state of every instance (`REDIS_URL`); the in-memory
+    /// store if unset.
+    pub redis_url: Option<String>,
 }
 
 impl Default for ServerOptions {
@@ -52,6 +65,8 @@ impl Default for ServerOptions {
             nonce_lifetime: tower_digest_auth::DEFAULT_NONCE_LIFETIME,
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             auth: true,
+            nonce_key: None,
+            redis_url: None,
         }
     }
 }
@@ -79,15 +94,61 @@ impl ServerOptions {
                 .collect::<Result<_, _>>()?;
         }
         options.auth = std::env::var("AUTH").map_or(true, |auth| auth != "off");
+        if let Ok(hex) = std::env::var("NONCE_KEY") {
+            options.nonce_key = Some(nonce_key_from_hex(&hex)?);
+        }
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            if !cfg!(feature = "redis") {
+                return Err(format!(
+                    "REDIS_URL is set but this build has no Redis support: \
+                     run `cargo run --example server --features redis`{}",
+                    if url.starts_with("rediss:") {
+                        " (redis-tls for rediss://)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            options.redis_url = Some(url);
+        }
         Ok(options)
     }
+}
+
+/// A nonce key from hex (what `openssl rand -hex 32` prints), at least 256 bits.
+///
+/// # Errors
+/// A message saying what is wrong, never echoing the secret.
+pub fn nonce_key_from_hex(hex: &str) -> Result<NonceKey, String> {
+    let hex = hex.trim();
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    if hex.len() % 2 != 0 || !hex.bytes().all(|c| digit(c).is_some()) {
+        return Err("NONCE_KEY must be hex digits (e.g. from `openssl rand -hex 32`)".to_owned());
+    }
+    let bytes: Vec<u8> = hex
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| digit(pair[0]).unwrap_or(0) << 4 | digit(pair[1]).unwrap_or(0))
+        .collect();
+    NonceKey::from_bytes(1, &bytes).map_err(|_| {
+        format!(
+            "NONCE_KEY must have at least 64 hex digits (256 bits), got {}",
+            hex.len()
+        )
+    })
 }
 
 /// The application: public `/`, protected `/dir/index.html` and `/api/whoami`, and
 /// `/admin` for users with the admin role.
 ///
 /// # Panics
-/// If `options` is not a valid layer configuration (no algorithms, zero lifetime).
+/// If `options` is not a valid layer configuration (no algorithms, zero lifetime, a
+/// `redis_url` that is not a Redis URL or without the `redis` feature).
 pub fn app(options: ServerOptions) -> Router {
     // The authorize layer goes on first, so it runs inside the digest layer and sees the
     // authenticated user.
@@ -98,20 +159,45 @@ pub fn app(options: ServerOptions) -> Router {
         .route("/dir/index.html", get(index).post(echo))
         .route("/api/whoami", get(whoami))
         .merge(admin);
-    let protected = if options.auth {
-        let mut users = MemoryCredentials::new(REALM, [(USERNAME, PASSWORD)]);
-        users.insert_with_roles(ADMIN_USERNAME, ADMIN_PASSWORD, [ADMIN_ROLE]);
-        let layer = DigestLayer::builder(REALM, users)
-            .algorithms(options.algorithms)
-            .nonce_lifetime(options.nonce_lifetime)
-            .build()
-            .expect("valid digest configuration");
-        // route_layer: only the routes above are protected; unknown paths stay 404.
-        protected.route_layer(layer)
-    } else {
-        protected
+    let protected = match (options.auth, options.redis_url.clone()) {
+        (false, _) => protected,
+        (true, None) => protect(
+            protected,
+            options,
+            tower_digest_auth::MemoryNonceStore::new(),
+        ),
+        #[cfg(feature = "redis")]
+        (true, Some(url)) => {
+            let nonces = if url.contains(',') {
+                tower_digest_auth::RedisNonceStore::from_cluster_urls(url.split(',').map(str::trim))
+            } else {
+                tower_digest_auth::RedisNonceStore::from_url(&url)
+            }
+            .expect("REDIS_URL is a Redis URL")
+            // Connects on first use: the server starts (and answers 500 to authenticated
+            // requests) while Redis is down, and recovers when it appears.
+            .build();
+            protect(protected, options, nonces)
+        }
+        #[cfg(not(feature = "redis"))]
+        (true, Some(_)) => panic!("REDIS_URL needs the redis feature"),
     };
     Router::new().route("/", get(home)).merge(protected)
+}
+
+fn protect<N: NonceStore>(routes: Router, options: ServerOptions, nonces: N) -> Router {
+    let mut users = MemoryCredentials::new(REALM, [(USERNAME, PASSWORD)]);
+    users.insert_with_roles(ADMIN_USERNAME, ADMIN_PASSWORD, [ADMIN_ROLE]);
+    let mut builder = DigestLayer::builder(REALM, users)
+        .algorithms(options.algorithms)
+        .nonce_lifetime(options.nonce_lifetime)
+        .nonce_store(nonces);
+    if let Some(key) = options.nonce_key {
+        builder = builder.nonce_key(key);
+    }
+    let layer = builder.build().expect("valid digest configuration");
+    // route_layer: only the routes above are protected; unknown paths stay 404.
+    routes.route_layer(layer)
 }
 
 /// Serves [`app`] on `listener`, giving the layer each connection's peer address.
@@ -158,6 +244,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let options = ServerOptions::from_env()?;
+    if let Some(url) = &options.redis_url {
+        // A URL may carry a password: print each node without its credentials.
+        let nodes: Vec<&str> = url
+            .split(',')
+            .map(|node| node.rsplit('@').next().unwrap_or(node).trim())
+            .collect();
+        println!("nonce store: redis at {}", nodes.join(", "));
+    }
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let local = listener.local_addr()?;
     println!("listening on http://{local}");

@@ -26,6 +26,8 @@ pub(crate) struct Shared<C, N, R> {
     /// Set once the missing-peer-address mistake was explained at length, so the
     /// explanation appears once and later requests log a short line.
     pub(crate) explained_missing_peer: std::sync::atomic::AtomicBool,
+    /// Keeps a store outage from writing one error per request.
+    pub(crate) store_errors: crate::service::ErrorLogLimit,
 }
 
 impl<C: CredentialStore> DigestLayer<C> {
@@ -46,6 +48,7 @@ impl<C, N, R> DigestLayer<C, N, R> {
                 nonces,
                 rejection,
                 explained_missing_peer: std::sync::atomic::AtomicBool::new(false),
+                store_errors: crate::service::ErrorLogLimit::default(),
             }),
         }
     }

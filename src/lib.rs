@@ -64,7 +64,8 @@
 //!   valid from anywhere. With the proxy's address for everyone, one client's failed
 //!   logins would lock out all of them ([`ThrottleConfig`]).
 //! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
-//!   other's nonces, and a [`FailureStore`] to count failed logins together.
+//!   other's nonces (`RedisNonceStore`, feature `redis`, on one Redis node or a Cluster),
+//!   and a [`FailureStore`] to count failed logins together.
 //! - Behind a reverse proxy that strips a path prefix, clients sign the outside path: set
 //!   [`DigestLayerBuilder::external_prefix`] (or
 //!   [`forwarded_prefix`](DigestLayerBuilder::forwarded_prefix)), or every login is a 400.
@@ -118,6 +119,8 @@ pub use nonce::{
     MIN_NONCE_KEY_LEN, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceKey,
     NonceKeyTooShort, NonceStore, NonceUse,
 };
+#[cfg(feature = "redis")]
+pub use nonce::{RedisNonceStore, RedisNonceStoreBuilder, RedisStoreError};
 pub use rejection::{PlainTextRejection, Rejection, RejectionResponse};
 pub use service::DigestService;
 pub use throttle::{

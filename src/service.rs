@@ -190,10 +190,7 @@ where
     let answer = parse_answer(config, parts).inspect_err(|rejection| {
         log_rejection(*rejection, client, None);
     })?;
-    let throttle_failed = |error| {
-        tracing::error!(%error, client_ip = %client, "digest auth: throttle store failed");
-        Rejection::StoreFailure
-    };
+    let throttle_failed = |error| store_failed(shared, "throttle", &error, client, now);
     // Before any hashing (the nonce MAC included) and any store lookup.
     if let Some(throttle) = &config.throttle {
         let key = FailureKey::new(client, &answer.username);
@@ -212,14 +209,13 @@ where
     let sent_username = &attempt.answer.username;
     let algorithm = attempt.answer.algorithm;
     let hash = algorithm.hash_function();
-    let store_failed = |error: C::Error| {
+    let credentials_failed = |error: C::Error| {
         let error: Box<dyn std::error::Error + Send + Sync> = error.into();
-        tracing::error!(%error, client_ip = %client, "digest auth: credential store failed");
-        Rejection::StoreFailure
+        store_failed(shared, "credential", &*error, client, now)
     };
     let (username, credential) = lookup(&shared.credentials, &attempt, &config.realm, hash)
         .await
-        .map_err(store_failed)?;
+        .map_err(credentials_failed)?;
     let fail = |rejection| {
         log_rejection(rejection, client, Some(&username));
         rejection
@@ -260,8 +256,7 @@ where
             return Err(fail(Rejection::StaleNonce));
         }
         Err(error) => {
-            tracing::error!(%error, client_ip = %client, "digest auth: nonce store failed");
-            return Err(Rejection::StoreFailure);
+            return Err(store_failed(shared, "nonce", &error, client, now));
         }
     }
     if let Some(throttle) = &config.throttle {
@@ -289,6 +284,52 @@ where
         ),
         info,
     })
+}
+
+/// Logs a store's failure (rate-limited) and answers it: a 500, never a 200.
+fn store_failed<C, N, R>(
+    shared: &Shared<C, N, R>,
+    store: &'static str,
+    error: &dyn std::fmt::Display,
+    client: IpAddr,
+    now: std::time::SystemTime,
+) -> Rejection {
+    if let Some(suppressed) = shared.store_errors.admit(now) {
+        tracing::error!(%error, client_ip = %client, store, suppressed, "digest auth: {store} store failed");
+    }
+    Rejection::StoreFailure
+}
+
+/// At most one store-failure error per [`ErrorLogLimit::INTERVAL_SECS`] (by the layer's
+/// clock): an outage fails every request, and one log line per request would bury
+/// everything else. The next line that gets through says how many were held back.
+#[derive(Debug, Default)]
+pub(crate) struct ErrorLogLimit {
+    /// Unix second of the last line logged, plus one (0: none yet).
+    last: std::sync::atomic::AtomicU64,
+    suppressed: std::sync::atomic::AtomicU64,
+}
+
+impl ErrorLogLimit {
+    const INTERVAL_SECS: u64 = 10;
+
+    /// `Some(held back since the last line)` when this error should be logged.
+    pub(crate) fn admit(&self, now: std::time::SystemTime) -> Option<u64> {
+        use std::sync::atomic::Ordering;
+        let now = crate::clock::unix_secs(now) + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        let due = last == 0 || now >= last.saturating_add(Self::INTERVAL_SECS) || now < last;
+        if due
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
 }
 
 /// The username is the client's to choose: log a bounded prefix of it.

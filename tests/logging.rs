@@ -208,3 +208,72 @@ async fn a_trusted_proxy_without_a_forwarding_header_is_told_apart() {
         "{log}"
     );
 }
+
+/// A store outage fails every request; the log gets one error per ten seconds (by the
+/// layer's clock), and the next one says how many were held back.
+#[tokio::test]
+async fn a_store_outage_is_logged_without_flooding() {
+    #[derive(Debug, thiserror::Error)]
+    #[error("database is down")]
+    struct Down;
+    struct Failing;
+    impl tower_digest_auth::CredentialStore for Failing {
+        type Error = Down;
+        async fn ha1(&self, _: &str, _: &str, _: HashFunction) -> Result<Option<Ha1>, Down> {
+            Err(Down)
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let clock = tower_digest_auth::ManualClock::new();
+    let layer = DigestLayer::builder(REALM, Failing)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let service = tower::Layer::layer(
+        &layer,
+        service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }),
+    );
+    let send = |nc: u32| {
+        let service = service.clone();
+        async move {
+            let response = service
+                .clone()
+                .oneshot(request("GET", "/", None))
+                .await
+                .unwrap();
+            let challenge = challenges(response.headers()).remove(0);
+            let header = Answer::get("/").nc(nc).header(&challenge);
+            let response = service
+                .oneshot(request("GET", "/", Some(&header)))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 500);
+        }
+    };
+    for nc in 1..=5 {
+        send(nc).await;
+    }
+    let log = captured.take();
+    assert_eq!(
+        log.matches("credential store failed").count(),
+        1,
+        "one line for five failures: {log}"
+    );
+    assert!(
+        log.contains("database is down") && log.contains("suppressed=0"),
+        "{log}"
+    );
+    clock.advance(std::time::Duration::from_secs(11));
+    send(6).await;
+    let log = captured.take();
+    assert_eq!(log.matches("credential store failed").count(), 1, "{log}");
+    assert!(log.contains("suppressed=4"), "the held-back count: {log}");
+}

@@ -18,7 +18,11 @@
 //! `(nonce, nc)` once.
 
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisNonceStore, RedisNonceStoreBuilder, RedisStoreError};
 pub use memory::MemoryNonceStore;
 
 use std::fmt;

@@ -1,0 +1,36 @@
+local v = redis.call('GET', KEYS[1])
+local nc_hi, nc_lo = tonumber(ARGV[1]), tonumber(ARGV[2])
+local word = 4294967296
+if not v then
+  if ARGV[4] ~= '1' then return 3 end
+  redis.call('SET', KEYS[1], struct.pack('>I4I4I4I4', nc_hi, nc_lo, 0, 1), 'PX', ARGV[3])
+  return 0
+end
+if #v ~= 16 then return redis.error_reply('ERR tower-digest-auth: not a nonce window') end
+local h_hi, h_lo, s_hi, s_lo = struct.unpack('>I4I4I4I4', v)
+local d = (nc_hi - h_hi) * word + (nc_lo - h_lo)
+if d > 0 then
+  if d >= 64 then
+    s_hi, s_lo = 0, 1
+  elseif d >= 32 then
+    s_hi, s_lo = bit.lshift(s_lo, d - 32) % word, 1
+  else
+    s_hi = bit.bor(bit.lshift(s_hi, d), bit.rshift(s_lo, 32 - d)) % word
+    s_lo = bit.bor(bit.lshift(s_lo, d), 1) % word
+  end
+  h_hi, h_lo = nc_hi, nc_lo
+else
+  local below = -d
+  if below >= 64 then return 2 end
+  if below >= 32 then
+    local b = bit.lshift(1, below - 32)
+    if bit.band(s_hi, b) ~= 0 then return 1 end
+    s_hi = bit.bor(s_hi, b) % word
+  else
+    local b = bit.lshift(1, below)
+    if bit.band(s_lo, b) ~= 0 then return 1 end
+    s_lo = bit.bor(s_lo, b) % word
+  end
+end
+redis.call('SET', KEYS[1], struct.pack('>I4I4I4I4', h_hi, h_lo, s_hi, s_lo), 'KEEPTTL')
+return 0
