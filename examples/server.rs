@@ -6,10 +6,7 @@
 //! authentication; `GET /admin` needs the `admin` role: 200 (a body naming the user) for
 //! Rafiki, 403 for Mufasa, 401 with challenges for everyone else.
 //!
-//! Environment: `ADDR` (default `127.0.0.1:3000`), `NONCE_LIFETIME_SECS` (default 1800),
-//! `ALGORITHMS` (comma list in challenge order, default `SHA-256,MD5`), `AUTH=off` to
-//! serve the same routes without the layer (the benchmarks' baseline; `/admin` then fails
-//! closed with a 500, as its authorizer finds no user), `RUST_LOG`.
+//! Environment: `ADDR` (default `127.0.0.1:3000`) and `RUST_LOG`.
 //!
 //! Several instances: `NONCE_KEY` (the nonce key as hex, at least 64 hex digits, e.g.
 //! from `openssl rand -hex 32`; default a random key per process) and `REDIS_URL`
@@ -17,6 +14,11 @@
 //! Cluster's nodes; default the in-memory nonce store). `REDIS_URL` needs the `redis`
 //! feature: `cargo run --example server --features redis` (`redis-tls` for `rediss://`).
 //! Instances with the same `NONCE_KEY` and `REDIS_URL` behave as one server.
+//!
+//! For tests and benchmarks only: `NONCE_LIFETIME_SECS` (default 1800), `ALGORITHMS`
+//! (comma list in challenge order, default `SHA-256,MD5`), and `AUTH=off` to serve the
+//! same routes without the layer (the benchmarks' baseline; `/admin` then fails closed
+//! with a 500, as its authorizer finds no user).
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -11,27 +11,40 @@
 //!
 //! # Example
 //!
+//! The README's quick start (`Cargo.toml`: this crate, `axum`, `tokio` with `macros`,
+//! `rt-multi-thread` and `net`, and `tracing-subscriber`):
+//!
 //! ```no_run
 //! use std::net::SocketAddr;
+//!
 //! use axum::{Router, routing::get};
 //! use tower_digest_auth::{AuthenticatedUser, DigestLayer, MemoryCredentials};
 //!
 //! async fn whoami(user: AuthenticatedUser) -> String {
-//!     user.username().to_owned()
+//!     format!("hello, {}", user.username())
 //! }
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let realm = "http-auth@example.org";
-//! let users = MemoryCredentials::new(realm, [("Mufasa", "Circle of Life")]);
-//! let app = Router::new()
-//!     .route("/whoami", get(whoami))
-//!     .layer(DigestLayer::builder(realm, users).build()?);
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // The layer says why it refuses a request (and how to fix a set-up mistake) in the log.
+//!     tracing_subscriber::fmt::init();
 //!
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//! // Nonces are bound to the client's address, so the layer needs it.
-//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
-//! # Ok(())
-//! # }
+//!     let realm = "http-auth@example.org";
+//!     // Hashes each password at once and keeps only HA1s.
+//!     let users = MemoryCredentials::new(realm, [("Mufasa", "Circle of Life")]);
+//!     let app = Router::new()
+//!         .route("/whoami", get(whoami))
+//!         // route_layer: only the routes above are protected, so unknown paths stay 404 and
+//!         // the public routes below need no login.
+//!         .route_layer(DigestLayer::builder(realm, users).build()?)
+//!         .route("/", get(|| async { "public" }));
+//!
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     // Nonces are bound to the client's address: serve with connect info (forgetting it
+//!     // answers 500 to every request, and the log says so).
+//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//!     Ok(())
+//! }
 //! ```
 //!
 //! # What a request gets
