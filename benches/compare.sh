@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side Digest benchmark, one run on one machine with one load generator
-# (examples/loadgen.rs): the example server without the layer (AUTH=off), with it (MD5, SHA-256),
+# (loadgen/, a workspace member): the example server without the layer (AUTH=off), with it (MD5, SHA-256),
 # and Apache httpd 2.4 prefork without and with mod_auth_digest (MD5; the only algorithm it has).
 #
 # Usage: benches/compare.sh [--out DIR] [--quick] [--no-memory] [--memory-only]
@@ -76,12 +76,12 @@ fi
 if [ "$MEMORY_ONLY" = 1 ]; then SKIP_APACHE=1; fi
 
 if [ -z "${LOADGEN:-}" ] || { [ "$SKIP_OURS" = 0 ] && [ -z "${SERVER:-}" ]; }; then
-    targets=(--example loadgen)
-    [ "$SKIP_OURS" = 0 ] && targets+=(--example server)
+    targets=(-p loadgen)
+    [ "$SKIP_OURS" = 0 ] && targets+=(-p tower-digest-auth --example server)
     log "cargo build --release ${targets[*]}"
     cargo build --release "${targets[@]}"
 fi
-LOADGEN=${LOADGEN:-$ROOT_DIR/target/release/examples/loadgen}
+LOADGEN=${LOADGEN:-$ROOT_DIR/target/release/loadgen}
 SERVER=${SERVER:-$ROOT_DIR/target/release/examples/server}
 [ -x "$LOADGEN" ] || die "no load generator at $LOADGEN"
 [ "$SKIP_OURS" = 1 ] || [ -x "$SERVER" ] || die "no example server at $SERVER"
@@ -227,7 +227,7 @@ ARGS[apache-digest]="--algorithm MD5"
     echo "kernel: $(uname -r)"
     echo "rustc: $(rustc --version 2>/dev/null || echo '?')"
     echo "source: $(git rev-parse --short HEAD 2>/dev/null || echo 'no commit'), working tree hash $(
-        find src examples/server.rs examples/loadgen.rs Cargo.toml -type f 2>/dev/null | sort |
+        find src examples/server.rs loadgen/src Cargo.toml -type f 2>/dev/null | sort |
             xargs sha256sum | sha256sum | cut -c1-12)"
     command -v apache2 >/dev/null && echo "apache: $(apache2 -v | head -1)"
     echo "rounds: $ROUNDS, duration: ${DURATION}s, connections: $CONNECTIONS, warmup: ${WARMUP}s"
