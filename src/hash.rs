@@ -4,6 +4,8 @@
 //! their hex forms live in fixed stack buffers, because these functions run on every
 //! authenticated request.
 
+mod ha2_cache;
+
 use std::fmt;
 
 use md5::Md5;
@@ -401,10 +403,7 @@ impl DigestInput<'_> {
 
     /// Finishes `KD` for `method` (empty for `rspauth`) from a shared prefix.
     pub(crate) fn finish_kd(&self, prefix: &Hasher, method: &[u8]) -> RawDigest {
-        let ha2 = self
-            .algorithm
-            .hash_function()
-            .hex_digest(&[method, b":", self.uri]);
+        let ha2 = ha2_cache::ha2(self.algorithm.hash_function(), method, self.uri);
         let mut hasher = prefix.clone();
         hasher.update(ha2.as_bytes());
         hasher.finish_raw()
