@@ -3,12 +3,26 @@
 # (loadgen/, a workspace member): the example server without the layer (AUTH=off), with it (MD5, SHA-256),
 # and Apache httpd 2.4 prefork without and with mod_auth_digest (MD5; the only algorithm it has).
 #
-# Usage: benches/compare.sh [--out DIR] [--quick] [--no-memory] [--memory-only]
+# The matched method (issue 10, DESIGN.md section 8): server CPU per request depends on the pace,
+# so an open route is compared with a protected one only at the same pace and with the same
+# request bytes. The servers run pinned to one core (SERVER_CPU) and the load generator to the
+# other (CLIENT_CPU); each open route is loaded with `loadgen --decoy-from` its protected twin:
+# the same Digest header, computed the same way per request, sent as X-Auth-Digest, so the
+# client's work and the request bytes match. Each auth variant is paired with its own matched
+# open variant (ours-open-md5, ours-open-sha256, apache-open), the pair's order alternates
+# from round to round, and the summary takes medians over the rounds.
+# A connection sweep (SWEEP) then loads the open route, the protected route (MD5, memory store)
+# and Apache at 64 and 256 connections: throughput and p99 latency.
+#
+# Usage: benches/compare.sh [--out DIR] [--quick] [--no-memory] [--memory-only] [--no-sweep]
 #
 # Environment (defaults in brackets):
 #   ROUNDS [5]          rounds; every round runs every variant once, in a rotated order
-#   DURATION [8]        seconds per run
-#   CONNECTIONS [2]     connections (one loadgen thread each)
+#   DURATION [4]        seconds per run
+#   CONNECTIONS [1]     connections (one loadgen thread each)
+#   SERVER_CPU [0], CLIENT_CPU [1]  the cores servers and load generator are pinned to
+#                       (taskset; PIN=0 pins nothing)
+#   SWEEP ["64 256"]    connection counts of the sweep; SWEEP_ROUNDS [3], SWEEP_DURATION [3]
 #   WARMUP [1]          seconds of discarded load per variant before the first round
 #   MEMORY [1]          also measure the example server's memory (issue 4 item 4)
 #   FLOOD_REQUESTS [1000000]  unauthenticated requests for the challenge-flood figure
@@ -34,8 +48,14 @@ ROOT_DIR=$(pwd)
 
 OUT=target/bench-compare
 ROUNDS=${ROUNDS:-5}
-DURATION=${DURATION:-8}
-CONNECTIONS=${CONNECTIONS:-2}
+DURATION=${DURATION:-4}
+CONNECTIONS=${CONNECTIONS:-1}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+PIN=${PIN:-1}
+SWEEP=${SWEEP-64 256}
+SWEEP_ROUNDS=${SWEEP_ROUNDS:-3}
+SWEEP_DURATION=${SWEEP_DURATION:-3}
 WARMUP=${WARMUP:-1}
 MEMORY=${MEMORY:-1}
 FLOOD_REQUESTS=${FLOOD_REQUESTS:-1000000}
@@ -53,7 +73,8 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT=$2; shift 2 ;;
         --out=*) OUT=${1#--out=}; shift ;;
-        --quick) ROUNDS=3; DURATION=3; WARMUP=1; MEMORY=0; shift ;;
+        --quick) ROUNDS=3; DURATION=3; WARMUP=1; MEMORY=0; SWEEP=""; shift ;;
+        --no-sweep) SWEEP=""; shift ;;
         --no-memory) MEMORY=0; shift ;;
         --memory-only) MEMORY_ONLY=1; MEMORY=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -76,16 +97,28 @@ fi
 if [ "$MEMORY_ONLY" = 1 ]; then SKIP_APACHE=1; fi
 
 if [ -z "${LOADGEN:-}" ] || { [ "$SKIP_OURS" = 0 ] && [ -z "${SERVER:-}" ]; }; then
-    targets=(-p loadgen)
-    [ "$SKIP_OURS" = 0 ] && targets+=(-p tower-digest-auth --example server)
-    log "cargo build --release ${targets[*]}"
-    cargo build --release "${targets[@]}"
+    log "cargo build --release -p loadgen"
+    cargo build --release -p loadgen
+    if [ "$SKIP_OURS" = 0 ]; then
+        log "cargo build --release --example server"
+        cargo build --release -p tower-digest-auth --example server
+    fi
 fi
 LOADGEN=${LOADGEN:-$ROOT_DIR/target/release/loadgen}
 SERVER=${SERVER:-$ROOT_DIR/target/release/examples/server}
 [ -x "$LOADGEN" ] || die "no load generator at $LOADGEN"
 [ "$SKIP_OURS" = 1 ] || [ -x "$SERVER" ] || die "no example server at $SERVER"
 command -v python3 >/dev/null || die "python3 is needed for the summary"
+# Pinning: servers (and Apache's children, which inherit it) on one core, the load generator
+# on another, so neither steals the other's core and the server's CPU is its own.
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+    command -v taskset >/dev/null || die "taskset (util-linux) is needed for pinning; PIN=0 runs unpinned"
+    ON_SERVER_CPU=(taskset -c "$SERVER_CPU")
+    ON_CLIENT_CPU=(taskset -c "$CLIENT_CPU")
+else
+    ON_SERVER_CPU=()
+    ON_CLIENT_CPU=()
+fi
 
 if [ "$SKIP_APACHE" = 0 ] && ! command -v apache2 >/dev/null; then
     [ "$(id -u)" = 0 ] || die "apache2 is not installed and this is not root: apt-get install apache2 apache2-utils"
@@ -142,7 +175,7 @@ start_ours() { # name, then environment assignments
     shift
     free_port
     port=$FREE_PORT
-    env "$@" ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-warn}" "$SERVER" \
+    env "$@" ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-warn}" "${ON_SERVER_CPU[@]}" "$SERVER" \
         >"$WORK/$name.log" 2>&1 &
     PID[$name]=$!
     PORT[$name]=$port
@@ -156,8 +189,8 @@ stop() {
     unset "PID[$1]"
 }
 
-start_apache() { # name, site template
-    local name=$1 site=$2 port dir runuser rungroup
+start_apache() { # name, site template[, workers]
+    local name=$1 site=$2 workers=${3:-16} port dir runuser rungroup
     free_port
     port=$FREE_PORT
     dir=$WORK/$name
@@ -170,11 +203,15 @@ start_apache() { # name, site template
     if [ "$(id -u)" = 0 ]; then runuser=www-data rungroup=www-data
     else runuser=$(id -un) rungroup=$(id -gn); fi
     python3 - "$ROOT_DIR/benches/apache/httpd.conf.in" "$ROOT_DIR/benches/apache/$site" \
-        "$dir" "$port" "$runuser" "$rungroup" >"$dir/conf/httpd.conf" <<'PY'
+        "$dir" "$port" "$runuser" "$rungroup" "$workers" >"$dir/conf/httpd.conf" <<'PY'
 import sys
-base, site, root, port, user, group = sys.argv[1:]
+base, site, root, port, user, group, workers = sys.argv[1:]
 text = open(base).read().replace("@SITE@", open(site).read())
-for k, v in (("@ROOT@", root), ("@PORT@", port), ("@RUNUSER@", user), ("@RUNGROUP@", group)):
+# Every connection keeps a prefork child busy: start them all, plus spares, before the load.
+start = int(workers) if int(workers) > 16 else 4
+for k, v in (("@ROOT@", root), ("@PORT@", port), ("@RUNUSER@", user), ("@RUNGROUP@", group),
+             ("@WORKERS@", workers), ("@START@", str(start)),
+             ("@MAXSPARE@", str(max(8, start)))):
     text = text.replace(k, v)
 sys.stdout.write(text)
 PY
@@ -182,7 +219,7 @@ PY
         { apache2 -t -f "$dir/conf/httpd.conf" >&2 || true; die "bad Apache config for $name"; }
     # Its own session: on shutdown Apache signals its whole process group, which would
     # otherwise include this script and whatever started it.
-    setsid apache2 -f "$dir/conf/httpd.conf" -DFOREGROUND >"$dir/logs/stdout.log" 2>&1 &
+    setsid "${ON_SERVER_CPU[@]}" apache2 -f "$dir/conf/httpd.conf" -DFOREGROUND >"$dir/logs/stdout.log" 2>&1 &
     PID[$name]=$!
     PORT[$name]=$port
     wait_port "$port" "${PID[$name]}" || { cat "$dir/logs/error.log" >&2; die "$name did not start"; }
@@ -210,13 +247,19 @@ wait_quiet() { # waits (bounded) until the machine is nearly idle; the servers a
 
 url() { echo "http://127.0.0.1:${PORT[$1]}/dir/index.html"; }
 
-# loadgen arguments per variant
-declare -A ARGS
+# loadgen arguments per variant; the open variants' decoy sources are set once the servers
+# are up (DECOY: variant -> the protected twin whose challenges it answers).
+declare -A ARGS DECOY
 ARGS[ours-open]="--no-auth"
+ARGS[ours-open-md5]="--algorithm MD5"
+ARGS[ours-open-sha256]="--algorithm SHA-256"
 ARGS[ours-md5]="--algorithm MD5"
 ARGS[ours-sha256]="--algorithm SHA-256"
-ARGS[apache-open]="--no-auth"
+ARGS[apache-open]="--algorithm MD5"
 ARGS[apache-digest]="--algorithm MD5"
+DECOY[ours-open-md5]=ours-md5
+DECOY[ours-open-sha256]=ours-sha256
+DECOY[apache-open]=apache-digest
 
 # --- machine ---------------------------------------------------------------------------------
 {
@@ -231,6 +274,8 @@ ARGS[apache-digest]="--algorithm MD5"
             xargs sha256sum | sha256sum | cut -c1-12)"
     command -v apache2 >/dev/null && echo "apache: $(apache2 -v | head -1)"
     echo "rounds: $ROUNDS, duration: ${DURATION}s, connections: $CONNECTIONS, warmup: ${WARMUP}s"
+    echo "pinning: ${ON_SERVER_CPU[*]:-none} (servers), ${ON_CLIENT_CPU[*]:-none} (load generator)"
+    echo "sweep: connections ${SWEEP:-none}, ${SWEEP_ROUNDS} rounds of ${SWEEP_DURATION}s"
     echo "loadavg before: $(cat /proc/loadavg)"
     echo "busiest processes before:"
     ps -eo pid,pcpu,comm --sort=-pcpu | head -6 | sed 's/^/  /'
@@ -240,10 +285,13 @@ cat "$OUT/machine.txt" >&2
 # --- servers ---------------------------------------------------------------------------------
 VARIANTS=()
 if [ "$SKIP_OURS" = 0 ] && [ "$MEMORY_ONLY" = 0 ]; then
+    # One open server serves both matched baselines (the variants differ in the load only).
     start_ours ours-open AUTH=off
     start_ours ours-md5 ALGORITHMS=MD5
     start_ours ours-sha256 ALGORITHMS=SHA-256
-    VARIANTS+=(ours-open ours-md5 ours-sha256)
+    PID[ours-open-md5]=${PID[ours-open]} PORT[ours-open-md5]=${PORT[ours-open]}
+    PID[ours-open-sha256]=${PID[ours-open]} PORT[ours-open-sha256]=${PORT[ours-open]}
+    VARIANTS+=(ours-open-md5 ours-md5 ours-open-sha256 ours-sha256)
     # Serve Apache the very same bytes.
     if command -v curl >/dev/null; then
         curl -sf "$(url ours-open)" -o "$WORK/index.html" || die "GET $(url ours-open) failed"
@@ -267,11 +315,13 @@ if [ "$SKIP_APACHE" = 0 ]; then
 fi
 
 run_load() { # variant, seconds, label, extra args...
-    local v=$1 secs=$2 label=$3
+    local v=$1 secs=$2 label=$3 decoy=()
     shift 3
+    [ -n "${DECOY[$v]:-}" ] && decoy=(--decoy-from "$(url "${DECOY[$v]}")")
     # shellcheck disable=SC2086 # ARGS holds several words on purpose
-    "$LOADGEN" --url "$(url "$v")" --connections "$CONNECTIONS" --duration "$secs" \
-        --server-pid "${PID[$v]}" --json --label "$label" ${ARGS[$v]} "$@"
+    "${ON_CLIENT_CPU[@]}" "$LOADGEN" --url "$(url "$v")" --connections "${RUN_CONNECTIONS:-$CONNECTIONS}" \
+        --duration "$secs" --server-pid "${PID[$v]}" --json --label "$label" ${ARGS[$v]} \
+        "${decoy[@]}" "$@"
 }
 
 # --- throughput and CPU ----------------------------------------------------------------------
@@ -284,8 +334,16 @@ if [ ${#VARIANTS[@]} -gt 0 ]; then
     done
     n=${#VARIANTS[@]}
     for r in $(seq 1 "$ROUNDS"); do
-        for i in $(seq 0 $((n - 1))); do
-            v=${VARIANTS[$(((i + r - 1) % n))]}
+        # Rotated by one each round, and reversed every other round: each auth variant and
+        # its matched open twin swap places from one round to the next.
+        order=()
+        for i in $(seq 0 $((n - 1))); do order+=("${VARIANTS[$(((i + r - 1) % n))]}"); done
+        if [ $((r % 2)) = 0 ]; then
+            for ((i = 0, j = n - 1; i < j; i++, j--)); do
+                tmp=${order[i]} order[i]=${order[j]} order[j]=$tmp
+            done
+        fi
+        for v in "${order[@]}"; do
             for try in $(seq 0 "$RETRIES"); do
                 wait_quiet
                 line=$(run_load "$v" "$DURATION" "$r $v")
@@ -319,9 +377,11 @@ for line in open(f"{out}/runs.jsonl"):
     runs.append(d)
 
 server_of = {"ours-open": "example server", "ours-md5": "example server", "ours-sha256": "example server",
+             "ours-open-md5": "example server", "ours-open-sha256": "example server",
              "apache-open": "Apache 2.4 prefork", "apache-digest": "Apache 2.4 prefork"}
 auth_of = {"ours-open": "open", "ours-md5": "MD5", "ours-sha256": "SHA-256",
-           "apache-open": "open", "apache-digest": "MD5"}
+           "ours-open-md5": "open (MD5 decoy)", "ours-open-sha256": "open (SHA-256 decoy)",
+           "apache-open": "open (MD5 decoy)", "apache-digest": "MD5"}
 fields = ["round", "variant", "server", "auth", "requests", "rps", "p50_us", "p99_us",
           "server_cpu_us_per_req", "server_cpu_util", "client_cpu_us_per_req", "client_cpu_util",
           "machine_busy_cores", "background_cores",
@@ -334,7 +394,7 @@ with open(f"{out}/runs.csv", "w") as f:
 
 by = {(d["round"], d["variant"]): d for d in runs}
 rounds = sorted({d["round"] for d in runs})
-pairs = [("ours-md5", "ours-open"), ("ours-sha256", "ours-open"), ("apache-digest", "apache-open")]
+pairs = [("ours-md5", "ours-open-md5"), ("ours-sha256", "ours-open-sha256"), ("apache-digest", "apache-open")]
 
 def med_range(xs):
     return statistics.median(xs), min(xs), max(xs)
@@ -358,11 +418,12 @@ for auth, open_ in pairs:
         "dcpu": med_range(dcpu),
         "auth_p50": med_range([by[r, auth]["p50_us"] for r in rs]),
         "open_p50": med_range([by[r, open_]["p50_us"] for r in rs]),
+        "client_dcpu": med_range([by[r, auth]["client_cpu_us_per_req"] - by[r, open_]["client_cpu_us_per_req"] for r in rs]),
         "bad": bad,
     })
 
 with open(f"{out}/summary.csv", "w") as f:
-    cols = ["open_rps", "auth_rps", "ratio", "open_cpu", "auth_cpu", "dcpu", "open_p50", "auth_p50"]
+    cols = ["open_rps", "auth_rps", "ratio", "open_cpu", "auth_cpu", "dcpu", "open_p50", "auth_p50", "client_dcpu"]
     f.write("server,auth,rounds," + ",".join(f"{c}_median,{c}_min,{c}_max" for c in cols) + ",problems\n")
     for row in rows:
         vals = [f"{x:.4f}" for c in cols for x in row[c]]
@@ -379,7 +440,10 @@ for row in rows:
               f"**{fmt(row['ratio'], '.3f')}** | {fmt(row['open_cpu'], '.2f')} | {fmt(row['auth_cpu'], '.2f')} | "
               f"**{fmt(row['dcpu'], '+.2f')}** |")
 md.append("")
-md.append(f"Median (min – max) over {len(rounds)} rounds; each cell pairs runs from the same round.")
+md.append(f"Median (min – max) over {len(rounds)} rounds; each cell pairs runs from the same round. "
+          "Open routes were loaded with the protected twin's Digest header under another name "
+          "(same bytes, same client work); the load generator's own CPU per request differed by "
+          + ", ".join(f"{r['auth']} {r['server']}: {r['client_dcpu'][0]:+.2f} µs" for r in rows) + " (auth − open).")
 worst = max(runs, key=lambda d: d["background_cores"])
 md.append(f"Background load (machine busy time less server and load generator) during the kept runs: "
           f"at most {worst['background_cores']:.2f} cores (round {worst['round']}, {worst['variant']}).")
@@ -390,6 +454,75 @@ if problems:
 else:
     md.append("No errors, no rejected 401s, no unexpected statuses in any run.")
 open(f"{out}/summary.md", "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+PY
+fi
+
+# --- connection sweep (issue 10, item 3) --------------------------------------------------------
+# Throughput and p99 latency at many connections: the open route (matched, MD5 decoy), the
+# protected route (MD5, memory nonce store) and Apache open and with mod_auth_digest. Apache is
+# restarted with one prefork child per connection (plus spares), all started before the load.
+if [ -n "$SWEEP" ] && [ "$MEMORY_ONLY" = 0 ]; then
+    SWEEP_VARIANTS=()
+    [ "$SKIP_OURS" = 0 ] && SWEEP_VARIANTS+=(ours-open-md5 ours-md5)
+    if [ "$SKIP_APACHE" = 0 ]; then
+        max_c=0
+        for c in $SWEEP; do [ "$c" -gt "$max_c" ] && max_c=$c; done
+        stop apache-open
+        stop apache-digest
+        start_apache apache-open site-open.conf.in $((max_c + 8))
+        start_apache apache-digest site-digest.conf.in $((max_c + 8))
+        SWEEP_VARIANTS+=(apache-open apache-digest)
+    fi
+    : >"$OUT/sweep.jsonl"
+    for c in $SWEEP; do
+        for v in "${SWEEP_VARIANTS[@]}"; do
+            RUN_CONNECTIONS=$c run_load "$v" "$WARMUP" "warmup" >/dev/null
+        done
+        n=${#SWEEP_VARIANTS[@]}
+        for r in $(seq 1 "$SWEEP_ROUNDS"); do
+            for i in $(seq 0 $((n - 1))); do
+                v=${SWEEP_VARIANTS[$(((i + r - 1) % n))]}
+                wait_quiet
+                line=$(RUN_CONNECTIONS=$c run_load "$v" "$SWEEP_DURATION" "$c $r $v")
+                echo "$line" >>"$OUT/sweep.jsonl"
+                log "sweep $c connections, round $r/$SWEEP_ROUNDS $v: $(python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('%.0f req/s, p99 %.0f us, server %.2f us/req, errors %d, rejected %d, stale %d' % (d['rps'], d['p99_us'], d.get('server_cpu_us_per_req', 0), d['errors'], d['rejected_401'], d['stale_401']))" "$line")"
+            done
+        done
+    done
+    echo "loadavg after the sweep: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
+    python3 - "$OUT" <<'PY'
+import json, statistics, sys
+out = sys.argv[1]
+runs = {}
+for line in open(f"{out}/sweep.jsonl"):
+    d = json.loads(line)
+    c, _, variant = d["label"].split(" ", 2)
+    runs.setdefault((int(c), variant), []).append(d)
+names = {"ours-open-md5": "example server, open (MD5 decoy)", "ours-md5": "example server, MD5",
+         "apache-open": "Apache, open (MD5 decoy)", "apache-digest": "Apache, MD5"}
+med = lambda rs, k: statistics.median(r[k] for r in rs)
+with open(f"{out}/sweep.csv", "w") as f:
+    f.write("connections,variant,rounds,rps_median,p50_us_median,p99_us_median,server_cpu_us_per_req_median,problems\n")
+    for (c, v), rs in sorted(runs.items()):
+        bad = sum(r["errors"] + r["rejected_401"] + r["other_status"] for r in rs)
+        f.write(f"{c},{v},{len(rs)},{med(rs, 'rps'):.0f},{med(rs, 'p50_us'):.1f},{med(rs, 'p99_us'):.1f},"
+                f"{med(rs, 'server_cpu_us_per_req'):.2f},{bad}\n")
+conns = sorted({c for c, _ in runs})
+variants = [v for v in names if any((c, v) in runs for c in conns)]
+md = ["| route | " + " | ".join(f"{c} conn. req/s | p99 µs | CPU µs/req" for c in conns) + " |",
+      "|---|" + "---|---|---|" * len(conns)]
+for v in variants:
+    cells = []
+    for c in conns:
+        rs = runs.get((c, v), [])
+        cells.append(f"{med(rs, 'rps'):.0f} | {med(rs, 'p99_us'):.0f} | {med(rs, 'server_cpu_us_per_req'):.2f}"
+                     if rs else "— | — | —")
+    md.append(f"| {names[v]} | " + " | ".join(cells) + " |")
+bad = sum(r["errors"] + r["rejected_401"] + r["other_status"] for rs in runs.values() for r in rs)
+md.append("")
+md.append(f"Medians over the rounds. Errors, rejected 401s and unexpected statuses in all sweep runs: {bad}.")
+open(f"{out}/sweep.md", "w").write("\n".join(md) + "\n")
 print("\n".join(md))
 PY
 fi
