@@ -158,6 +158,36 @@ if [ "$DO_SERVER" = 1 ]; then
     done
     callgrind_annotate --inclusive=yes --threshold=99 "$OUT/server-MD5.callgrind.measured" \
         >"$OUT/server-MD5.annotate.txt" 2>/dev/null || true
+    # Where authentication's instructions go: per function (exclusive), MD5 route less its
+    # matched open route, per request.
+    for route in open-MD5 MD5; do
+        callgrind_annotate --threshold=100 "$OUT/server-$route.callgrind.measured" \
+            >"$OUT/server-$route.functions.txt" 2>/dev/null
+    done
+    python3 - "$OUT" "$REQUESTS" <<'PY' >"$OUT/server-MD5-added.txt"
+import re, sys
+out, n = sys.argv[1], float(sys.argv[2])
+def load(route):
+    d = {}
+    for line in open(f"{out}/server-{route}.functions.txt"):
+        m = re.match(r"^\s*([\d,]+)\s+(\([\d. %]+\)\s+)?(\S.*?)(\s+\[.*\])?$", line)
+        if not m or "PROGRAM TOTALS" in line:
+            continue
+        name = m.group(3)
+        name = name[4:] if name.startswith("???:") else re.sub(r"^\S*?:(?=[^/])", "", name)
+        d[name] = d.get(name, 0) + int(m.group(1).replace(",", "")) / n
+    return d
+open_, auth = load("open-MD5"), load("MD5")
+rows = sorted(((auth.get(k, 0) - open_.get(k, 0), k) for k in set(open_) | set(auth)), reverse=True)
+# Thread entry frames carry the whole difference (their callees' costs are attributed to
+# them in this listing): they name no work of their own.
+total = rows[0][0]
+print("added instructions per request (MD5 route less matched open route), by function (exclusive)")
+print(f"{total:8.0f}  total")
+for d, k in rows:
+    if abs(d) >= 20 and abs(d - total) > 1:
+        print(f"{d:8.0f}  {k[:140]}")
+PY
 fi
 
 python3 - "$OUT" <<'PY'
