@@ -1625,3 +1625,74 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        match parse_args(args.iter().map(|&a| a.to_owned())) {
+            Ok(Command::Run(config)) => *config,
+            _ => panic!("arguments should parse: {args:?}"),
+        }
+    }
+
+    #[test]
+    fn a_decoy_request_differs_only_in_the_header_name() {
+        let challenge = Challenge {
+            scheme: "Digest".into(),
+            params: vec![
+                ("realm".into(), "http-auth@example.org".into()),
+                ("nonce".into(), "abcdefghijklmnop".into()),
+                ("qop".into(), "auth".into()),
+                ("algorithm".into(), "MD5".into()),
+            ],
+        };
+        let md5 = Algorithm::parse("MD5").unwrap();
+        let real = config(&["--url", "http://127.0.0.1:3000/dir/index.html"]);
+        let decoy = config(&[
+            "--url",
+            "http://127.0.0.1:3000/dir/index.html",
+            "--decoy-from",
+            "http://127.0.0.1:3001/dir/index.html",
+        ]);
+        let (mut real_session, mut decoy_session) = (
+            Session::new(&real, &challenge, md5, true),
+            Session::new(&decoy, &challenge, md5, true),
+        );
+        let (mut real_request, mut decoy_request) = (Vec::new(), Vec::new());
+        real_session.next_request(&mut real_request);
+        decoy_session.next_request(&mut decoy_request);
+        let (real_request, decoy_request) = (
+            String::from_utf8(real_request).unwrap(),
+            String::from_utf8(decoy_request).unwrap(),
+        );
+        // Same length: the open route reads as many bytes as the protected one.
+        assert_eq!(real_request.len(), decoy_request.len());
+        assert!(real_request.contains("\r\nAuthorization: Digest username=\"Mufasa\""));
+        assert!(decoy_request.contains("\r\nX-Auth-Digest: Digest username=\"Mufasa\""));
+        assert!(!decoy_request.contains("Authorization"));
+        // The cnonce (and so the response) is random per session; the rest matches.
+        let shape = |r: &str| {
+            r.replace("Authorization", "X-Auth-Digest")
+                .split(", ")
+                .filter(|p| !p.starts_with("cnonce=") && !p.starts_with("response="))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        assert_eq!(shape(&real_request), shape(&decoy_request));
+    }
+
+    #[test]
+    fn decoy_excludes_no_auth_and_rspauth_checks() {
+        for extra in ["--no-auth", "--verify-rspauth"] {
+            let args = ["--decoy-from", "http://127.0.0.1:1/", extra];
+            assert!(parse_args(args.iter().map(|&a| a.to_owned())).is_err());
+        }
+        let args = ["--decoy-from", "http://192.0.2.1/"];
+        assert!(
+            parse_args(args.iter().map(|&a| a.to_owned())).is_err(),
+            "a decoy source off loopback is refused like any target"
+        );
+    }
+}
