@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
 # Side-by-side Digest benchmark, one run on one machine with one load generator
-# (examples/loadgen.rs): the example server without the layer (AUTH=off), with it (MD5, SHA-256),
+# (loadgen/, a workspace member): the example server without the layer (AUTH=off), with it (MD5, SHA-256),
 # and Apache httpd 2.4 prefork without and with mod_auth_digest (MD5; the only algorithm it has).
 # Also the database example (examples/database.rs, SQLite through a pool) with its credential
 # cache on and off (CACHE=off), against the example server's in-memory store (SHA-256).
 # With REDIS=1 also the example server on the Redis nonce store (SHA-256, REDIS_URL to a private
 # redis-server on loopback), compared with the memory store's SHA-256 run of the same round.
 #
-# Usage: benches/compare.sh [--out DIR] [--quick] [--no-memory] [--memory-only]
+# The matched method (issue 10, DESIGN.md section 8): server CPU per request depends on the pace,
+# so an open route is compared with a protected one only at the same pace and with the same
+# request bytes. The servers run pinned to one core (SERVER_CPU) and the load generator to the
+# other (CLIENT_CPU); each open route is loaded with `loadgen --decoy-from` its protected twin:
+# the same Digest header, computed the same way per request, sent as X-Auth-Digest, so the
+# client's work and the request bytes match. Each auth variant is paired with its own matched
+# open variant (ours-open-md5, ours-open-sha256, apache-open), the pair's order alternates
+# from round to round, and the summary takes medians over the rounds.
+# A connection sweep (SWEEP) then loads the open route, the protected route (MD5, memory store)
+# and Apache at 64 and 256 connections: throughput and p99 latency.
+#
+# Usage: benches/compare.sh [--out DIR] [--quick] [--no-memory] [--memory-only] [--no-sweep]
 #
 # Environment (defaults in brackets):
 #   ROUNDS [5]          rounds; every round runs every variant once, in a rotated order
-#   DURATION [8]        seconds per run
-#   CONNECTIONS [2]     connections (one loadgen thread each)
+#   DURATION [4]        seconds per run
+#   CONNECTIONS [1]     connections (one loadgen thread each)
+#   SERVER_CPU [0], CLIENT_CPU [1]  the cores servers and load generator are pinned to
+#                       (taskset; PIN=0 pins nothing)
+#   SWEEP ["64 256"]    connection counts of the sweep; SWEEP_ROUNDS [3], SWEEP_DURATION [3]
 #   WARMUP [1]          seconds of discarded load per variant before the first round
 #   MEMORY [1]          also measure the example server's memory (issue 4 item 4)
 #   FLOOD_REQUESTS [1000000]  unauthenticated requests for the challenge-flood figure
 #   LIVE_NONCES [1000000]     nonces to make live (one handshake + one authenticated request each)
 #   MEMORY_TIMEOUT [240]      time bound (seconds) of each memory load run
+#   MEMORY_CONNECTIONS [4]    connections of the memory load runs
 #   QUIET_MAX [0.3]     before each run, wait until the machine's other load is below this many
 #   QUIET_WAIT [30]     ... busy cores, for at most this many seconds (then run anyway, noted)
 #   BUSY_MAX [0.25]     a run during which other processes used more than this many cores is
@@ -43,8 +58,14 @@ ROOT_DIR=$(pwd)
 
 OUT=target/bench-compare
 ROUNDS=${ROUNDS:-5}
-DURATION=${DURATION:-8}
-CONNECTIONS=${CONNECTIONS:-2}
+DURATION=${DURATION:-4}
+CONNECTIONS=${CONNECTIONS:-1}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+PIN=${PIN:-1}
+SWEEP=${SWEEP-64 256}
+SWEEP_ROUNDS=${SWEEP_ROUNDS:-3}
+SWEEP_DURATION=${SWEEP_DURATION:-3}
 WARMUP=${WARMUP:-1}
 MEMORY=${MEMORY:-1}
 FLOOD_REQUESTS=${FLOOD_REQUESTS:-1000000}
@@ -66,7 +87,8 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --out) OUT=$2; shift 2 ;;
         --out=*) OUT=${1#--out=}; shift ;;
-        --quick) ROUNDS=3; DURATION=3; WARMUP=1; MEMORY=0; shift ;;
+        --quick) ROUNDS=3; DURATION=3; WARMUP=1; MEMORY=0; SWEEP=""; shift ;;
+        --no-sweep) SWEEP=""; shift ;;
         --no-memory) MEMORY=0; shift ;;
         --memory-only) MEMORY_ONLY=1; MEMORY=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -91,21 +113,36 @@ if [ "$SKIP_OURS" = 1 ] || [ "$MEMORY_ONLY" = 1 ]; then SKIP_DATABASE=1; fi
 
 if [ -z "${LOADGEN:-}" ] || { [ "$SKIP_OURS" = 0 ] && [ -z "${SERVER:-}" ]; } ||
     { [ "$SKIP_DATABASE" = 0 ] && [ -z "${DATABASE_SERVER:-}" ]; }; then
-    targets=(--example loadgen)
+    log "cargo build --release -p loadgen"
+    cargo build --release -p loadgen
+    targets=()
     [ "$SKIP_OURS" = 0 ] && targets+=(--example server)
-    [ "$SKIP_DATABASE" = 0 ] && targets+=(--example database --features cache)
-    log "cargo build --release ${targets[*]}"
+    [ "$SKIP_DATABASE" = 0 ] && targets+=(--example database)
     features=()
-    [ "$REDIS" = 1 ] && features=(--features redis)
-    cargo build --release "${targets[@]}" "${features[@]}"
+    [ "$SKIP_DATABASE" = 0 ] && features+=(cache)
+    [ "$REDIS" = 1 ] && features+=(redis)
+    if [ ${#targets[@]} -gt 0 ]; then
+        log "cargo build --release ${targets[*]} --features '${features[*]}'"
+        cargo build --release -p tower-digest-auth "${targets[@]}" --features "${features[*]}"
+    fi
 fi
-LOADGEN=${LOADGEN:-$ROOT_DIR/target/release/examples/loadgen}
+LOADGEN=${LOADGEN:-$ROOT_DIR/target/release/loadgen}
 SERVER=${SERVER:-$ROOT_DIR/target/release/examples/server}
 DATABASE_SERVER=${DATABASE_SERVER:-$ROOT_DIR/target/release/examples/database}
 [ -x "$LOADGEN" ] || die "no load generator at $LOADGEN"
 [ "$SKIP_OURS" = 1 ] || [ -x "$SERVER" ] || die "no example server at $SERVER"
 [ "$SKIP_DATABASE" = 1 ] || [ -x "$DATABASE_SERVER" ] || die "no database example at $DATABASE_SERVER"
 command -v python3 >/dev/null || die "python3 is needed for the summary"
+# Pinning: servers (and Apache's children, which inherit it) on one core, the load generator
+# on another, so neither steals the other's core and the server's CPU is its own.
+if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ]; then
+    command -v taskset >/dev/null || die "taskset (util-linux) is needed for pinning; PIN=0 runs unpinned"
+    ON_SERVER_CPU=(taskset -c "$SERVER_CPU")
+    ON_CLIENT_CPU=(taskset -c "$CLIENT_CPU")
+else
+    ON_SERVER_CPU=()
+    ON_CLIENT_CPU=()
+fi
 
 if [ "$SKIP_APACHE" = 0 ] && ! command -v apache2 >/dev/null; then
     [ "$(id -u)" = 0 ] || die "apache2 is not installed and this is not root: apt-get install apache2 apache2-utils"
@@ -163,7 +200,7 @@ start_ours() { # name, then environment assignments
     free_port
     port=$FREE_PORT
     # shellcheck disable=SC2086 # SERVER_ARGS holds several words on purpose
-    env "$@" ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-warn}" "$SERVER" ${SERVER_ARGS:-} \
+    env "$@" ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-warn}" "${ON_SERVER_CPU[@]}" "$SERVER" ${SERVER_ARGS:-} \
         >"$WORK/$name.log" 2>&1 &
     PID[$name]=$!
     PORT[$name]=$port
@@ -177,8 +214,8 @@ stop() {
     unset "PID[$1]"
 }
 
-start_apache() { # name, site template
-    local name=$1 site=$2 port dir runuser rungroup
+start_apache() { # name, site template[, workers]
+    local name=$1 site=$2 workers=${3:-16} port dir runuser rungroup
     free_port
     port=$FREE_PORT
     dir=$WORK/$name
@@ -191,11 +228,15 @@ start_apache() { # name, site template
     if [ "$(id -u)" = 0 ]; then runuser=www-data rungroup=www-data
     else runuser=$(id -un) rungroup=$(id -gn); fi
     python3 - "$ROOT_DIR/benches/apache/httpd.conf.in" "$ROOT_DIR/benches/apache/$site" \
-        "$dir" "$port" "$runuser" "$rungroup" >"$dir/conf/httpd.conf" <<'PY'
+        "$dir" "$port" "$runuser" "$rungroup" "$workers" >"$dir/conf/httpd.conf" <<'PY'
 import sys
-base, site, root, port, user, group = sys.argv[1:]
+base, site, root, port, user, group, workers = sys.argv[1:]
 text = open(base).read().replace("@SITE@", open(site).read())
-for k, v in (("@ROOT@", root), ("@PORT@", port), ("@RUNUSER@", user), ("@RUNGROUP@", group)):
+# Every connection keeps a prefork child busy: start them all, plus spares, before the load.
+start = int(workers) if int(workers) > 16 else 4
+for k, v in (("@ROOT@", root), ("@PORT@", port), ("@RUNUSER@", user), ("@RUNGROUP@", group),
+             ("@WORKERS@", workers), ("@START@", str(start)),
+             ("@MAXSPARE@", str(max(8, start)))):
     text = text.replace(k, v)
 sys.stdout.write(text)
 PY
@@ -203,7 +244,7 @@ PY
         { apache2 -t -f "$dir/conf/httpd.conf" >&2 || true; die "bad Apache config for $name"; }
     # Its own session: on shutdown Apache signals its whole process group, which would
     # otherwise include this script and whatever started it.
-    setsid apache2 -f "$dir/conf/httpd.conf" -DFOREGROUND >"$dir/logs/stdout.log" 2>&1 &
+    setsid "${ON_SERVER_CPU[@]}" apache2 -f "$dir/conf/httpd.conf" -DFOREGROUND >"$dir/logs/stdout.log" 2>&1 &
     PID[$name]=$!
     PORT[$name]=$port
     wait_port "$port" "${PID[$name]}" || { cat "$dir/logs/error.log" >&2; die "$name did not start"; }
@@ -235,18 +276,24 @@ redis_ticks() { # user + system ticks of the Redis server so far (0 without one)
     if [ -n "${PID[redis]:-}" ]; then awk '{print $14 + $15}' "/proc/${PID[redis]}/stat"; else echo 0; fi
 }
 
-# loadgen arguments per variant
-declare -A ARGS
+# loadgen arguments per variant; the open variants' decoy sources are set once the servers
+# are up (DECOY: variant -> the protected twin whose challenges it answers).
+declare -A ARGS DECOY
 ARGS[ours-open]="--no-auth"
+ARGS[ours-open-md5]="--algorithm MD5"
+ARGS[ours-open-sha256]="--algorithm SHA-256"
 ARGS[ours-md5]="--algorithm MD5"
 ARGS[ours-sha256]="--algorithm SHA-256"
 ARGS[ours-redis]="--algorithm SHA-256"
-ARGS[apache-open]="--no-auth"
+ARGS[apache-open]="--algorithm MD5"
 ARGS[apache-digest]="--algorithm MD5"
 ARGS[db-cached]="--algorithm SHA-256"
 ARGS[db-uncached]="--algorithm SHA-256"
 URL_PATH[db-cached]=/
 URL_PATH[db-uncached]=/
+DECOY[ours-open-md5]=ours-md5
+DECOY[ours-open-sha256]=ours-sha256
+DECOY[apache-open]=apache-digest
 
 # --- machine ---------------------------------------------------------------------------------
 {
@@ -257,10 +304,12 @@ URL_PATH[db-uncached]=/
     echo "kernel: $(uname -r)"
     echo "rustc: $(rustc --version 2>/dev/null || echo '?')"
     echo "source: $(git rev-parse --short HEAD 2>/dev/null || echo 'no commit'), working tree hash $(
-        find src examples/server.rs examples/database.rs examples/loadgen.rs Cargo.toml -type f 2>/dev/null | sort |
+        find src examples/server.rs examples/database.rs loadgen/src Cargo.toml -type f 2>/dev/null | sort |
             xargs sha256sum | sha256sum | cut -c1-12)"
     command -v apache2 >/dev/null && echo "apache: $(apache2 -v | head -1)"
     echo "rounds: $ROUNDS, duration: ${DURATION}s, connections: $CONNECTIONS, warmup: ${WARMUP}s"
+    echo "pinning: ${ON_SERVER_CPU[*]:-none} (servers), ${ON_CLIENT_CPU[*]:-none} (load generator)"
+    echo "sweep: connections ${SWEEP:-none}, ${SWEEP_ROUNDS} rounds of ${SWEEP_DURATION}s"
     echo "loadavg before: $(cat /proc/loadavg)"
     echo "busiest processes before:"
     ps -eo pid,pcpu,comm --sort=-pcpu | head -6 | sed 's/^/  /'
@@ -270,10 +319,13 @@ cat "$OUT/machine.txt" >&2
 # --- servers ---------------------------------------------------------------------------------
 VARIANTS=()
 if [ "$SKIP_OURS" = 0 ] && [ "$MEMORY_ONLY" = 0 ]; then
+    # One open server serves both matched baselines (the variants differ in the load only).
     start_ours ours-open AUTH=off
     start_ours ours-md5 ALGORITHMS=MD5
     start_ours ours-sha256 ALGORITHMS=SHA-256
-    VARIANTS+=(ours-open ours-md5 ours-sha256)
+    PID[ours-open-md5]=${PID[ours-open]} PORT[ours-open-md5]=${PORT[ours-open]}
+    PID[ours-open-sha256]=${PID[ours-open]} PORT[ours-open-sha256]=${PORT[ours-open]}
+    VARIANTS+=(ours-open-md5 ours-md5 ours-open-sha256 ours-sha256)
     if [ "$REDIS" = 1 ]; then
         bash "$ROOT_DIR/tests/redis-setup.sh" || die "redis-server is needed for REDIS=1"
         free_port
@@ -325,11 +377,13 @@ if [ -n "$ONLY" ]; then
 fi
 
 run_load() { # variant, seconds, label, extra args...
-    local v=$1 secs=$2 label=$3
+    local v=$1 secs=$2 label=$3 decoy=()
     shift 3
+    [ -n "${DECOY[$v]:-}" ] && decoy=(--decoy-from "$(url "${DECOY[$v]}")")
     # shellcheck disable=SC2086 # ARGS holds several words on purpose
-    "$LOADGEN" --url "$(url "$v")" --connections "$CONNECTIONS" --duration "$secs" \
-        --server-pid "${PID[$v]}" --json --label "$label" ${ARGS[$v]} "$@"
+    "${ON_CLIENT_CPU[@]}" "$LOADGEN" --url "$(url "$v")" --connections "${RUN_CONNECTIONS:-$CONNECTIONS}" \
+        --duration "$secs" --server-pid "${PID[$v]}" --json --label "$label" ${ARGS[$v]} \
+        "${decoy[@]}" "$@"
 }
 
 # --- throughput and CPU ----------------------------------------------------------------------
@@ -342,8 +396,16 @@ if [ ${#VARIANTS[@]} -gt 0 ]; then
     done
     n=${#VARIANTS[@]}
     for r in $(seq 1 "$ROUNDS"); do
-        for i in $(seq 0 $((n - 1))); do
-            v=${VARIANTS[$(((i + r - 1) % n))]}
+        # Rotated by one each round, and reversed every other round: each auth variant and
+        # its matched open twin swap places from one round to the next.
+        order=()
+        for i in $(seq 0 $((n - 1))); do order+=("${VARIANTS[$(((i + r - 1) % n))]}"); done
+        if [ $((r % 2)) = 0 ]; then
+            for ((i = 0, j = n - 1; i < j; i++, j--)); do
+                tmp=${order[i]} order[i]=${order[j]} order[j]=$tmp
+            done
+        fi
+        for v in "${order[@]}"; do
             for try in $(seq 0 "$RETRIES"); do
                 wait_quiet
                 r0=$(redis_ticks)
@@ -381,11 +443,14 @@ for line in open(f"{out}/runs.jsonl"):
     runs.append(d)
 
 server_of = {"ours-open": "example server", "ours-md5": "example server", "ours-sha256": "example server",
+             "ours-open-md5": "example server", "ours-open-sha256": "example server",
              "ours-redis": "example server, Redis store",
              "apache-open": "Apache 2.4 prefork", "apache-digest": "Apache 2.4 prefork",
              "db-cached": "database example (cache on)", "db-uncached": "database example (CACHE=off)"}
 auth_of = {"ours-open": "open", "ours-md5": "MD5", "ours-sha256": "SHA-256", "ours-redis": "SHA-256",
-           "apache-open": "open", "apache-digest": "MD5", "db-cached": "SHA-256", "db-uncached": "SHA-256"}
+           "ours-open-md5": "open (MD5 decoy)", "ours-open-sha256": "open (SHA-256 decoy)",
+           "apache-open": "open (MD5 decoy)", "apache-digest": "MD5",
+           "db-cached": "SHA-256", "db-uncached": "SHA-256"}
 fields = ["round", "variant", "server", "auth", "requests", "rps", "p50_us", "p99_us",
           "server_cpu_us_per_req", "server_cpu_util", "client_cpu_us_per_req", "client_cpu_util",
           "machine_busy_cores", "background_cores",
@@ -398,8 +463,8 @@ with open(f"{out}/runs.csv", "w") as f:
 
 by = {(d["round"], d["variant"]): d for d in runs}
 rounds = sorted({d["round"] for d in runs})
-pairs = [("ours-md5", "ours-open"), ("ours-sha256", "ours-open"), ("ours-redis", "ours-open"),
-         ("apache-digest", "apache-open")]
+pairs = [("ours-md5", "ours-open-md5"), ("ours-sha256", "ours-open-sha256"),
+         ("ours-redis", "ours-open-sha256"), ("apache-digest", "apache-open")]
 
 def med_range(xs):
     return statistics.median(xs), min(xs), max(xs)
@@ -423,11 +488,12 @@ for auth, open_ in pairs:
         "dcpu": med_range(dcpu),
         "auth_p50": med_range([by[r, auth]["p50_us"] for r in rs]),
         "open_p50": med_range([by[r, open_]["p50_us"] for r in rs]),
+        "client_dcpu": med_range([by[r, auth]["client_cpu_us_per_req"] - by[r, open_]["client_cpu_us_per_req"] for r in rs]),
         "bad": bad,
     })
 
 with open(f"{out}/summary.csv", "w") as f:
-    cols = ["open_rps", "auth_rps", "ratio", "open_cpu", "auth_cpu", "dcpu", "open_p50", "auth_p50"]
+    cols = ["open_rps", "auth_rps", "ratio", "open_cpu", "auth_cpu", "dcpu", "open_p50", "auth_p50", "client_dcpu"]
     f.write("server,auth,rounds," + ",".join(f"{c}_median,{c}_min,{c}_max" for c in cols) + ",problems\n")
     for row in rows:
         vals = [f"{x:.4f}" for c in cols for x in row[c]]
@@ -443,9 +509,11 @@ for row in rows:
     md.append(f"| {row['server']} | {row['auth']} | {fmt(row['open_rps'], '.0f')} | {fmt(row['auth_rps'], '.0f')} | "
               f"**{fmt(row['ratio'], '.3f')}** | {fmt(row['open_cpu'], '.2f')} | {fmt(row['auth_cpu'], '.2f')} | "
               f"**{fmt(row['dcpu'], '+.2f')}** |")
-if rows:
-    md.append("")
-md.append(f"Median (min – max) over {len(rounds)} rounds; each cell pairs runs from the same round.")
+md.append("")
+md.append(f"Median (min – max) over {len(rounds)} rounds; each cell pairs runs from the same round. "
+          "Open routes were loaded with the protected twin's Digest header under another name "
+          "(same bytes, same client work); the load generator's own CPU per request differed by "
+          + ", ".join(f"{r['auth']} {r['server']}: {r['client_dcpu'][0]:+.2f} µs" for r in rows) + " (auth − open).")
 worst = max(runs, key=lambda d: d["background_cores"])
 md.append(f"Background load (machine busy time less server and load generator) during the kept runs: "
           f"at most {worst['background_cores']:.2f} cores (round {worst['round']}, {worst['variant']}).")
@@ -533,6 +601,75 @@ print("\n".join(md))
 PY
 fi
 
+# --- connection sweep (issue 10, item 3) --------------------------------------------------------
+# Throughput and p99 latency at many connections: the open route (matched, MD5 decoy), the
+# protected route (MD5, memory nonce store) and Apache open and with mod_auth_digest. Apache is
+# restarted with one prefork child per connection (plus spares), all started before the load.
+if [ -n "$SWEEP" ] && [ "$MEMORY_ONLY" = 0 ]; then
+    SWEEP_VARIANTS=()
+    [ "$SKIP_OURS" = 0 ] && SWEEP_VARIANTS+=(ours-open-md5 ours-md5)
+    if [ "$SKIP_APACHE" = 0 ]; then
+        max_c=0
+        for c in $SWEEP; do [ "$c" -gt "$max_c" ] && max_c=$c; done
+        stop apache-open
+        stop apache-digest
+        start_apache apache-open site-open.conf.in $((max_c + 8))
+        start_apache apache-digest site-digest.conf.in $((max_c + 8))
+        SWEEP_VARIANTS+=(apache-open apache-digest)
+    fi
+    : >"$OUT/sweep.jsonl"
+    for c in $SWEEP; do
+        for v in "${SWEEP_VARIANTS[@]}"; do
+            RUN_CONNECTIONS=$c run_load "$v" "$WARMUP" "warmup" >/dev/null
+        done
+        n=${#SWEEP_VARIANTS[@]}
+        for r in $(seq 1 "$SWEEP_ROUNDS"); do
+            for i in $(seq 0 $((n - 1))); do
+                v=${SWEEP_VARIANTS[$(((i + r - 1) % n))]}
+                wait_quiet
+                line=$(RUN_CONNECTIONS=$c run_load "$v" "$SWEEP_DURATION" "$c $r $v")
+                echo "$line" >>"$OUT/sweep.jsonl"
+                log "sweep $c connections, round $r/$SWEEP_ROUNDS $v: $(python3 -c "import json,sys; d=json.loads(sys.argv[1]); print('%.0f req/s, p99 %.0f us, server %.2f us/req, errors %d, rejected %d, stale %d' % (d['rps'], d['p99_us'], d.get('server_cpu_us_per_req', 0), d['errors'], d['rejected_401'], d['stale_401']))" "$line")"
+            done
+        done
+    done
+    echo "loadavg after the sweep: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
+    python3 - "$OUT" <<'PY'
+import json, statistics, sys
+out = sys.argv[1]
+runs = {}
+for line in open(f"{out}/sweep.jsonl"):
+    d = json.loads(line)
+    c, _, variant = d["label"].split(" ", 2)
+    runs.setdefault((int(c), variant), []).append(d)
+names = {"ours-open-md5": "example server, open (MD5 decoy)", "ours-md5": "example server, MD5",
+         "apache-open": "Apache, open (MD5 decoy)", "apache-digest": "Apache, MD5"}
+med = lambda rs, k: statistics.median(r[k] for r in rs)
+with open(f"{out}/sweep.csv", "w") as f:
+    f.write("connections,variant,rounds,rps_median,p50_us_median,p99_us_median,server_cpu_us_per_req_median,problems\n")
+    for (c, v), rs in sorted(runs.items()):
+        bad = sum(r["errors"] + r["rejected_401"] + r["other_status"] for r in rs)
+        f.write(f"{c},{v},{len(rs)},{med(rs, 'rps'):.0f},{med(rs, 'p50_us'):.1f},{med(rs, 'p99_us'):.1f},"
+                f"{med(rs, 'server_cpu_us_per_req'):.2f},{bad}\n")
+conns = sorted({c for c, _ in runs})
+variants = [v for v in names if any((c, v) in runs for c in conns)]
+md = ["| route | " + " | ".join(f"{c} conn. req/s | p99 µs | CPU µs/req" for c in conns) + " |",
+      "|---|" + "---|---|---|" * len(conns)]
+for v in variants:
+    cells = []
+    for c in conns:
+        rs = runs.get((c, v), [])
+        cells.append(f"{med(rs, 'rps'):.0f} | {med(rs, 'p99_us'):.0f} | {med(rs, 'server_cpu_us_per_req'):.2f}"
+                     if rs else "— | — | —")
+    md.append(f"| {names[v]} | " + " | ".join(cells) + " |")
+bad = sum(r["errors"] + r["rejected_401"] + r["other_status"] for rs in runs.values() for r in rs)
+md.append("")
+md.append(f"Medians over the rounds. Errors, rejected 401s and unexpected statuses in all sweep runs: {bad}.")
+open(f"{out}/sweep.md", "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+PY
+fi
+
 # --- memory (issue 4 item 4) -------------------------------------------------------------------
 if [ "$MEMORY" = 1 ] && [ "$SKIP_OURS" = 0 ]; then
     log "memory: fresh example server (ALGORITHMS=SHA-256,MD5, NONCE_LIFETIME_SECS=3600)"
@@ -540,6 +677,9 @@ if [ "$MEMORY" = 1 ] && [ "$SKIP_OURS" = 0 ]; then
     start_ours mem ALGORITHMS=SHA-256,MD5 NONCE_LIFETIME_SECS=3600 ${MEMORY_ENV:-}
     ARGS[mem]=""
     mpid=${PID[mem]}
+    # Memory is about counts, not pace: more connections finish the millions of requests
+    # within MEMORY_TIMEOUT even with the load generator pinned to one core.
+    export RUN_CONNECTIONS=${MEMORY_CONNECTIONS:-4}
     # A few authenticated requests so lazily built state exists before the baseline.
     run_load mem 1 "mem-warmup" --requests 2000 >/dev/null
     rss0=$(rss_kib "$mpid")

@@ -30,7 +30,9 @@ def need_matplotlib():
 
 ORDER = [
     ("ours-open", "example\nopen"),
+    ("ours-open-md5", "example\nopen\n(MD5 decoy)"),
     ("ours-md5", "example\nMD5"),
+    ("ours-open-sha256", "example\nopen\n(SHA-256 decoy)"),
     ("ours-sha256", "example\nSHA-256"),
     ("ours-redis", "example\nSHA-256, Redis"),
     ("apache-open", "Apache\nopen"),
@@ -38,7 +40,9 @@ ORDER = [
 ]
 COLOURS = {
     "ours-open": "#9ecae1",
+    "ours-open-md5": "#9ecae1",
     "ours-md5": "#3182bd",
+    "ours-open-sha256": "#c6dbef",
     "ours-sha256": "#08519c",
     "ours-redis": "#6a51a3",
     "apache-open": "#fdae6b",
@@ -60,7 +64,7 @@ def main():
         sys.exit(f"no runs in {out}/runs.csv")
 
     plt = need_matplotlib()
-    fig, (ax_rps, ax_cpu) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax_rps, ax_cpu) = plt.subplots(1, 2, figsize=(13, 4.6))
     xs = range(len(variants))
     for ax, key, title, unit in (
         (ax_rps, "rps", "Throughput (higher is better)", "requests / s"),
@@ -91,7 +95,7 @@ def main():
                 ha="left",
                 fontsize=8,
             )
-        ax.set_xticks(list(xs), [label for _, label in variants], fontsize=9)
+        ax.set_xticks(list(xs), [label for _, label in variants], fontsize=8)
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(unit)
         ax.grid(axis="y", alpha=0.3)

@@ -4,6 +4,8 @@
 //! their hex forms live in fixed stack buffers, because these functions run on every
 //! authenticated request.
 
+mod ha2_cache;
+
 use std::fmt;
 
 use md5::Md5;
@@ -444,7 +446,7 @@ pub(crate) fn finish_kd(
     entity_hash: Option<&HexDigest>,
 ) -> RawDigest {
     let ha2 = match entity_hash {
-        None => hash.hex_digest(&[method, b":", uri]),
+        None => ha2_cache::ha2(hash, method, uri),
         Some(entity) => hash.hex_digest(&[method, b":", uri, b":", entity.as_bytes()]),
     };
     let mut hasher = prefix.clone();

@@ -313,11 +313,16 @@ pub(crate) fn info_header(
         value.push(b'"');
     }
     value.extend_from_slice(b", cnonce=\"");
-    for &byte in cnonce {
-        if byte == b'"' || byte == b'\\' {
-            value.push(b'\\');
+    if memchr::memchr2(b'"', b'\\', cnonce).is_none() {
+        // The usual case: hex or base64, nothing to escape.
+        value.extend_from_slice(cnonce);
+    } else {
+        for &byte in cnonce {
+            if byte == b'"' || byte == b'\\' {
+                value.push(b'\\');
+            }
+            value.push(byte);
         }
-        value.push(byte);
     }
     value.extend_from_slice(b"\", nc=");
     value.extend_from_slice(nc);
@@ -419,14 +424,24 @@ fn split_once(bytes: &[u8], separator: u8) -> Option<(&[u8], &[u8])> {
 /// parses as increasing hex), at least 1.
 fn parse_nc(raw: &[u8]) -> Result<u64, Rejection> {
     const INVALID: Rejection = Rejection::InvalidField("nc must be 1 to 16 hex digits, not zero");
-    if raw.is_empty() || raw.len() > 16 || !raw.iter().all(u8::is_ascii_hexdigit) {
+    if raw.is_empty() || raw.len() > 16 {
         return Err(INVALID);
     }
-    let text = std::str::from_utf8(raw).map_err(|_| INVALID)?;
-    match u64::from_str_radix(text, 16) {
-        Ok(0) | Err(_) => Err(INVALID),
-        Ok(nc) => Ok(nc),
+    // One pass, digits checked as they are read (16 digits cannot overflow a u64).
+    let mut nc = 0u64;
+    for &byte in raw {
+        let digit = match byte {
+            b'0'..=b'9' => byte - b'0',
+            b'a'..=b'f' => byte - b'a' + 10,
+            b'A'..=b'F' => byte - b'A' + 10,
+            _ => return Err(INVALID),
+        };
+        nc = nc << 4 | u64::from(digit);
     }
+    if nc == 0 {
+        return Err(INVALID);
+    }
+    Ok(nc)
 }
 
 /// The target as the client sent it: inside a nested axum router the request's URI has
@@ -522,11 +537,31 @@ mod tests {
     }
 
     #[test]
+    fn authentication_info_echoes_the_cnonce_escaped() {
+        let rspauth = RawDigest::from_hex(&[b'a'; 32]).unwrap().to_hex();
+        for (cnonce, echoed) in [
+            (&b"0a4f113b"[..], &b"0a4f113b"[..]),
+            (b"a\"b\\c", b"a\\\"b\\\\c"),
+        ] {
+            let info = info_header(b"auth", Some(&rspauth), cnonce, b"00000001", None);
+            let mut expected = b"qop=auth, rspauth=\"".to_vec();
+            expected.extend_from_slice(&[b'a'; 32]);
+            expected.extend_from_slice(b"\", cnonce=\"");
+            expected.extend_from_slice(echoed);
+            expected.extend_from_slice(b"\", nc=00000001");
+            assert_eq!(info.as_bytes(), expected.as_slice());
+        }
+    }
+
+    #[test]
     fn nc_parsing() {
         assert_eq!(parse_nc(b"00000001"), Ok(1));
         assert_eq!(parse_nc(b"0000000a"), Ok(10));
         assert_eq!(parse_nc(b"0000000A"), Ok(10));
         assert_eq!(parse_nc(b"00000010"), Ok(16));
+        assert_eq!(parse_nc(b"ffffffffffffffff"), Ok(u64::MAX));
+        assert_eq!(parse_nc(b"FfFf"), Ok(0xffff));
+        assert_eq!(parse_nc(b"9"), Ok(9));
         for bad in [
             &b""[..],
             b"00000000",
@@ -535,6 +570,14 @@ mod tests {
             b"+1",
             b"11111111111111111",
             b"\xff",
+            b"0000000g",
+            b" 1",
+            b"1 ",
+            b"0x1",
+            b"0000000/",
+            b"0000000:",
+            b"0000000@",
+            b"0000000`",
         ] {
             assert!(parse_nc(bad).is_err(), "{bad:?}");
         }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -68,6 +69,10 @@ struct Inner {
     /// lock (checks and counts on known keys never do), so the map and the ring always
     /// hold the same slots.
     ring: Mutex<VecDeque<Slot>>,
+    /// The ring's length as of its last release: zero lets checks and successes (every
+    /// authenticated request asks both) skip the username hash and the map lookups while
+    /// nobody has failed, the usual case. Written only under the ring's lock.
+    live: AtomicUsize,
     max_entries: usize,
     usernames: RandomState,
 }
@@ -88,6 +93,7 @@ impl MemoryFailureStore {
             inner: Arc::new(Inner {
                 records: DashMap::new(),
                 ring: Mutex::new(VecDeque::new()),
+                live: AtomicUsize::new(0),
                 max_entries: max_entries.max(2),
                 usernames: RandomState::new(),
             }),
@@ -110,8 +116,9 @@ impl MemoryFailureStore {
         let mut left = self.len();
         while left > 0 {
             let batch = left.min(SWEEP_BATCH);
-            self.inner
-                .sweep_locked(&mut self.inner.lock_ring(), now, batch);
+            let mut ring = self.inner.lock_ring();
+            self.inner.sweep_locked(&mut ring, now, batch);
+            self.inner.publish_len(&ring);
             left -= batch;
         }
     }
@@ -135,6 +142,9 @@ impl MemoryFailureStore {
     }
 
     pub(crate) fn lock_now(&self, key: FailureKey<'_>, now: SystemTime) -> Option<Duration> {
+        if self.inner.is_empty() {
+            return None;
+        }
         let (user, address) = self.slots(key);
         let locked = |slot| {
             self.inner
@@ -159,6 +169,9 @@ impl MemoryFailureStore {
     }
 
     pub(crate) fn succeed_now(&self, key: FailureKey<'_>) {
+        if self.inner.is_empty() {
+            return;
+        }
         let (user, _) = self.slots(key);
         // Most successes have nothing to clear: look under the shard's read lock first.
         if !self.inner.records.contains_key(&user) {
@@ -176,6 +189,18 @@ impl Inner {
         self.ring.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether the store held no entry when its ring was last released. A failure being
+    /// recorded at this very moment may be missed: it is concurrent with the request
+    /// that asks, and counts from the next one on.
+    fn is_empty(&self) -> bool {
+        self.live.load(Ordering::Acquire) == 0
+    }
+
+    /// Publishes the ring's length; call before releasing the ring's lock.
+    fn publish_len(&self, ring: &VecDeque<Slot>) {
+        self.live.store(ring.len(), Ordering::Release);
+    }
+
     fn fail(&self, slot: Slot, limit: &FailureLimit, now: SystemTime) -> Option<Duration> {
         if let Some(mut record) = self.records.get_mut(&slot) {
             return record.record_failure(limit, now);
@@ -187,7 +212,7 @@ impl Inner {
         } else {
             self.sweep_locked(&mut ring, now, SWEEP_PER_INSERT);
         }
-        match self.records.entry(slot) {
+        let lock = match self.records.entry(slot) {
             // Another request with the same key got here first.
             Entry::Occupied(mut record) => record.get_mut().record_failure(limit, now),
             Entry::Vacant(vacant) => {
@@ -197,7 +222,9 @@ impl Inner {
                 ring.push_back(slot);
                 lock
             }
-        }
+        };
+        self.publish_len(&ring);
+        lock
     }
 
     /// Moves the sweep `steps` entries on: drops those that ran out, sends the others to
@@ -402,6 +429,32 @@ mod tests {
         assert_eq!(store.len(), 8);
         store.fail_now(key("192.0.2.9", "x"), &limits, at(700));
         assert_eq!(store.len(), 2);
+    }
+
+    #[test]
+    fn an_emptied_store_sees_the_next_failure_at_once() {
+        // Checks and successes skip the map while the store is empty; every path that
+        // fills or empties it must keep that shortcut honest.
+        let store = MemoryFailureStore::new();
+        let limits = limits(1, 1000);
+        let alice = key("192.0.2.1", "alice");
+        store.fail_now(alice, &limits, at(0));
+        assert!(store.lock_now(alice, at(1)).is_some());
+        store.sweep_expired(at(3600));
+        assert!(store.is_empty());
+        assert_eq!(store.lock_now(alice, at(3600)), None);
+        store.succeed_now(alice);
+        store.fail_now(alice, &limits, at(3601));
+        assert_eq!(
+            store.lock_now(alice, at(3601)),
+            Some(Duration::from_secs(60))
+        );
+        // A success clears the user's count even right after the store refilled.
+        let bob = key("192.0.2.2", "bob");
+        let two = self::limits(2, 1000);
+        store.fail_now(bob, &two, at(3601));
+        store.succeed_now(bob);
+        assert_eq!(store.fail_now(bob, &two, at(3602)), NewLocks::default());
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! Only loopback targets are accepted (127.0.0.0/8, `::1`, `localhost`).
 //!
 //! ```text
-//! cargo run --release --example loadgen -- --url http://127.0.0.1:3000/dir/index.html \
+//! cargo run --release -p loadgen -- --url http://127.0.0.1:3000/dir/index.html \
 //!     --connections 2 --duration 10 --server-pid "$(pgrep -n server)"
 //! ```
 //!
@@ -52,6 +52,10 @@ OPTIONS:
   --nonce-reuse N       authenticated requests per nonce before a new handshake
                         [default: unlimited]
   --no-auth             send plain GETs only (open-server baseline, or a challenge flood)
+  --decoy-from URL      matched baseline for an open --url: answer a challenge fetched
+                        from URL (the protected twin) exactly as usual, but send the
+                        header as `X-Auth-Digest` (as long as `Authorization`), so the
+                        open route gets the same bytes and the client does the same work
   --verify-rspauth      check rspauth in Authentication-Info on every 2xx
   --server-pid PID      measure the CPU time of PID and its descendants (from /proc)
   --timeout SECS        per-response read timeout [default: 5]
@@ -121,6 +125,8 @@ struct Config {
     algorithm: Option<Algorithm>,
     nonce_reuse: u64,
     no_auth: bool,
+    /// Where the decoy challenges come from: (authority, address).
+    decoy_from: Option<(String, SocketAddr)>,
     verify_rspauth: bool,
     server_pid: Option<u32>,
     timeout: Duration,
@@ -162,6 +168,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     let mut algorithm = None;
     let mut nonce_reuse = u64::MAX;
     let mut no_auth = false;
+    let mut decoy_from = None;
     let mut verify_rspauth = false;
     let mut server_pid = None;
     let mut timeout = Duration::from_secs(5);
@@ -205,6 +212,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
             }
             "--nonce-reuse" => nonce_reuse = parse_count(&flag, &value()?)?,
             "--no-auth" => no_auth = true,
+            "--decoy-from" => {
+                let (authority, addr, _) = parse_url(&value()?)?;
+                decoy_from = Some((authority, addr));
+            }
             "--verify-rspauth" => verify_rspauth = true,
             "--server-pid" => {
                 let v = value()?;
@@ -222,6 +233,12 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
     }
 
     let (authority, addr, path) = parse_url(&url)?;
+    if no_auth && decoy_from.is_some() {
+        return Err("--no-auth and --decoy-from exclude each other".into());
+    }
+    if verify_rspauth && decoy_from.is_some() {
+        return Err("--verify-rspauth and --decoy-from exclude each other".into());
+    }
     Ok(Command::Run(Box::new(Config {
         url,
         authority,
@@ -235,6 +252,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String>
         algorithm,
         nonce_reuse,
         no_auth,
+        decoy_from,
         verify_rspauth,
         server_pid,
         timeout,
@@ -538,6 +556,13 @@ fn push_quoted(out: &mut String, v: &str) {
 
 impl Session {
     fn new(cfg: &Config, ch: &Challenge, alg: Algorithm, qop: bool) -> Self {
+        // The decoy header has the same length as `Authorization`, so the open route
+        // reads as many bytes as the protected one (and ignores them).
+        let header = if cfg.decoy_from.is_some() {
+            "X-Auth-Digest"
+        } else {
+            "Authorization"
+        };
         let realm = ch.param("realm").unwrap_or("");
         let nonce = ch.param("nonce").unwrap_or("");
         let mut raw = [0_u8; 16];
@@ -553,7 +578,7 @@ impl Session {
         let _ = write!(
             p,
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: digest-loadgen\r\n\
-             Authorization: Digest username=",
+             {header}: Digest username=",
             cfg.path, cfg.authority
         );
         push_quoted(&mut p, &cfg.user);
@@ -678,7 +703,11 @@ fn trim(mut v: &[u8]) -> &[u8] {
 
 impl Conn {
     fn open(cfg: &Config) -> io::Result<Self> {
-        let stream = TcpStream::connect_timeout(&cfg.addr, cfg.timeout)?;
+        Self::open_to(cfg, cfg.addr)
+    }
+
+    fn open_to(cfg: &Config, addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect_timeout(&addr, cfg.timeout)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(cfg.timeout))?;
         stream.set_write_timeout(Some(cfg.timeout))?;
@@ -905,6 +934,7 @@ impl Stats {
     }
 }
 
+#[allow(clippy::too_many_lines)] // one request cycle, read top to bottom
 fn worker(cfg: &Config, issued: &AtomicU64, deadline: Instant) -> Stats {
     let mut st = Stats {
         latencies_ns: Vec::with_capacity(1 << 16),
@@ -939,6 +969,12 @@ fn worker(cfg: &Config, issued: &AtomicU64, deadline: Instant) -> Stats {
         }
         if session.as_ref().is_some_and(|s| s.used >= cfg.nonce_reuse) {
             session = None;
+        }
+        if session.is_none() && cfg.decoy_from.is_some() {
+            match decoy_session(cfg, &mut st) {
+                Some(decoy) => session = Some(decoy),
+                None => continue,
+            }
         }
         let authed = match session.as_mut() {
             Some(s) if !cfg.no_auth => {
@@ -1006,6 +1042,35 @@ fn worker(cfg: &Config, issued: &AtomicU64, deadline: Instant) -> Stats {
         }
     }
     st
+}
+
+/// A session for the matched baseline: the challenge comes from the protected twin, over
+/// a connection of its own, so the measured connection carries only the decoy requests.
+fn decoy_session(cfg: &Config, st: &mut Stats) -> Option<Session> {
+    let (authority, addr) = cfg.decoy_from.as_ref()?;
+    match fetch_decoy_session(cfg, authority, *addr) {
+        Ok(session) => Some(session),
+        Err(e) => {
+            st.note_error(&format!("decoy challenge: {e}"));
+            thread::sleep(Duration::from_millis(20));
+            None
+        }
+    }
+}
+
+fn fetch_decoy_session(cfg: &Config, authority: &str, addr: SocketAddr) -> io::Result<Session> {
+    let mut conn = Conn::open_to(cfg, addr)?;
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: digest-loadgen\r\n\r\n",
+        cfg.path
+    );
+    let response = conn.roundtrip(request.as_bytes())?;
+    if response.status != 401 {
+        return Err(invalid("the decoy source did not answer 401"));
+    }
+    let (challenge, alg, qop) = pick(&response.challenges, cfg.algorithm)
+        .ok_or_else(|| invalid("no usable challenge from the decoy source"))?;
+    Ok(Session::new(cfg, challenge, alg, qop))
 }
 
 fn check_rspauth(s: &Session, info: Option<&[u8]>, st: &mut Stats) {
@@ -1558,5 +1623,76 @@ fn main() -> ExitCode {
             eprintln!("loadgen: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Config {
+        match parse_args(args.iter().map(|&a| a.to_owned())) {
+            Ok(Command::Run(config)) => *config,
+            _ => panic!("arguments should parse: {args:?}"),
+        }
+    }
+
+    #[test]
+    fn a_decoy_request_differs_only_in_the_header_name() {
+        let challenge = Challenge {
+            scheme: "Digest".into(),
+            params: vec![
+                ("realm".into(), "http-auth@example.org".into()),
+                ("nonce".into(), "abcdefghijklmnop".into()),
+                ("qop".into(), "auth".into()),
+                ("algorithm".into(), "MD5".into()),
+            ],
+        };
+        let md5 = Algorithm::parse("MD5").unwrap();
+        let real = config(&["--url", "http://127.0.0.1:3000/dir/index.html"]);
+        let decoy = config(&[
+            "--url",
+            "http://127.0.0.1:3000/dir/index.html",
+            "--decoy-from",
+            "http://127.0.0.1:3001/dir/index.html",
+        ]);
+        let (mut real_session, mut decoy_session) = (
+            Session::new(&real, &challenge, md5, true),
+            Session::new(&decoy, &challenge, md5, true),
+        );
+        let (mut real_request, mut decoy_request) = (Vec::new(), Vec::new());
+        real_session.next_request(&mut real_request);
+        decoy_session.next_request(&mut decoy_request);
+        let (real_request, decoy_request) = (
+            String::from_utf8(real_request).unwrap(),
+            String::from_utf8(decoy_request).unwrap(),
+        );
+        // Same length: the open route reads as many bytes as the protected one.
+        assert_eq!(real_request.len(), decoy_request.len());
+        assert!(real_request.contains("\r\nAuthorization: Digest username=\"Mufasa\""));
+        assert!(decoy_request.contains("\r\nX-Auth-Digest: Digest username=\"Mufasa\""));
+        assert!(!decoy_request.contains("Authorization"));
+        // The cnonce (and so the response) is random per session; the rest matches.
+        let shape = |r: &str| {
+            r.replace("Authorization", "X-Auth-Digest")
+                .split(", ")
+                .filter(|p| !p.starts_with("cnonce=") && !p.starts_with("response="))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        assert_eq!(shape(&real_request), shape(&decoy_request));
+    }
+
+    #[test]
+    fn decoy_excludes_no_auth_and_rspauth_checks() {
+        for extra in ["--no-auth", "--verify-rspauth"] {
+            let args = ["--decoy-from", "http://127.0.0.1:1/", extra];
+            assert!(parse_args(args.iter().map(|&a| a.to_owned())).is_err());
+        }
+        let args = ["--decoy-from", "http://192.0.2.1/"];
+        assert!(
+            parse_args(args.iter().map(|&a| a.to_owned())).is_err(),
+            "a decoy source off loopback is refused like any target"
+        );
     }
 }
