@@ -7,8 +7,8 @@ mod common;
 
 use std::collections::HashSet;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use common::{Answer, PASSWORD, REALM, USER, challenges, request};
 use http::header::WWW_AUTHENTICATE;
@@ -87,13 +87,21 @@ async fn login(service: &Inner, username: &str, password: &str) -> Response<Stri
         .unwrap()
 }
 
-/// Collects what a tracing subscriber writes, for the tests that check a log line.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+// Collects what the log says on this test's thread, for the tests that check a log line.
+//
+// One global subscriber writes each event to a buffer of the thread that emitted it (each
+// test runs on its own thread, with a current-thread runtime). A global subscriber, not a
+// per-test `set_default`: with those, a callsite first reached while another test's
+// subscriber (or none) was the only one could cache an interest that skips this test's.
+thread_local! {
+    static LOG: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
-impl std::io::Write for Captured {
+struct ThreadLog;
+
+impl std::io::Write for ThreadLog {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        LOG.with(|log| log.borrow_mut().extend_from_slice(buf));
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -101,25 +109,23 @@ impl std::io::Write for Captured {
     }
 }
 
-impl Captured {
-    /// Installs a subscriber for the current thread (the tests run on one).
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        let writer = self.clone();
+/// Makes sure the global subscriber is in place and starts this thread's log afresh.
+fn start_log_capture() {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
         let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
+            .with_writer(|| ThreadLog)
             .with_ansi(false)
             .with_max_level(tracing::Level::INFO)
             .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        // Callsites first hit while only other tests' subscribers existed may have cached
-        // an interest that skips this one; recompute it now that this one is in place.
-        tracing::callsite::rebuild_interest_cache();
-        guard
-    }
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+    });
+    LOG.with(|log| log.borrow_mut().clear());
+}
 
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
+/// What this thread logged since [`start_log_capture`].
+fn captured_log() -> String {
+    LOG.with(|log| String::from_utf8(log.borrow().clone()).unwrap())
 }
 
 #[tokio::test]
@@ -137,8 +143,7 @@ async fn a_user_the_authorizer_accepts_reaches_the_service() {
 async fn an_authenticated_user_the_authorizer_refuses_gets_403_without_a_challenge() {
     let calls = Arc::new(AtomicUsize::new(0));
     let service = protected(AuthorizeLayer::role("admin"), &calls);
-    let captured = Captured::default();
-    let _guard = captured.install();
+    start_log_capture();
     let response = login(&service, USER, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
@@ -146,7 +151,7 @@ async fn an_authenticated_user_the_authorizer_refuses_gets_403_without_a_challen
     // The user did authenticate: the server still proves it knows the password.
     assert!(response.headers().contains_key("authentication-info"));
     assert_eq!(calls.load(Ordering::SeqCst), 0, "the app never ran");
-    let log = captured.text();
+    let log = captured_log();
     assert!(
         log.contains("authorization: user refused") && log.contains("Mufasa"),
         "{log}"
@@ -195,14 +200,13 @@ async fn an_authorizer_error_is_a_500_and_is_logged() {
         AuthorizeLayer::async_predicate(|_: AuthenticatedUser| async { Err::<bool, _>(DbDown) }),
         &calls,
     );
-    let captured = Captured::default();
-    let _guard = captured.install();
+    start_log_capture();
     let response = login(&service, ADMIN, ADMIN_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(response.headers().get(WWW_AUTHENTICATE).is_none());
     assert_eq!(response.body(), "internal server error");
     assert_eq!(calls.load(Ordering::SeqCst), 0);
-    let log = captured.text();
+    let log = captured_log();
     let line = log
         .lines()
         .find(|line| line.contains("authorizer failed"))
@@ -279,8 +283,7 @@ async fn one_custom_rejection_response_shapes_the_401_and_the_403() {
 #[tokio::test]
 async fn an_authorizer_outside_the_digest_layer_fails_closed_with_a_500() {
     let calls = Arc::new(AtomicUsize::new(0));
-    let captured = Captured::default();
-    let _guard = captured.install();
+    start_log_capture();
 
     // Wrong order: the authorizer runs before anyone is authenticated.
     let inverted = tower::util::BoxCloneSyncService::new(
@@ -302,7 +305,7 @@ async fn an_authorizer_outside_the_digest_layer_fails_closed_with_a_500() {
     let response = bare.oneshot(request("GET", "/", None)).await.unwrap();
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(calls.load(Ordering::SeqCst), 0, "the app never ran");
-    let log = captured.text();
+    let log = captured_log();
     assert_eq!(
         log.matches("AuthorizeLayer must sit inside DigestLayer")
             .count(),
