@@ -27,6 +27,18 @@ impl std::io::Write for Captured {
 }
 
 impl Captured {
+    /// A subscriber at `level` for this thread, writing here.
+    fn install(level: tracing::Level) -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(level)
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
     fn take(&self) -> String {
         String::from_utf8(std::mem::take(&mut *self.0.lock().unwrap())).unwrap()
     }
@@ -34,14 +46,7 @@ impl Captured {
 
 #[tokio::test]
 async fn attacks_are_logged_with_the_client_ip_and_no_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install(tracing::Level::DEBUG);
 
     let layer = DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
         .build()
@@ -115,14 +120,7 @@ async fn attacks_are_logged_with_the_client_ip_and_no_secret() {
 /// Only a request with no address at all (a server set up wrong) is an error.
 #[tokio::test]
 async fn an_unusable_forwarding_header_is_logged_at_info_and_no_address_at_error() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install(tracing::Level::DEBUG);
 
     let layer = DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
         .client_ip(tower_digest_auth::ClientIpSource::XForwardedFor(vec![
@@ -178,14 +176,7 @@ async fn an_unusable_forwarding_header_is_logged_at_info_and_no_address_at_error
 /// of blaming `ConnectInfo` or the proxy configuration.
 #[tokio::test]
 async fn a_trusted_proxy_without_a_forwarding_header_is_told_apart() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install(tracing::Level::DEBUG);
     let layer = DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
         .client_ip(tower_digest_auth::ClientIpSource::XForwardedFor(vec![
             "10.0.0.0/8".parse().unwrap(),
@@ -223,13 +214,7 @@ async fn a_store_outage_is_logged_without_flooding() {
             Err(Down)
         }
     }
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::install(tracing::Level::INFO);
     let clock = tower_digest_auth::ManualClock::new();
     let layer = DigestLayer::builder(REALM, Failing)
         .clock(clock.clone())
