@@ -1,4 +1,5 @@
-//! The layer's configuration and its builder.
+//! [`DigestLayerBuilder`]: every setting with its default, and `build`, which checks them
+//! all and assembles the [`Config`] a layer shares.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,146 +9,23 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use http::Method;
-
+use super::{
+    Config, ConfigError, DEFAULT_NONCE_LIFETIME, MAX_NONCE_LIFETIME, ProtocolOptions, check_text,
+    quote_escape,
+};
 use crate::client_ip::ClientIpSource;
 use crate::client_order::ChallengeOrder;
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::CredentialStore;
-use crate::hash::{Algorithm, HashFunction, HexDigest};
+use crate::hash::{Algorithm, HashFunction};
 use crate::layer::DigestLayer;
 use crate::mode::AuthMode;
-use crate::nonce::{MemoryNonceStore, NonceEpoch, NonceKey, NonceSigner, NonceStore};
+use crate::nonce::{MemoryNonceStore, NonceKey, NonceSigner, NonceStore};
 use crate::prefix::ExternalPrefix;
 use crate::rejection::PlainTextRejection;
 use crate::throttle::{FailureStore, Throttle, ThrottleConfig};
 
-/// How long a nonce is accepted by default: 30 minutes.
-pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 60);
-
-/// The longest nonce lifetime the builder accepts: 30 days. A nonce is a bearer of
-/// replay state for its whole life, and longer lifetimes buy nothing a client notices.
-pub const MAX_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 24 * 60 * 60);
-
-/// A configuration the builder refuses.
-#[derive(Debug, Clone, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// No algorithm would be offered.
-    #[error("at least one algorithm must be offered")]
-    NoAlgorithms,
-    /// An algorithm is listed twice.
-    #[error("algorithm {0} is listed twice")]
-    DuplicateAlgorithm(Algorithm),
-    /// The realm, opaque or a domain URI has a control character (or a realm is empty).
-    #[error("{0} must be non-empty text without control characters")]
-    InvalidText(&'static str),
-    /// The nonce lifetime is under one second.
-    #[error("the nonce lifetime must be at least one second")]
-    LifetimeTooShort,
-    /// The nonce lifetime is over [`MAX_NONCE_LIFETIME`].
-    #[error("the nonce lifetime must be at most 30 days")]
-    LifetimeTooLong,
-    /// A previous nonce key has the id of the current one or of another previous key.
-    #[error("nonce key id {0} is used twice")]
-    DuplicateKeyId(u8),
-    /// The credential store says it has no users in the layer's realm (for
-    /// [`MemoryCredentials`](crate::MemoryCredentials): the realm given to it differs).
-    #[error(
-        "the credential store has no users in realm {realm:?}: give the store and the layer the same realm"
-    )]
-    RealmNotServed {
-        /// The layer's realm.
-        realm: String,
-    },
-    /// The external prefix is not a plain path (it must start with `/` and have no
-    /// query, fragment, comma, space or control character).
-    #[error(
-        "the external prefix must be a path starting with '/', without '?', '#', ',' or spaces"
-    )]
-    InvalidPrefix,
-}
-
-/// Everything a request needs, built once and shared by every clone of the service.
-pub(crate) struct Config {
-    pub(crate) realm: Arc<str>,
-    pub(crate) algorithms: Vec<Algorithm>,
-    pub(crate) lifetime_secs: u64,
-    pub(crate) signer: NonceSigner,
-    /// The nonce store's epoch, read once: stamped into every nonce we issue.
-    pub(crate) epoch: NonceEpoch,
-    pub(crate) client_ip: ClientIpSource,
-    pub(crate) opaque: String,
-    /// Per offered algorithm, the challenge text before the nonce.
-    pub(crate) challenge_prefixes: Vec<(Algorithm, String)>,
-    /// The challenge text after the nonce, the same for every algorithm.
-    pub(crate) challenge_suffix: String,
-    /// Which challenge a client sees first, from its `User-Agent`.
-    pub(crate) challenge_order: ChallengeOrder,
-    pub(crate) clock: Arc<dyn Clock>,
-    /// Whether requests without Digest credentials pass through unauthenticated.
-    pub(crate) allow_anonymous: bool,
-    /// Origin server or proxy authentication: the header names and the challenge status.
-    pub(crate) mode: AuthMode,
-    /// The path prefix a reverse proxy strips, put back for the `uri` check.
-    pub(crate) external_prefix: ExternalPrefix,
-    /// The failed-login throttle; `None` when switched off.
-    pub(crate) throttle: Option<Throttle>,
-    /// Opt-in protocol extensions: methods that pass unauthenticated, userhash, auth-int.
-    pub(crate) protocol: ProtocolOptions,
-    /// Per hash function, the `HA1` an unknown user is checked against, so that answering
-    /// "no such user" costs the same hashing as "wrong password".
-    dummy_ha1: [HexDigest; 3],
-}
-
-impl Config {
-    pub(crate) fn dummy_ha1(&self, hash: HashFunction) -> &HexDigest {
-        &self.dummy_ha1[hash.index()]
-    }
-
-    /// Whether a nonce of this age should be replaced through `nextnonce`: in the last
-    /// quarter of its life, so clients that honour it never hit a stale nonce.
-    pub(crate) fn wants_next_nonce(&self, age_secs: u64) -> bool {
-        age_secs >= self.lifetime_secs - self.lifetime_secs / 4
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("realm", &self.realm)
-            .field("algorithms", &self.algorithms)
-            .field("lifetime_secs", &self.lifetime_secs)
-            .field("client_ip", &self.client_ip)
-            .field("allow_anonymous", &self.allow_anonymous)
-            .field("mode", &self.mode)
-            .field("external_prefix", &self.external_prefix)
-            .field("throttle", &self.throttle)
-            .field("protocol", &self.protocol)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The opt-in extensions of the protocol, kept together so the builder carries them as
-/// one field. Every one is off by default.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct ProtocolOptions {
-    /// Methods that reach the inner service without authentication (`OPTIONS` for
-    /// WebDAV clients that probe without credentials).
-    pub(crate) unauthenticated_methods: Vec<Method>,
-    /// Whether challenges say `userhash=true` and hashed usernames are accepted.
-    pub(crate) userhash: bool,
-    /// The body limit of `qop=auth-int`; `None` when auth-int is not offered. Set only by
-    /// `build_auth_int`, whose layer reads the bodies.
-    pub(crate) auth_int_limit: Option<usize>,
-}
-
-impl ProtocolOptions {
-    /// Whether `method` passes without authentication.
-    pub(crate) fn passes_unauthenticated(&self, method: &Method) -> bool {
-        self.unauthenticated_methods.contains(method)
-    }
-}
+mod protocol;
 
 /// Builds a [`DigestLayer`]; start with [`DigestLayer::builder`].
 ///
@@ -421,106 +299,6 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         self
     }
 
-    /// Methods whose requests reach the inner service without authentication, for
-    /// clients that probe before they log in: Windows' WebDAV redirector and several DAV
-    /// clients send `OPTIONS` without credentials and give up on a 401. Empty (off) by
-    /// default.
-    ///
-    /// The trade-off: these requests carry no [`AuthenticatedUser`](crate::AuthenticatedUser)
-    /// and are never refused by this layer, so the inner service must not answer them
-    /// with anything protected. `OPTIONS` is the usual choice (a WebDAV server answers it
-    /// with its `DAV` and `Allow` headers); never list `GET` or `PROPFIND`. Credentials on
-    /// such a request are not checked. If the inner service answers 401 anyway (an
-    /// [`AuthorizeLayer`](crate::AuthorizeLayer), an `AuthenticatedUser` extractor), the
-    /// layer adds the challenges.
-    ///
-    /// ```
-    /// use http::Method;
-    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
-    ///
-    /// let users = MemoryCredentials::new("dav", [("Mufasa", "Circle of Life")]);
-    /// let layer = DigestLayer::builder("dav", users)
-    ///     .unauthenticated_methods([Method::OPTIONS])
-    ///     .build()
-    ///     .unwrap();
-    /// # let _ = layer;
-    /// ```
-    pub fn unauthenticated_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
-        self.protocol.unauthenticated_methods = methods.into_iter().collect();
-        self
-    }
-
-    /// Offers `userhash=true` (RFC 7616 section 3.4.4): a client may then send
-    /// `H(username:realm)` instead of its username, so the name does not cross the wire.
-    /// Off by default; with it off a hashed username is refused (400).
-    ///
-    /// The credential store maps the hash back with
-    /// [`CredentialStore::username_for_hash`](crate::CredentialStore::username_for_hash)
-    /// ([`MemoryCredentials`](crate::MemoryCredentials) does; the default finds no one, so
-    /// every hashed login fails like an unknown user). Clients that ignore `userhash` keep
-    /// sending plain usernames, which still work, and
-    /// [`AuthenticatedUser::username`](crate::AuthenticatedUser::username) is always the
-    /// real name.
-    ///
-    /// ```
-    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
-    ///
-    /// let users = MemoryCredentials::new("realm", [("Mufasa", "Circle of Life")]);
-    /// let layer = DigestLayer::builder("realm", users).userhash(true).build().unwrap();
-    /// # let _ = layer;
-    /// ```
-    pub fn userhash(mut self, userhash: bool) -> Self {
-        self.protocol.userhash = userhash;
-        self
-    }
-
-    /// Authenticate for an origin server ([`AuthMode::Origin`], the default: 401,
-    /// `WWW-Authenticate`, `Authorization`) or as a proxy ([`AuthMode::Proxy`]: 407,
-    /// `Proxy-Authenticate`, `Proxy-Authorization`, which the layer then removes from the
-    /// request it passes on). See `examples/proxy.rs` for a forward proxy.
-    ///
-    /// ```
-    /// use tower_digest_auth::{AuthMode, DigestLayer, MemoryCredentials};
-    ///
-    /// let users = MemoryCredentials::new("proxy", [("Mufasa", "Circle of Life")]);
-    /// let layer = DigestLayer::builder("proxy", users).mode(AuthMode::Proxy).build().unwrap();
-    /// # let _ = layer;
-    /// ```
-    pub fn mode(mut self, mode: AuthMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// The path prefix a reverse proxy strips before the request reaches this service
-    /// (`"/app"` when clients ask for `/app/x` and the service sees `/x`). Clients sign
-    /// the path they asked for, so the `uri` check compares the signed `uri` with the
-    /// prefix put back in front of the request's target: `/app/x` is accepted for `/x`,
-    /// `/x` no longer is. Nothing else loosens. Every request is taken to have come
-    /// through the proxy. None by default.
-    ///
-    /// ```
-    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
-    ///
-    /// let users = MemoryCredentials::new("realm", [("Mufasa", "Circle of Life")]);
-    /// let layer = DigestLayer::builder("realm", users).external_prefix("/app").build().unwrap();
-    /// # let _ = layer;
-    /// ```
-    pub fn external_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.external_prefix = prefix.into();
-        self
-    }
-
-    /// Reads the prefix from `X-Forwarded-Prefix` (as Traefik and Spring's proxies write
-    /// it) when the connection comes from a proxy trusted by
-    /// [`client_ip`](Self::client_ip) (`ClientIpSource::XForwardedFor` or `Forwarded`
-    /// ranges); it then replaces the [`external_prefix`](Self::external_prefix). From any
-    /// other peer the header is ignored: it would let a client choose what it signs. One
-    /// header line holding one path, or the request is refused with a 400. Off by default.
-    pub fn forwarded_prefix(mut self, read: bool) -> Self {
-        self.forwarded_prefix = read;
-        self
-    }
-
     /// The store that accepts each `(nonce, nc)` once ([`MemoryNonceStore`] by default).
     ///
     /// ```
@@ -791,45 +569,6 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 }
 
-#[cfg(feature = "auth-int")]
-impl<C, N, R> DigestLayerBuilder<C, N, R> {
-    /// Checks the configuration and makes a layer that also offers `qop=auth-int`
-    /// (`qop="auth,auth-int"` in its challenges): the client's answer then covers the
-    /// request body, and `rspauth` the response body. Bodies of such requests are read
-    /// whole, up to `body_limit` bytes (413 past it), before the inner service runs;
-    /// responses to them are buffered up to the same limit to compute `rspauth`. Answers
-    /// with `qop=auth` keep working as with [`build`](Self::build).
-    ///
-    /// Never offered by a plain [`build`](Self::build): offering auth-int breaks some
-    /// clients, and the body reading lives in the layer this returns. Needs the
-    /// `auth-int` feature; see [`AuthIntLayer`](crate::AuthIntLayer) for the body types.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming what is wrong.
-    ///
-    /// ```
-    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
-    ///
-    /// let users = MemoryCredentials::new("realm", [("Mufasa", "Circle of Life")]);
-    /// let layer = DigestLayer::builder("realm", users).build_auth_int(64 * 1024).unwrap();
-    /// let app: axum::Router = axum::Router::new()
-    ///     .route("/", axum::routing::post(|body: String| async move { body }))
-    ///     .layer(layer);
-    /// # let _ = app;
-    /// ```
-    pub fn build_auth_int(
-        mut self,
-        body_limit: usize,
-    ) -> Result<crate::AuthIntLayer<C, N, R>, ConfigError>
-    where
-        C: CredentialStore,
-        N: NonceStore,
-    {
-        self.protocol.auth_int_limit = Some(body_limit);
-        Ok(crate::AuthIntLayer::new(self.build()?))
-    }
-}
-
 impl<C, N: fmt::Debug, R> fmt::Debug for DigestLayerBuilder<C, N, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DigestLayerBuilder")
@@ -841,24 +580,4 @@ impl<C, N: fmt::Debug, R> fmt::Debug for DigestLayerBuilder<C, N, R> {
             .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
-}
-
-/// Text that goes into a quoted-string of a header: no control characters.
-fn check_text(what: &'static str, text: &str) -> Result<(), ConfigError> {
-    if text.is_empty() || text.chars().any(char::is_control) {
-        return Err(ConfigError::InvalidText(what));
-    }
-    Ok(())
-}
-
-/// Escapes `"` and `\` for a quoted-string.
-pub(crate) fn quote_escape(text: &str) -> String {
-    let mut quoted = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c == '"' || c == '\\' {
-            quoted.push('\\');
-        }
-        quoted.push(c);
-    }
-    quoted
 }
