@@ -122,18 +122,7 @@ async fn attacks_are_logged_with_the_client_ip_and_no_secret() {
 async fn an_unusable_forwarding_header_is_logged_at_info_and_no_address_at_error() {
     let (captured, _guard) = Captured::install(tracing::Level::DEBUG);
 
-    let layer = DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
-        .client_ip(tower_digest_auth::ClientIpSource::XForwardedFor(vec![
-            "10.0.0.0/8".parse().unwrap(),
-        ]))
-        .build()
-        .unwrap();
-    let service = tower::Layer::layer(
-        &layer,
-        service_fn(|_: Request<String>| async {
-            Ok::<_, Infallible>(Response::new(String::new()))
-        }),
-    );
+    let service = behind_trusted_proxies();
     let mut bad = request_from("10.0.0.7:1".parse().unwrap(), "GET", "/a", None);
     bad.headers_mut()
         .insert("x-forwarded-for", "203.0.113.5, garbage".parse().unwrap());
@@ -177,18 +166,7 @@ async fn an_unusable_forwarding_header_is_logged_at_info_and_no_address_at_error
 #[tokio::test]
 async fn a_trusted_proxy_without_a_forwarding_header_is_told_apart() {
     let (captured, _guard) = Captured::install(tracing::Level::DEBUG);
-    let layer = DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
-        .client_ip(tower_digest_auth::ClientIpSource::XForwardedFor(vec![
-            "10.0.0.0/8".parse().unwrap(),
-        ]))
-        .build()
-        .unwrap();
-    let service = tower::Layer::layer(
-        &layer,
-        service_fn(|_: Request<String>| async {
-            Ok::<_, Infallible>(Response::new(String::new()))
-        }),
-    );
+    let service = behind_trusted_proxies();
     let from_proxy = request_from("10.0.0.7:1".parse().unwrap(), "GET", "/a", None);
     let response = service.oneshot(from_proxy).await.unwrap();
     assert_eq!(response.status(), 400);
@@ -261,4 +239,23 @@ async fn a_store_outage_is_logged_without_flooding() {
     let log = captured.take();
     assert_eq!(log.matches("credential store failed").count(), 1, "{log}");
     assert!(log.contains("suppressed=4"), "the held-back count: {log}");
+}
+
+/// A layer that trusts proxies in 10.0.0.0/8 to write `X-Forwarded-For`, around an app
+/// that answers 200.
+fn behind_trusted_proxies()
+-> impl tower::Service<Request<String>, Response = Response<String>, Error = Infallible, Future: Send>
++ Clone {
+    let layer = DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
+        .client_ip(tower_digest_auth::ClientIpSource::XForwardedFor(vec![
+            "10.0.0.0/8".parse().unwrap(),
+        ]))
+        .build()
+        .unwrap();
+    tower::Layer::layer(
+        &layer,
+        service_fn(|_: Request<String>| async {
+            Ok::<_, Infallible>(Response::new(String::new()))
+        }),
+    )
 }
