@@ -123,7 +123,7 @@ if [ -z "${LOADGEN:-}" ] || { [ "$SKIP_OURS" = 0 ] && [ -z "${SERVER:-}" ]; } ||
     [ "$REDIS" = 1 ] && features+=(redis)
     if [ ${#targets[@]} -gt 0 ]; then
         log "cargo build --release ${targets[*]} --features '${features[*]}'"
-        cargo build --release -p tower-digest-auth "${targets[@]}" --features "${features[*]}"
+        cargo build --release "${targets[@]}" --features "${features[*]}"
     fi
 fi
 LOADGEN=${LOADGEN:-$ROOT_DIR/target/release/loadgen}

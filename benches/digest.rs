@@ -308,13 +308,13 @@ impl Prefilled {
         let start = Instant::now();
         for (index, id) in (0u64..).zip(live) {
             let issued = PREFILL_ISSUED + index % 1800;
-            let use_ = NonceUse {
-                id: *id,
-                nc: 1,
-                issued_at: unix(issued),
-                expires_at: unix(issued + PREFILL_LIFETIME),
-                now: unix(PREFILL_ISSUED),
-            };
+            let use_ = NonceUse::new(
+                *id,
+                1,
+                unix(issued),
+                Duration::from_secs(PREFILL_LIFETIME),
+                unix(PREFILL_ISSUED),
+            );
             assert_eq!(ready(store.record_use(use_)), Ok(NcCheck::Accepted));
         }
         eprintln!(
@@ -344,13 +344,13 @@ impl Prefilled {
         for nc in base..base + ops {
             // A bijection on 0..entries (the multiplier is a prime not dividing it).
             let index = position.wrapping_mul(2_654_435_761) % entries;
-            let use_ = NonceUse {
-                id: self.live[usize::try_from(index).expect("index fits")],
+            let use_ = NonceUse::new(
+                self.live[usize::try_from(index).expect("index fits")],
                 nc,
-                issued_at: unix(PREFILL_ISSUED),
-                expires_at: unix(PREFILL_ISSUED + PREFILL_LIFETIME),
-                now: unix(PREFILL_ISSUED + 1),
-            };
+                unix(PREFILL_ISSUED),
+                Duration::from_secs(PREFILL_LIFETIME),
+                unix(PREFILL_ISSUED + 1),
+            );
             if ready(self.store.record_use(black_box(use_))) != Ok(NcCheck::Accepted) {
                 refused += 1;
             }
@@ -369,13 +369,7 @@ impl Prefilled {
         let mut refused = 0;
         for _ in 0..ops {
             let at = INSERT_BASE + self.next_insert.fetch_add(1, Ordering::Relaxed);
-            let use_ = NonceUse {
-                id,
-                nc: 1,
-                issued_at: unix(at),
-                expires_at: unix(at),
-                now: unix(at + 1),
-            };
+            let use_ = NonceUse::new(id, 1, unix(at), Duration::ZERO, unix(at + 1));
             if ready(self.store.record_use(black_box(use_))) != Ok(NcCheck::Accepted) {
                 refused += 1;
             }

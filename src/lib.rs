@@ -246,10 +246,3 @@ pub mod __fuzz {
             .collect())
     }
 }
-
-/// The README's code samples, compiled and run as doctests. Some use optional features,
-/// so they run with every feature on (`cargo test --all-features`, as `tests/run-all.sh`
-/// and CI do).
-#[doc = include_str!("../README.md")]
-#[cfg(all(doctest, feature = "cache", feature = "htdigest"))]
-pub struct ReadmeDoctests;

@@ -245,7 +245,7 @@ where
     let age = attempt
         .fresh_age(now, config.lifetime_secs, config.epoch)
         .map_err(fail)?;
-    let use_ = NonceUse::new(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
+    let use_ = NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
     match shared.nonces.record_use(use_).await {
         Ok(NcCheck::Accepted) => {}
         Ok(NcCheck::Replayed) => return Err(fail(Rejection::Replay)),

@@ -382,7 +382,7 @@ async fn reqwest_with_diqwest_logs_in_over_https_with_http2() {
 #[tokio::test]
 async fn chromium_logs_in_over_https_with_http2() {
     let server = start_tls().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/chromium.mjs");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/interop/chromium.mjs");
     let base = format!("https://127.0.0.1:{}", server.addr.port());
     let mut command = tokio::process::Command::new("node");
     command

@@ -28,7 +28,7 @@ pub use memory::MemoryNonceStore;
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -297,7 +297,20 @@ fn ip_bytes(ip: IpAddr) -> [u8; 16] {
 }
 
 /// One use of a verified nonce, as handed to a [`NonceStore`].
+///
+/// The layer builds these; a store only reads the fields. It may gain fields (so it is
+/// `non_exhaustive`); a store's own tests and benchmarks build one with [`NonceUse::new`]:
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use tower_digest_auth::{NonceId, NonceUse};
+///
+/// let issued = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let first = NonceUse::new(NonceId::from_bytes([7; 16]), 1, issued, Duration::from_secs(1800), issued);
+/// assert_eq!(first.expires_at, issued + Duration::from_secs(1800));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NonceUse {
     /// Which nonce.
     pub id: NonceId,
@@ -313,7 +326,33 @@ pub struct NonceUse {
 }
 
 impl NonceUse {
-    pub(crate) fn new(nonce: &IssuedNonce, nc: u64, lifetime_secs: u64, now: SystemTime) -> Self {
+    /// Use number `nc` of nonce `id`, issued at `issued_at` and valid for `lifetime`, seen
+    /// at `now` (by the layer's clock). A lifetime that overflows `SystemTime` expires in
+    /// the far future instead (as the layer's own far-future times do).
+    pub fn new(
+        id: NonceId,
+        nc: u64,
+        issued_at: SystemTime,
+        lifetime: Duration,
+        now: SystemTime,
+    ) -> Self {
+        NonceUse {
+            id,
+            nc,
+            issued_at,
+            expires_at: issued_at
+                .checked_add(lifetime)
+                .unwrap_or_else(|| from_unix_secs(u64::MAX)),
+            now,
+        }
+    }
+
+    pub(crate) fn of_issued(
+        nonce: &IssuedNonce,
+        nc: u64,
+        lifetime_secs: u64,
+        now: SystemTime,
+    ) -> Self {
         NonceUse {
             id: nonce.id,
             nc,

@@ -231,9 +231,10 @@ pub async fn start_plain_server(options: ServerOptions) -> SocketAddr {
     addr
 }
 
-/// Path of a file under `tests/interop/`.
+/// Path of a file under `tests/interop/` (the interop test belongs to the suite/ package, whose
+/// manifest is one level below the repository root).
 pub fn interop_file(name: &str) -> String {
-    format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/../tests/interop/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A finished client process.

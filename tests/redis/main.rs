@@ -120,13 +120,7 @@ fn random_id() -> NonceId {
 
 fn use_of(id: NonceId, nc: u64, lifetime: Duration) -> NonceUse {
     let now = SystemTime::now();
-    NonceUse {
-        id,
-        nc,
-        issued_at: now,
-        expires_at: now + lifetime,
-        now,
-    }
+    NonceUse::new(id, nc, now, lifetime, now)
 }
 
 async fn record<S: Subject>(store: &S, id: NonceId, nc: u64) -> NcCheck {
@@ -227,13 +221,13 @@ async fn redis_store_keeps_the_contract_on_one_node() {
     // The key's TTL is the nonce's remaining lifetime, from the layer's clock.
     let id = random_id();
     let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
-    let use_ = NonceUse {
+    let use_ = NonceUse::new(
         id,
-        nc: 1,
-        issued_at: t,
-        expires_at: t + Duration::from_secs(1800),
-        now: t + Duration::from_secs(600),
-    };
+        1,
+        t,
+        Duration::from_secs(1800),
+        t + Duration::from_secs(600),
+    );
     assert_eq!(store.record_use(use_).await.unwrap(), NcCheck::Accepted);
     let key = String::from_utf8(store.store.key_of(&id)).unwrap();
     let ttl: u64 = server.cli(&["PTTL", &key]).trim().parse().unwrap();
