@@ -18,7 +18,8 @@
 //!   [`ENCODED_NONCE_LEN`] bytes; any other length is refused before the cache is asked);
 //! - the **address** by the 16 bytes the MAC covers.
 //!
-//! The comparison runs in constant time ([`subtle`]) over all of it, so a lookup tells
+//! The comparison runs in constant time over all of it (the words' differences combined
+//! with OR, without a branch, then compared with zero by [`subtle`]), so a lookup tells
 //! nothing about how much of a key matched.
 //!
 //! Only successes are stored, and only after the MAC verified: a forged nonce, a nonce
@@ -120,7 +121,14 @@ pub(super) fn lookup(key: &Key) -> Option<IssuedNonce> {
         .try_with(|table| {
             let table = table.try_borrow().ok()?;
             let entry = table[key.slot()].as_ref()?;
-            bool::from(entry.key[..].ct_eq(&key.0[..])).then_some(entry.nonce)
+            // Every word compared, without a branch: the differences combined with OR, and
+            // one constant-time comparison of that with zero.
+            let difference = entry
+                .key
+                .iter()
+                .zip(&key.0)
+                .fold(0u64, |difference, (a, b)| difference | (a ^ b));
+            bool::from(difference.ct_eq(&0)).then_some(entry.nonce)
         })
         .ok()
         .flatten()
