@@ -210,7 +210,10 @@ where
     // The answer and the attempt are borrowed only inside these blocks: a borrowed local
     // stays in the future's state until its scope ends, and both are gone before the
     // replay check's await.
-    let (algorithm, username, credential, sent_username, checked) = {
+    let (algorithm, username, credential, sent_username);
+    // Matched as a temporary: a named result would stay in the future's state to its end.
+    #[allow(clippy::blocks_in_conditions)]
+    let (use_, info) = match {
         let mut attempt = {
             let answer = parse_answer(config, parts).inspect_err(|rejection| {
                 log_rejection(*rejection, client, None);
@@ -234,9 +237,9 @@ where
                     log_rejection(*rejection, client, None);
                 })?
         };
-        let algorithm = attempt.answer.algorithm;
+        algorithm = attempt.answer.algorithm;
         let hash = algorithm.hash_function();
-        let (username, credential) = lookup(&shared.credentials, &attempt, &config.realm, hash)
+        (username, credential) = lookup(&shared.credentials, &attempt, &config.realm, hash)
             .await
             .map_err(|error| {
                 let error: Box<dyn std::error::Error + Send + Sync> = error.into();
@@ -244,19 +247,16 @@ where
             })?;
         // As sent: with userhash, the hash, which is also what the throttle counts on.
         // Nothing after the lookup reads it in the attempt.
-        let sent_username = std::mem::take(&mut attempt.answer.username);
-        let checked = conclude(
+        sent_username = std::mem::take(&mut attempt.answer.username);
+        conclude(
             config,
             &attempt,
             credential.as_ref(),
             parts.method.as_str().as_bytes(),
             client,
             now,
-        );
-        (algorithm, username, credential, sent_username, checked)
-    };
-    let throttle_key = FailureKey::new(client, &sent_username);
-    let (use_, info) = match checked {
+        )
+    } {
         Ok(concluded) => concluded,
         // The one kind of rejection the throttle counts: a wrong password or an unknown
         // user, in a well-formed answer to a genuine nonce of this client.
@@ -264,7 +264,7 @@ where
             let rejection = logged(Rejection::BadCredentials, client, &username);
             if let Some(throttle) = &config.throttle {
                 let locks = throttle
-                    .record_failure(throttle_key, now)
+                    .record_failure(FailureKey::new(client, &sent_username), now)
                     .await
                     .map_err(|error| store_failed(shared, "throttle", &error, client, now))?;
                 log_locks(locks, client, &username);
@@ -288,7 +288,8 @@ where
     }
     if let Some(throttle) = &config.throttle {
         // The password was right: a failed reset only leaves old failures to run out.
-        if let Err(error) = throttle.record_success(throttle_key, now).await {
+        let key = FailureKey::new(client, &sent_username);
+        if let Err(error) = throttle.record_success(key, now).await {
             store_failed(shared, "throttle", &error, client, now);
         }
     }

@@ -297,14 +297,7 @@ pub(crate) fn info_header(
     nc: &[u8],
     next_nonce: Option<&str>,
 ) -> HeaderValue {
-    // Exact size (escapes aside), so the buffer becomes the header without a copy.
-    let len = 22
-        + qop.len()
-        + rspauth.map_or(0, |rspauth| 12 + rspauth.as_bytes().len())
-        + cnonce.len()
-        + nc.len()
-        + next_nonce.map_or(0, |next| 14 + next.len());
-    let mut value = Vec::with_capacity(len);
+    let mut value = Vec::with_capacity(info_len(qop, rspauth, cnonce, nc, next_nonce));
     value.extend_from_slice(b"qop=");
     value.extend_from_slice(qop);
     if let Some(rspauth) = rspauth {
@@ -334,6 +327,26 @@ pub(crate) fn info_header(
     // Every byte came from our own hex and base64 or from the header we parsed, which
     // holds no control characters (the parser refuses them), so this cannot fail.
     HeaderValue::try_from(value).expect("Authentication-Info is a valid header value")
+}
+
+/// The exact length of [`info_header`]'s value (escapes in `cnonce` aside): a buffer with
+/// no spare capacity becomes the header's `Bytes` as it is, where one with any would
+/// cost another allocation.
+fn info_len(
+    qop: &[u8],
+    rspauth: Option<&HexDigest>,
+    cnonce: &[u8],
+    nc: &[u8],
+    next_nonce: Option<&str>,
+) -> usize {
+    // `qop=`, `, cnonce="`, `", nc=`; `, rspauth="` and `"`; `, nextnonce="` and `"`.
+    4 + qop.len()
+        + rspauth.map_or(0, |rspauth| 12 + rspauth.as_bytes().len())
+        + 10
+        + cnonce.len()
+        + 6
+        + nc.len()
+        + next_nonce.map_or(0, |next| 14 + next.len())
 }
 
 fn required<'a>(
@@ -386,6 +399,10 @@ fn plain_username<'a>(params: &mut DigestParams<'a>) -> Result<Cow<'a, str>, Rej
 /// (U+0080 to U+009F, such as U+009B, a terminal's CSI) in ordinary bytes: refuse them
 /// as `username*` does, before they reach logs and the application.
 fn no_controls(username: Cow<'_, str>) -> Result<Cow<'_, str>, Rejection> {
+    // Printable ASCII, the usual case, has no control to look for char by char.
+    if username.bytes().all(|byte| (0x20..0x7f).contains(&byte)) {
+        return Ok(username);
+    }
     if username.chars().any(char::is_control) {
         return Err(Rejection::InvalidField("username has control characters"));
     }
@@ -550,6 +567,42 @@ mod tests {
             expected.extend_from_slice(echoed);
             expected.extend_from_slice(b"\", nc=00000001");
             assert_eq!(info.as_bytes(), expected.as_slice());
+        }
+    }
+
+    #[test]
+    fn authentication_info_buffer_is_sized_exactly() {
+        let rspauth = RawDigest::from_hex(&[b'b'; 64]).unwrap().to_hex();
+        for (rspauth, next) in [
+            (None, None),
+            (Some(&rspauth), None),
+            (Some(&rspauth), Some("bmV4dA")),
+            (None, Some("bmV4dA")),
+        ] {
+            let args = (
+                &b"auth"[..],
+                rspauth,
+                &b"0a4f113b"[..],
+                &b"00000001"[..],
+                next,
+            );
+            let info = info_header(args.0, args.1, args.2, args.3, args.4);
+            assert_eq!(
+                info.as_bytes().len(),
+                info_len(args.0, args.1, args.2, args.3, args.4),
+                "{info:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn usernames_with_control_characters_are_refused() {
+        // A tab passes the header parser (it is whitespace there) but not here.
+        for bad in ["a\tb", "\t", "a\u{9b}b", "\u{85}"] {
+            assert!(no_controls(Cow::Borrowed(bad)).is_err(), "{bad:?}");
+        }
+        for good in ["Mufasa", "J\u{e4}s\u{f8}n Doe", "a b~", ""] {
+            assert!(no_controls(Cow::Borrowed(good)).is_ok(), "{good:?}");
         }
     }
 
