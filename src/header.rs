@@ -45,55 +45,72 @@ pub(crate) struct DigestParams<'a> {
 impl<'a> DigestParams<'a> {
     /// The slot for a parameter name (matched case-insensitively), with its canonical name.
     fn slot(&mut self, name: &[u8]) -> Option<(&'static str, &mut Option<Cow<'a, [u8]>>)> {
-        // The longest name we know has 9 bytes; anything longer is unknown.
-        if name.len() > 9 {
-            return None;
-        }
-        Some(match pack_lowercase(name) {
-            USERNAME => ("username", &mut self.username),
-            USERNAME_STAR => ("username*", &mut self.username_star),
-            REALM => ("realm", &mut self.realm),
-            NONCE => ("nonce", &mut self.nonce),
-            URI => ("uri", &mut self.uri),
-            RESPONSE => ("response", &mut self.response),
-            ALGORITHM => ("algorithm", &mut self.algorithm),
-            CNONCE => ("cnonce", &mut self.cnonce),
-            OPAQUE => ("opaque", &mut self.opaque),
-            QOP => ("qop", &mut self.qop),
-            NC => ("nc", &mut self.nc),
-            USERHASH => ("userhash", &mut self.userhash),
+        // By length first, then the first 8 bytes as one little-endian word with each
+        // byte's 0x20 bit set (`| 0x20`), and a ninth byte on its own. Among token bytes
+        // that maps exactly the letters of either case onto the lowercase letters, and
+        // only `*` onto `*`, so for our names (lowercase letters and `*`) equal words
+        // mean equal names, case aside.
+        Some(match name.len() {
+            2 => match word(name) {
+                NC => ("nc", &mut self.nc),
+                _ => return None,
+            },
+            3 => match word(name) {
+                URI => ("uri", &mut self.uri),
+                QOP => ("qop", &mut self.qop),
+                _ => return None,
+            },
+            5 => match word(name) {
+                REALM => ("realm", &mut self.realm),
+                NONCE => ("nonce", &mut self.nonce),
+                _ => return None,
+            },
+            6 => match word(name) {
+                CNONCE => ("cnonce", &mut self.cnonce),
+                OPAQUE => ("opaque", &mut self.opaque),
+                _ => return None,
+            },
+            8 => match word(name) {
+                USERNAME => ("username", &mut self.username),
+                RESPONSE => ("response", &mut self.response),
+                USERHASH => ("userhash", &mut self.userhash),
+                _ => return None,
+            },
+            9 => match (word(&name[..8]), name[8] | 0x20) {
+                (USERNAME, b'*') => ("username*", &mut self.username_star),
+                (ALGORITHM, b'm') => ("algorithm", &mut self.algorithm),
+                _ => return None,
+            },
             _ => return None,
         })
     }
 }
 
-/// A name of at most 16 token bytes as one number, lowercased: the bytes in order, each
-/// with its 0x20 bit set (`| 0x20`). Among token bytes that maps exactly the letters of
-/// either case onto the lowercase letters, and only `*` onto `*`, so for the names we
-/// know (lowercase letters and `*`) equal numbers mean equal names, case aside. Lengths
-/// cannot collide: no packed byte is zero.
-const fn pack_lowercase(name: &[u8]) -> u128 {
-    let mut packed = 0u128;
+/// The first (up to) 8 bytes of a name as one little-endian word, each with its 0x20
+/// bit set (see [`DigestParams::slot`]). Within a length the words of different names
+/// differ, and a shorter name leaves the high bytes 0.
+const fn word(name: &[u8]) -> u64 {
+    let mut word = 0u64;
     let mut at = 0;
-    while at < name.len() {
-        packed = packed << 8 | (name[at] | 0x20) as u128;
+    while at < name.len() && at < 8 {
+        word |= ((name[at] | 0x20) as u64) << (8 * at);
         at += 1;
     }
-    packed
+    word
 }
 
-const USERNAME: u128 = pack_lowercase(b"username");
-const USERNAME_STAR: u128 = pack_lowercase(b"username*");
-const REALM: u128 = pack_lowercase(b"realm");
-const NONCE: u128 = pack_lowercase(b"nonce");
-const URI: u128 = pack_lowercase(b"uri");
-const RESPONSE: u128 = pack_lowercase(b"response");
-const ALGORITHM: u128 = pack_lowercase(b"algorithm");
-const CNONCE: u128 = pack_lowercase(b"cnonce");
-const OPAQUE: u128 = pack_lowercase(b"opaque");
-const QOP: u128 = pack_lowercase(b"qop");
-const NC: u128 = pack_lowercase(b"nc");
-const USERHASH: u128 = pack_lowercase(b"userhash");
+const NC: u64 = word(b"nc");
+const URI: u64 = word(b"uri");
+const QOP: u64 = word(b"qop");
+const REALM: u64 = word(b"realm");
+const NONCE: u64 = word(b"nonce");
+const CNONCE: u64 = word(b"cnonce");
+const OPAQUE: u64 = word(b"opaque");
+const USERNAME: u64 = word(b"username");
+const RESPONSE: u64 = word(b"response");
+const USERHASH: u64 = word(b"userhash");
+/// Its first 8 bytes; the ninth, `m`, is compared on its own.
+const ALGORITHM: u64 = word(b"algorithm");
 
 /// Parses one `Authorization` header value.
 ///
