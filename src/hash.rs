@@ -6,6 +6,8 @@
 
 mod ha2_cache;
 
+pub(crate) use ha2_cache::ha2_pair;
+
 use std::fmt;
 
 use md5::Md5;
@@ -462,6 +464,11 @@ pub(crate) fn finish_kd(
         None => ha2_cache::ha2(hash, method, uri),
         Some(entity) => hash.hex_digest(&[method, b":", uri, b":", entity.as_bytes()]),
     };
+    finish_kd_with(prefix, &ha2)
+}
+
+/// Finishes `KD` from a shared prefix with an `H(A2)` already at hand.
+pub(crate) fn finish_kd_with(prefix: &Hasher, ha2: &HexDigest) -> RawDigest {
     let mut hasher = prefix.clone();
     hasher.update(ha2.as_bytes());
     hasher.finish_raw()

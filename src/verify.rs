@@ -15,8 +15,8 @@ use crate::auth_int::{CollectedBody, PendingRspauth};
 use crate::clock::unix_secs;
 use crate::config::Config;
 use crate::credentials::Ha1;
-use crate::hash::finish_kd;
 use crate::hash::{Algorithm, DigestInput, Hasher, HexDigest, RawDigest};
+use crate::hash::{finish_kd, finish_kd_with, ha2_pair};
 use crate::header::{DigestParams, ParseError, parse_authorization};
 use crate::nonce::{IssuedNonce, NonceEpoch, NonceError};
 use crate::rejection::Rejection;
@@ -215,17 +215,25 @@ impl Attempt<'_> {
         let hash = self.answer.algorithm.hash_function();
         // auth-int: the request body's hash, computed only now, after the throttle and
         // the nonce check.
-        let entity_hash = self.answer.entity.map(|body| body.hash(hash));
-        let expected = finish_kd(
-            &prefix,
-            hash,
-            method,
-            &self.answer.uri,
-            entity_hash.as_ref(),
-        );
+        let (expected, rspauth_ha2) = match self.answer.entity {
+            // Both HA2s from one lookup: rspauth's is kept for authentication_info.
+            None => {
+                let [ha2, rspauth_ha2] = ha2_pair(hash, method, &self.answer.uri);
+                (finish_kd_with(&prefix, &ha2), Some(rspauth_ha2))
+            }
+            Some(body) => {
+                let entity_hash = body.hash(hash);
+                let expected =
+                    finish_kd(&prefix, hash, method, &self.answer.uri, Some(&entity_hash));
+                (expected, None)
+            }
+        };
         let matches = expected.ct_eq(&self.answer.response);
         if known & bool::from(matches) {
-            Ok(Verified(prefix))
+            Ok(Verified {
+                prefix,
+                rspauth_ha2,
+            })
         } else {
             Err(Rejection::BadCredentials)
         }
@@ -265,7 +273,7 @@ impl Attempt<'_> {
         let hash = self.answer.algorithm.hash_function();
         if self.answer.entity.is_some() {
             return AuthInfo::AfterBody(Box::new(PendingRspauth {
-                prefix: verified.0,
+                prefix: verified.prefix,
                 hash,
                 uri: self.answer.uri.to_vec(),
                 cnonce: self.answer.cnonce.to_vec(),
@@ -273,7 +281,11 @@ impl Attempt<'_> {
                 next_nonce,
             }));
         }
-        let rspauth = finish_kd(&verified.0, hash, b"", &self.answer.uri, None).to_hex();
+        let rspauth = match &verified.rspauth_ha2 {
+            Some(ha2) => finish_kd_with(&verified.prefix, ha2),
+            None => finish_kd(&verified.prefix, hash, b"", &self.answer.uri, None),
+        }
+        .to_hex();
         AuthInfo::Header(info_header(
             b"auth",
             Some(&rspauth),
@@ -286,7 +298,11 @@ impl Attempt<'_> {
 
 /// A verified response: the `KD` state that `rspauth` finishes. It is derived from the
 /// user's `HA1`, so it is as secret as the password for this `(nonce, nc)`.
-pub(crate) struct Verified(Hasher);
+pub(crate) struct Verified {
+    prefix: Hasher,
+    /// `H(:uri)`, found with the response's own `HA2` (not for auth-int).
+    rspauth_ha2: Option<HexDigest>,
+}
 
 /// The `Authentication-Info` value: `qop`, `rspauth` (when there is one), `cnonce`, `nc`
 /// and `nextnonce`.
