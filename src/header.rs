@@ -45,32 +45,78 @@ pub(crate) struct DigestParams<'a> {
 impl<'a> DigestParams<'a> {
     /// The slot for a parameter name (matched case-insensitively), with its canonical name.
     fn slot(&mut self, name: &[u8]) -> Option<(&'static str, &mut Option<Cow<'a, [u8]>>)> {
-        // The longest name we know has 9 bytes; anything longer is unknown.
-        let mut buffer = [0u8; 9];
-        let lower = buffer.get_mut(..name.len())?;
-        // Copied and lowered in one loop: a call to memcpy for a few bytes costs more.
-        for (to, from) in lower.iter_mut().zip(name) {
-            *to = from.to_ascii_lowercase();
-        }
-        Some(match &*lower {
-            b"username" => ("username", &mut self.username),
-            b"username*" => ("username*", &mut self.username_star),
-            b"realm" => ("realm", &mut self.realm),
-            b"nonce" => ("nonce", &mut self.nonce),
-            b"uri" => ("uri", &mut self.uri),
-            b"response" => ("response", &mut self.response),
-            b"algorithm" => ("algorithm", &mut self.algorithm),
-            b"cnonce" => ("cnonce", &mut self.cnonce),
-            b"opaque" => ("opaque", &mut self.opaque),
-            b"qop" => ("qop", &mut self.qop),
-            b"nc" => ("nc", &mut self.nc),
-            b"userhash" => ("userhash", &mut self.userhash),
+        // By length first, then the first 8 bytes as one little-endian word with each
+        // byte's 0x20 bit set (`| 0x20`), and a ninth byte on its own. Among token bytes
+        // that maps exactly the letters of either case onto the lowercase letters, and
+        // only `*` onto `*`, so for our names (lowercase letters and `*`) equal words
+        // mean equal names, case aside.
+        Some(match name.len() {
+            2 => match word(name) {
+                NC => ("nc", &mut self.nc),
+                _ => return None,
+            },
+            3 => match word(name) {
+                URI => ("uri", &mut self.uri),
+                QOP => ("qop", &mut self.qop),
+                _ => return None,
+            },
+            5 => match word(name) {
+                REALM => ("realm", &mut self.realm),
+                NONCE => ("nonce", &mut self.nonce),
+                _ => return None,
+            },
+            6 => match word(name) {
+                CNONCE => ("cnonce", &mut self.cnonce),
+                OPAQUE => ("opaque", &mut self.opaque),
+                _ => return None,
+            },
+            8 => match word(name) {
+                USERNAME => ("username", &mut self.username),
+                RESPONSE => ("response", &mut self.response),
+                USERHASH => ("userhash", &mut self.userhash),
+                _ => return None,
+            },
+            9 => match (word(&name[..8]), name[8] | 0x20) {
+                (USERNAME, b'*') => ("username*", &mut self.username_star),
+                (ALGORITHM, b'm') => ("algorithm", &mut self.algorithm),
+                _ => return None,
+            },
             _ => return None,
         })
     }
 }
 
+/// The first (up to) 8 bytes of a name as one little-endian word, each with its 0x20
+/// bit set (see [`DigestParams::slot`]). Within a length the words of different names
+/// differ, and a shorter name leaves the high bytes 0.
+const fn word(name: &[u8]) -> u64 {
+    let mut word = 0u64;
+    let mut at = 0;
+    while at < name.len() && at < 8 {
+        word |= ((name[at] | 0x20) as u64) << (8 * at);
+        at += 1;
+    }
+    word
+}
+
+const NC: u64 = word(b"nc");
+const URI: u64 = word(b"uri");
+const QOP: u64 = word(b"qop");
+const REALM: u64 = word(b"realm");
+const NONCE: u64 = word(b"nonce");
+const CNONCE: u64 = word(b"cnonce");
+const OPAQUE: u64 = word(b"opaque");
+const USERNAME: u64 = word(b"username");
+const RESPONSE: u64 = word(b"response");
+const USERHASH: u64 = word(b"userhash");
+/// Its first 8 bytes; the ninth, `m`, is compared on its own.
+const ALGORITHM: u64 = word(b"algorithm");
+
 /// Parses one `Authorization` header value.
+///
+/// One pass from left to right over the rest of the input as a slice: every step takes
+/// what it reads off the front, so nothing is scanned twice, and the total work is
+/// linear in the (bounded) length.
 pub(crate) fn parse_authorization(value: &[u8]) -> Result<DigestParams<'_>, ParseError> {
     if value.len() > MAX_HEADER_LEN {
         return Err(ParseError::Malformed("Authorization header too long"));
@@ -85,56 +131,54 @@ pub(crate) fn parse_authorization(value: &[u8]) -> Result<DigestParams<'_>, Pars
             "control character in Authorization header",
         ));
     }
-    let mut cursor = Cursor {
-        input: value,
-        pos: 0,
-    };
-    cursor.skip_whitespace();
-    let scheme = cursor.token();
+    let (scheme, rest) = token(skip_whitespace(value));
     if !scheme.eq_ignore_ascii_case(b"Digest") {
         return Err(ParseError::OtherScheme);
     }
-    if !cursor.at_end() && !cursor.skip_whitespace() {
-        // "Digestfoo" is a different scheme name; "Digest,x" is not a header at all.
-        return Err(if cursor.peek() == Some(b',') {
-            ParseError::Malformed("expected a space after Digest")
-        } else {
-            ParseError::OtherScheme
-        });
+    match rest.first() {
+        None | Some(b' ' | b'\t') => {}
+        // "Digest,x" is not a header at all.
+        Some(b',') => return Err(ParseError::Malformed("expected a space after Digest")),
+        // "Digestfoo" is a different scheme name.
+        Some(_) => return Err(ParseError::OtherScheme),
     }
 
     let mut params = DigestParams::default();
+    let mut rest = rest;
     let mut count = 0;
     loop {
         // Empty list elements ("a=1,,b=2") are allowed and skipped.
-        while cursor.skip_whitespace() || cursor.eat(b',') {}
-        if cursor.at_end() {
+        let skip = rest
+            .iter()
+            .position(|&byte| !matches!(byte, b' ' | b'\t' | b','))
+            .unwrap_or(rest.len());
+        rest = &rest[skip..];
+        if rest.is_empty() {
             break;
         }
         count += 1;
         if count > MAX_PARAMS {
             return Err(ParseError::Malformed("too many parameters"));
         }
-        let name = cursor.token();
+        let (name, after_name) = token(rest);
         if name.is_empty() {
             return Err(ParseError::Malformed("expected a parameter name"));
         }
-        cursor.skip_whitespace();
-        if !cursor.eat(b'=') {
+        let Some((b'=', after_equals)) = skip_whitespace(after_name).split_first() else {
             return Err(ParseError::Malformed("expected '=' after a parameter name"));
-        }
-        cursor.skip_whitespace();
-        let value = if cursor.peek() == Some(b'"') {
-            cursor.quoted_string()?
+        };
+        let value_start = skip_whitespace(after_equals);
+        let (value, after_value) = if let Some((b'"', quoted)) = value_start.split_first() {
+            quoted_string(quoted)?
         } else {
-            let token = cursor.token();
+            let (token, after) = token(value_start);
             if token.is_empty() {
                 return Err(ParseError::Malformed("expected a parameter value"));
             }
-            Cow::Borrowed(token)
+            (Cow::Borrowed(token), after)
         };
-        cursor.skip_whitespace();
-        if !cursor.at_end() && cursor.peek() != Some(b',') {
+        rest = skip_whitespace(after_value);
+        if rest.first().is_some_and(|&byte| byte != b',') {
             return Err(ParseError::Malformed("expected ',' between parameters"));
         }
         if let Some((canonical, slot)) = params.slot(name) {
@@ -147,76 +191,48 @@ pub(crate) fn parse_authorization(value: &[u8]) -> Result<DigestParams<'_>, Pars
     Ok(params)
 }
 
-struct Cursor<'a> {
-    input: &'a [u8],
-    pos: usize,
+/// `input` without its leading spaces and tabs.
+fn skip_whitespace(input: &[u8]) -> &[u8] {
+    let skip = input
+        .iter()
+        .position(|&byte| byte != b' ' && byte != b'\t')
+        .unwrap_or(input.len());
+    &input[skip..]
 }
 
-impl<'a> Cursor<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.input.get(self.pos).copied()
-    }
+/// The run of token characters `input` starts with (possibly empty), and what follows.
+/// Besides RFC 9110 `tchar` we take `/` and `:` so that a client sending an unquoted
+/// `uri` is still understood.
+fn token(input: &[u8]) -> (&[u8], &[u8]) {
+    let len = input
+        .iter()
+        .position(|&byte| !is_token_byte(byte))
+        .unwrap_or(input.len());
+    input.split_at(len)
+}
 
-    fn at_end(&self) -> bool {
-        self.pos >= self.input.len()
+/// A quoted-string whose opening quote was just read, where `\x` stands for `x`: its
+/// contents and what follows the closing quote.
+fn quoted_string(input: &[u8]) -> Result<(Cow<'_, [u8]>, &[u8]), ParseError> {
+    const UNTERMINATED: ParseError = ParseError::Malformed("unterminated quoted string");
+    // Most values have no escapes: one search finds the closing quote.
+    let mut at = memchr::memchr2(b'"', b'\\', input).ok_or(UNTERMINATED)?;
+    if input[at] == b'"' {
+        return Ok((Cow::Borrowed(&input[..at]), &input[at + 1..]));
     }
-
-    fn eat(&mut self, byte: u8) -> bool {
-        let matched = self.peek() == Some(byte);
-        if matched {
-            self.pos += 1;
-        }
-        matched
-    }
-
-    /// Skips spaces and tabs; says whether there were any.
-    fn skip_whitespace(&mut self) -> bool {
-        let start = self.pos;
-        while matches!(self.peek(), Some(b' ' | b'\t')) {
-            self.pos += 1;
-        }
-        self.pos > start
-    }
-
-    /// A run of token characters, possibly empty. Besides RFC 9110 `tchar` we take `/`
-    /// and `:` so that a client sending an unquoted `uri` is still understood.
-    fn token(&mut self) -> &'a [u8] {
-        let start = self.pos;
-        while self.peek().is_some_and(is_token_byte) {
-            self.pos += 1;
-        }
-        &self.input[start..self.pos]
-    }
-
-    /// A quoted-string starting at the opening quote; `\x` stands for `x`.
-    fn quoted_string(&mut self) -> Result<Cow<'a, [u8]>, ParseError> {
-        debug_assert_eq!(self.peek(), Some(b'"'));
-        self.pos += 1;
-        let start = self.pos;
-        let mut unescaped: Option<Vec<u8>> = None;
-        loop {
-            // Skip the run of plain bytes in one pass: most values have no escapes.
-            let rest = &self.input[self.pos..];
-            let run = memchr::memchr2(b'"', b'\\', rest)
-                .ok_or(ParseError::Malformed("unterminated quoted string"))?;
-            if let Some(owned) = &mut unescaped {
-                owned.extend_from_slice(&rest[..run]);
-            }
-            self.pos += run + 1;
-            if rest[run] == b'"' {
-                return Ok(match unescaped {
-                    Some(owned) => Cow::Owned(owned),
-                    None => Cow::Borrowed(&self.input[start..self.pos - 1]),
-                });
-            }
-            // A backslash: the next byte stands for itself.
-            let Some(escaped) = self.peek() else {
-                return Err(ParseError::Malformed("bad escape in quoted string"));
-            };
-            self.pos += 1;
-            unescaped
-                .get_or_insert_with(|| self.input[start..self.pos - 2].to_vec())
-                .push(escaped);
+    let mut unescaped = input[..at].to_vec();
+    // input[at] is a backslash: the next byte stands for itself.
+    loop {
+        let Some(&escaped) = input.get(at + 1) else {
+            return Err(ParseError::Malformed("bad escape in quoted string"));
+        };
+        unescaped.push(escaped);
+        let rest = &input[at + 2..];
+        let run = memchr::memchr2(b'"', b'\\', rest).ok_or(UNTERMINATED)?;
+        unescaped.extend_from_slice(&rest[..run]);
+        at += 2 + run;
+        if input[at] == b'"' {
+            return Ok((Cow::Owned(unescaped), &input[at + 1..]));
         }
     }
 }
@@ -225,7 +241,7 @@ fn is_token_byte(byte: u8) -> bool {
     TOKEN_BYTES[usize::from(byte)]
 }
 
-/// RFC 9110 `tchar`, plus `/` and `:` (see [`Cursor::token`]), as a lookup table.
+/// RFC 9110 `tchar`, plus `/` and `:` (see [`token`]), as a lookup table.
 static TOKEN_BYTES: [bool; 256] = {
     let mut table = [false; 256];
     let mut byte = 0;
@@ -374,6 +390,25 @@ mod tests {
         assert_eq!(params.userhash.as_deref(), Some(&b"false"[..]));
         assert_eq!(params.username_star.as_deref(), Some(&b"UTF-8''x"[..]));
         assert!(params.nonce.is_some() && params.cnonce.is_some());
+    }
+
+    #[test]
+    fn parameter_names_match_in_any_case_and_nothing_else() {
+        let params =
+            parse(r#"Digest USERNAME*=x, NC=1, Qop=auth, AlGoRiThM=MD5, uRi="/""#).unwrap();
+        assert_eq!(params.username_star.as_deref(), Some(&b"x"[..]));
+        assert_eq!(params.nc.as_deref(), Some(&b"1"[..]));
+        assert_eq!(params.qop.as_deref(), Some(&b"auth"[..]));
+        assert_eq!(params.algorithm.as_deref(), Some(&b"MD5"[..]));
+        assert_eq!(params.uri.as_deref(), Some(&b"/"[..]));
+        // Near misses are unknown parameters, skipped: other lengths, and token bytes
+        // that lowering by 0x20 maps onto other bytes ('^' to '~', '_' to DEL).
+        let params = parse(
+            "Digest usernam=a, username**=b, username_=c, ur=d, urii=e, n^=f, nc~=g, \
+             realm2=h, opaque^=i, qop_=j, userhash*=k, algorithms=l",
+        )
+        .unwrap();
+        assert_eq!(params, DigestParams::default());
     }
 
     #[test]

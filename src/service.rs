@@ -1,4 +1,5 @@
 use std::fmt;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -88,8 +89,11 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
+        // Split here rather than in `handle`: an async fn keeps its arguments in its
+        // state for its whole life, so a `Request` argument would sit next to the parts.
+        let (parts, body) = request.into_parts();
         ResponseFuture {
-            inner: Box::pin(handle(shared, inner, request)),
+            inner: Box::pin(handle(shared, inner, parts, body)),
         }
     }
 }
@@ -100,67 +104,69 @@ struct Authenticated {
     info: AuthInfo,
 }
 
-async fn handle<S, C, N, R, ReqBody, ResBody>(
+/// The request's whole life in the layer.
+///
+/// Its state is what every request allocates, so it is kept small (under glibc's 1 KiB
+/// thread-cache limit, past which each allocation and free takes malloc's slow path): a
+/// plain function around an `async move` block, because an `async fn` would keep each
+/// argument twice (as passed, and as the local it moves into), and each awaited result
+/// taken apart at once, so that nothing borrowed stays alive across a later await.
+#[allow(clippy::manual_async_fn)] // See above: `async fn` would store the arguments twice.
+fn handle<S, C, N, R, ReqBody, ResBody>(
     shared: Arc<Shared<C, N, R>>,
     mut inner: S,
-    request: Request<ReqBody>,
-) -> Result<Response<ResBody>, S::Error>
+    mut parts: http::request::Parts,
+    body: ReqBody,
+) -> impl Future<Output = Result<Response<ResBody>, S::Error>>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     C: CredentialStore,
     N: NonceStore,
     R: RejectionResponse<ResBody>,
 {
-    let config = &shared.config;
-    let now = config.clock.now();
-    let (mut parts, body) = request.into_parts();
-    if config.protocol.passes_unauthenticated(&parts.method) {
-        return pass_unauthenticated(&shared, inner, parts, body, now).await;
-    }
-    let client = match config.client_ip.client_ip(&parts) {
-        Ok(client) => client,
-        Err(UnknownClient::NoPeerAddress) => {
-            report_missing_peer(&shared.explained_missing_peer);
-            return Ok(reject(
-                &shared,
-                Rejection::UnknownClientIp,
-                &parts,
-                None,
-                now,
-            ));
+    async move {
+        let config = &shared.config;
+        let now = config.clock.now();
+        if config.protocol.passes_unauthenticated(&parts.method) {
+            // Boxed: its state would otherwise widen every request's future.
+            return Box::pin(pass_unauthenticated(&shared, inner, parts, body, now)).await;
         }
-        // Any client behind the proxy can send this: info, never an error that pages.
-        Err(UnknownClient::BadForwarding { proxy, reason }) => {
-            tracing::info!(
-                proxy_ip = %proxy, reason, "digest auth: unusable forwarding header"
-            );
-            let rejection = Rejection::BadForwarding(reason);
-            return Ok(reject(&shared, rejection, &parts, None, now));
-        }
-    };
-    // Boxed on its own: two futures under glibc's 1 KiB small-allocation limit cost less
-    // than one of 1.3 KiB, whose free sends malloc down its slow path on every request.
-    match Box::pin(authenticate(&shared, &parts, client, now)).await {
-        Ok(Authenticated { user, info }) => {
-            parts.extensions.insert(user);
-            config.mode.remove_consumed_credentials(&mut parts.headers);
-            let mut response = inner.call(Request::from_parts(parts, body)).await?;
-            match info {
-                AuthInfo::Header(info) => {
-                    response
-                        .headers_mut()
-                        .insert(config.mode.info_header(), info);
-                }
-                // auth-int: the outer stage finishes rspauth over the response body.
-                AuthInfo::AfterBody(pending) => {
-                    response.extensions_mut().insert(*pending);
-                }
+        let client = match config.client_ip.client_ip(&parts) {
+            Ok(client) => client,
+            Err(UnknownClient::NoPeerAddress) => {
+                report_missing_peer(&shared.explained_missing_peer);
+                return Ok(reject(
+                    &shared,
+                    Rejection::UnknownClientIp,
+                    &parts,
+                    None,
+                    now,
+                ));
             }
-            Ok(response)
-        }
-        // allow_anonymous: through without a user, with the challenges on the answer
-        // (RFC 9110 section 11.6.1 allows them on any status) so the client can log in.
-        Err(Rejection::MissingCredentials) if config.allow_anonymous => {
+            // Any client behind the proxy can send this: info, never an error that pages.
+            Err(UnknownClient::BadForwarding { proxy, reason }) => {
+                tracing::info!(
+                    proxy_ip = %proxy, reason, "digest auth: unusable forwarding header"
+                );
+                let rejection = Rejection::BadForwarding(reason);
+                return Ok(reject(&shared, rejection, &parts, None, now));
+            }
+        };
+        // Boxed on its own: two futures under glibc's 1 KiB small-allocation limit cost
+        // less than one over it, whose free sends malloc down its slow path.
+        // The awaited result is taken apart within this statement: kept alive (and
+        // borrowed by the guard) across the inner service's await, it would widen the state.
+        let info = match Box::pin(authenticate(&shared, &parts, client, now)).await {
+            Ok(Authenticated { user, info }) => {
+                parts.extensions.insert(user);
+                Some(info)
+            }
+            Err(Rejection::MissingCredentials) if config.allow_anonymous => None,
+            Err(rejection) => return Ok(reject(&shared, rejection, &parts, Some(client), now)),
+        };
+        let Some(info) = info else {
+            // allow_anonymous: through without a user, with the challenges on the answer
+            // (RFC 9110 section 11.6.1 allows them on any status) so the client can log in.
             parts.extensions.insert(Anonymous);
             config.mode.remove_consumed_credentials(&mut parts.headers);
             let arrangement = config.challenge_order.arrangement(&parts);
@@ -169,9 +175,22 @@ where
             for challenge in challenges(config, client, now, false, arrangement) {
                 headers.append(config.mode.challenge_header(), challenge);
             }
-            Ok(response)
+            return Ok(response);
+        };
+        config.mode.remove_consumed_credentials(&mut parts.headers);
+        let mut response = inner.call(Request::from_parts(parts, body)).await?;
+        match info {
+            AuthInfo::Header(info) => {
+                response
+                    .headers_mut()
+                    .insert(config.mode.info_header(), info);
+            }
+            // auth-int: the outer stage finishes rspauth over the response body.
+            AuthInfo::AfterBody(pending) => {
+                response.extensions_mut().insert(*pending);
+            }
         }
-        Err(rejection) => Ok(reject(&shared, rejection, &parts, Some(client), now)),
+        Ok(response)
     }
 }
 
@@ -187,73 +206,81 @@ where
     N: NonceStore,
 {
     let config = &shared.config;
-    let answer = parse_answer(config, parts).inspect_err(|rejection| {
-        log_rejection(*rejection, client, None);
-    })?;
-    let throttle_failed = |error| store_failed(shared, "throttle", &error, client, now);
-    // Before any hashing (the nonce MAC included) and any store lookup.
-    if let Some(throttle) = &config.throttle {
-        let key = FailureKey::new(client, &answer.username);
-        if let Some(retry_after_secs) = throttle.lock(key, now).await.map_err(throttle_failed)? {
-            let rejection = Rejection::Throttled { retry_after_secs };
-            log_rejection(rejection, client, Some(&answer.username));
-            return Err(rejection);
-        }
-    }
-    let attempt = answer
-        .check_nonce(config, client)
-        .inspect_err(|rejection| {
-            log_rejection(*rejection, client, None);
-        })?;
-    // As sent: with userhash, the hash, which is also what the throttle counts on.
-    let sent_username = &attempt.answer.username;
-    let algorithm = attempt.answer.algorithm;
-    let hash = algorithm.hash_function();
-    let credentials_failed = |error: C::Error| {
-        let error: Box<dyn std::error::Error + Send + Sync> = error.into();
-        store_failed(shared, "credential", &*error, client, now)
-    };
-    let (username, credential) = lookup(&shared.credentials, &attempt, &config.realm, hash)
-        .await
-        .map_err(credentials_failed)?;
-    let fail = |rejection| {
-        log_rejection(rejection, client, Some(&username));
-        rejection
-    };
-    let throttle_key = FailureKey::new(client, sent_username);
-    let checked = attempt.check_response(
-        credential.as_ref().map(Credential::ha1),
-        config.dummy_ha1(hash),
-        parts.method.as_str().as_bytes(),
-    );
-    let verified = match checked {
-        Ok(verified) => verified,
-        Err(rejection) => {
-            let rejection = fail(rejection);
-            // The one kind of rejection the throttle counts: a wrong password or an
-            // unknown user, in a well-formed answer to a genuine nonce of this client.
+    // No closures kept in locals here: each would sit in the future's state.
+    // The answer and the attempt are borrowed only inside these blocks: a borrowed local
+    // stays in the future's state until its scope ends, and both are gone before the
+    // replay check's await.
+    let (algorithm, username, credential, sent_username);
+    // Matched as a temporary: a named result would stay in the future's state to its end.
+    #[allow(clippy::blocks_in_conditions)]
+    let (use_, info) = match {
+        let mut attempt = {
+            let answer = parse_answer(config, parts).inspect_err(|rejection| {
+                log_rejection(*rejection, client, None);
+            })?;
+            // Before any hashing (the nonce MAC included) and any store lookup.
+            if let Some(throttle) = &config.throttle {
+                let key = FailureKey::new(client, &answer.username);
+                if let Some(retry_after_secs) = throttle
+                    .lock(key, now)
+                    .await
+                    .map_err(|error| store_failed(shared, "throttle", &error, client, now))?
+                {
+                    let rejection = Rejection::Throttled { retry_after_secs };
+                    log_rejection(rejection, client, Some(&answer.username));
+                    return Err(rejection);
+                }
+            }
+            answer
+                .check_nonce(config, client)
+                .inspect_err(|rejection| {
+                    log_rejection(*rejection, client, None);
+                })?
+        };
+        algorithm = attempt.answer.algorithm;
+        let hash = algorithm.hash_function();
+        (username, credential) = lookup(&shared.credentials, &attempt, &config.realm, hash)
+            .await
+            .map_err(|error| {
+                let error: Box<dyn std::error::Error + Send + Sync> = error.into();
+                store_failed(shared, "credential", &*error, client, now)
+            })?;
+        // As sent: with userhash, the hash, which is also what the throttle counts on.
+        // Nothing after the lookup reads it in the attempt.
+        sent_username = std::mem::take(&mut attempt.answer.username);
+        conclude(
+            config,
+            &attempt,
+            credential.as_ref(),
+            parts.method.as_str().as_bytes(),
+            client,
+            now,
+        )
+    } {
+        Ok(concluded) => concluded,
+        // The one kind of rejection the throttle counts: a wrong password or an unknown
+        // user, in a well-formed answer to a genuine nonce of this client.
+        Err(Rejection::BadCredentials) => {
+            let rejection = logged(Rejection::BadCredentials, client, &username);
             if let Some(throttle) = &config.throttle {
                 let locks = throttle
-                    .record_failure(throttle_key, now)
+                    .record_failure(FailureKey::new(client, &sent_username), now)
                     .await
-                    .map_err(throttle_failed)?;
+                    .map_err(|error| store_failed(shared, "throttle", &error, client, now))?;
                 log_locks(locks, client, &username);
             }
             return Err(rejection);
         }
+        Err(rejection) => return Err(logged(rejection, client, &username)),
     };
-    let age = attempt
-        .fresh_age(now, config.lifetime_secs, config.epoch)
-        .map_err(fail)?;
-    let use_ = NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
     match shared.nonces.record_use(use_).await {
         Ok(NcCheck::Accepted) => {}
-        Ok(NcCheck::Replayed) => return Err(fail(Rejection::Replay)),
+        Ok(NcCheck::Replayed) => return Err(logged(Rejection::Replay, client, &username)),
         // Below the window: a browser with more than 64 requests in flight on one nonce,
         // or a replay of an old count. Either way the request is refused; stale lets an
         // honest client retry without asking its user.
         Ok(NcCheck::BelowWindow | NcCheck::Forgotten) => {
-            return Err(fail(Rejection::StaleNonce));
+            return Err(logged(Rejection::StaleNonce, client, &username));
         }
         Err(error) => {
             return Err(store_failed(shared, "nonce", &error, client, now));
@@ -261,17 +288,14 @@ where
     }
     if let Some(throttle) = &config.throttle {
         // The password was right: a failed reset only leaves old failures to run out.
-        if let Err(error) = throttle.record_success(throttle_key, now).await {
-            throttle_failed(error);
+        let key = FailureKey::new(client, &sent_username);
+        if let Err(error) = throttle.record_success(key, now).await {
+            store_failed(shared, "throttle", &error, client, now);
         }
     }
-    let next_nonce = config
-        .wants_next_nonce(age)
-        .then(|| config.signer.issue(algorithm, config.epoch, client, now));
-    let info = attempt.authentication_info(verified, next_nonce);
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
-        return Err(fail(Rejection::BadCredentials));
+        return Err(logged(Rejection::BadCredentials, client, &username));
     };
     let (_, roles, data) = credential.into_parts();
     Ok(Authenticated {
@@ -284,6 +308,40 @@ where
         ),
         info,
     })
+}
+
+/// Everything after the credential lookup that needs the attempt, with no store call:
+/// the response check against the user's `HA1` (`BadCredentials`, which the throttle
+/// counts), the nonce's age (`StaleNonce`), then the use to record and, finished before
+/// the replay check (for a refused replay it is work thrown away),
+/// `Authentication-Info`. Synchronous, so the attempt and the hash state never sit in
+/// the future's state across an await.
+fn conclude(
+    config: &crate::config::Config,
+    attempt: &crate::verify::Attempt<'_>,
+    credential: Option<&Credential>,
+    method: &[u8],
+    client: IpAddr,
+    now: std::time::SystemTime,
+) -> Result<(NonceUse, AuthInfo), Rejection> {
+    let algorithm = attempt.answer.algorithm;
+    let verified = attempt.check_response(
+        credential.map(Credential::ha1),
+        config.dummy_ha1(algorithm.hash_function()),
+        method,
+    )?;
+    let age = attempt.fresh_age(now, config.lifetime_secs, config.epoch)?;
+    let use_ = NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
+    let next_nonce = config
+        .wants_next_nonce(age)
+        .then(|| config.signer.issue(algorithm, config.epoch, client, now));
+    Ok((use_, attempt.authentication_info(verified, next_nonce)))
+}
+
+/// Logs a rejection of a known username and answers it.
+fn logged(rejection: Rejection, client: IpAddr, username: &str) -> Rejection {
+    log_rejection(rejection, client, Some(username));
+    rejection
 }
 
 /// Logs a store's failure (rate-limited) and answers it: a 500, never a 200.

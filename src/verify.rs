@@ -15,8 +15,8 @@ use crate::auth_int::{CollectedBody, PendingRspauth};
 use crate::clock::unix_secs;
 use crate::config::Config;
 use crate::credentials::Ha1;
-use crate::hash::finish_kd;
 use crate::hash::{Algorithm, DigestInput, Hasher, HexDigest, RawDigest};
+use crate::hash::{finish_kd, finish_kd_with, ha2_pair};
 use crate::header::{DigestParams, ParseError, parse_authorization};
 use crate::nonce::{IssuedNonce, NonceEpoch, NonceError};
 use crate::rejection::Rejection;
@@ -215,17 +215,25 @@ impl Attempt<'_> {
         let hash = self.answer.algorithm.hash_function();
         // auth-int: the request body's hash, computed only now, after the throttle and
         // the nonce check.
-        let entity_hash = self.answer.entity.map(|body| body.hash(hash));
-        let expected = finish_kd(
-            &prefix,
-            hash,
-            method,
-            &self.answer.uri,
-            entity_hash.as_ref(),
-        );
+        let (expected, rspauth_ha2) = match self.answer.entity {
+            // Both HA2s from one lookup: rspauth's is kept for authentication_info.
+            None => {
+                let [ha2, rspauth_ha2] = ha2_pair(hash, method, &self.answer.uri);
+                (finish_kd_with(&prefix, &ha2), Some(rspauth_ha2))
+            }
+            Some(body) => {
+                let entity_hash = body.hash(hash);
+                let expected =
+                    finish_kd(&prefix, hash, method, &self.answer.uri, Some(&entity_hash));
+                (expected, None)
+            }
+        };
         let matches = expected.ct_eq(&self.answer.response);
         if known & bool::from(matches) {
-            Ok(Verified(prefix))
+            Ok(Verified {
+                prefix,
+                rspauth_ha2,
+            })
         } else {
             Err(Rejection::BadCredentials)
         }
@@ -265,7 +273,7 @@ impl Attempt<'_> {
         let hash = self.answer.algorithm.hash_function();
         if self.answer.entity.is_some() {
             return AuthInfo::AfterBody(Box::new(PendingRspauth {
-                prefix: verified.0,
+                prefix: verified.prefix,
                 hash,
                 uri: self.answer.uri.to_vec(),
                 cnonce: self.answer.cnonce.to_vec(),
@@ -273,7 +281,11 @@ impl Attempt<'_> {
                 next_nonce,
             }));
         }
-        let rspauth = finish_kd(&verified.0, hash, b"", &self.answer.uri, None).to_hex();
+        let rspauth = match &verified.rspauth_ha2 {
+            Some(ha2) => finish_kd_with(&verified.prefix, ha2),
+            None => finish_kd(&verified.prefix, hash, b"", &self.answer.uri, None),
+        }
+        .to_hex();
         AuthInfo::Header(info_header(
             b"auth",
             Some(&rspauth),
@@ -286,7 +298,11 @@ impl Attempt<'_> {
 
 /// A verified response: the `KD` state that `rspauth` finishes. It is derived from the
 /// user's `HA1`, so it is as secret as the password for this `(nonce, nc)`.
-pub(crate) struct Verified(Hasher);
+pub(crate) struct Verified {
+    prefix: Hasher,
+    /// `H(:uri)`, found with the response's own `HA2` (not for auth-int).
+    rspauth_ha2: Option<HexDigest>,
+}
 
 /// The `Authentication-Info` value: `qop`, `rspauth` (when there is one), `cnonce`, `nc`
 /// and `nextnonce`.
@@ -297,14 +313,7 @@ pub(crate) fn info_header(
     nc: &[u8],
     next_nonce: Option<&str>,
 ) -> HeaderValue {
-    // Exact size (escapes aside), so the buffer becomes the header without a copy.
-    let len = 22
-        + qop.len()
-        + rspauth.map_or(0, |rspauth| 12 + rspauth.as_bytes().len())
-        + cnonce.len()
-        + nc.len()
-        + next_nonce.map_or(0, |next| 14 + next.len());
-    let mut value = Vec::with_capacity(len);
+    let mut value = Vec::with_capacity(info_len(qop, rspauth, cnonce, nc, next_nonce));
     value.extend_from_slice(b"qop=");
     value.extend_from_slice(qop);
     if let Some(rspauth) = rspauth {
@@ -334,6 +343,26 @@ pub(crate) fn info_header(
     // Every byte came from our own hex and base64 or from the header we parsed, which
     // holds no control characters (the parser refuses them), so this cannot fail.
     HeaderValue::try_from(value).expect("Authentication-Info is a valid header value")
+}
+
+/// The exact length of [`info_header`]'s value (escapes in `cnonce` aside): a buffer with
+/// no spare capacity becomes the header's `Bytes` as it is, where one with any would
+/// cost another allocation.
+fn info_len(
+    qop: &[u8],
+    rspauth: Option<&HexDigest>,
+    cnonce: &[u8],
+    nc: &[u8],
+    next_nonce: Option<&str>,
+) -> usize {
+    // `qop=`, `, cnonce="`, `", nc=`; `, rspauth="` and `"`; `, nextnonce="` and `"`.
+    4 + qop.len()
+        + rspauth.map_or(0, |rspauth| 12 + rspauth.as_bytes().len())
+        + 10
+        + cnonce.len()
+        + 6
+        + nc.len()
+        + next_nonce.map_or(0, |next| 14 + next.len())
 }
 
 fn required<'a>(
@@ -386,6 +415,10 @@ fn plain_username<'a>(params: &mut DigestParams<'a>) -> Result<Cow<'a, str>, Rej
 /// (U+0080 to U+009F, such as U+009B, a terminal's CSI) in ordinary bytes: refuse them
 /// as `username*` does, before they reach logs and the application.
 fn no_controls(username: Cow<'_, str>) -> Result<Cow<'_, str>, Rejection> {
+    // Printable ASCII, the usual case, has no control to look for char by char.
+    if username.bytes().all(|byte| (0x20..0x7f).contains(&byte)) {
+        return Ok(username);
+    }
     if username.chars().any(char::is_control) {
         return Err(Rejection::InvalidField("username has control characters"));
     }
@@ -550,6 +583,42 @@ mod tests {
             expected.extend_from_slice(echoed);
             expected.extend_from_slice(b"\", nc=00000001");
             assert_eq!(info.as_bytes(), expected.as_slice());
+        }
+    }
+
+    #[test]
+    fn authentication_info_buffer_is_sized_exactly() {
+        let rspauth = RawDigest::from_hex(&[b'b'; 64]).unwrap().to_hex();
+        for (rspauth, next) in [
+            (None, None),
+            (Some(&rspauth), None),
+            (Some(&rspauth), Some("bmV4dA")),
+            (None, Some("bmV4dA")),
+        ] {
+            let args = (
+                &b"auth"[..],
+                rspauth,
+                &b"0a4f113b"[..],
+                &b"00000001"[..],
+                next,
+            );
+            let info = info_header(args.0, args.1, args.2, args.3, args.4);
+            assert_eq!(
+                info.as_bytes().len(),
+                info_len(args.0, args.1, args.2, args.3, args.4),
+                "{info:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn usernames_with_control_characters_are_refused() {
+        // A tab passes the header parser (it is whitespace there) but not here.
+        for bad in ["a\tb", "\t", "a\u{9b}b", "\u{85}"] {
+            assert!(no_controls(Cow::Borrowed(bad)).is_err(), "{bad:?}");
+        }
+        for good in ["Mufasa", "J\u{e4}s\u{f8}n Doe", "a b~", ""] {
+            assert!(no_controls(Cow::Borrowed(good)).is_ok(), "{good:?}");
         }
     }
 

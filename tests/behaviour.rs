@@ -624,6 +624,28 @@ async fn expired_nonce_with_correct_response_is_stale() {
     );
 }
 
+/// A nonce verified a moment ago is remembered (the per-thread verified-nonce cache), but
+/// only its decoded contents are: once it has expired, its next use is still stale.
+#[tokio::test]
+async fn expired_nonce_is_stale_even_right_after_it_verified() {
+    let f = fixture();
+    let challenge = f.challenge("SHA-256").await;
+    let first = Answer::get("/dir/index.html").header(&challenge);
+    assert_eq!(
+        f.get("/dir/index.html", Some(&first)).await.status(),
+        StatusCode::OK
+    );
+    f.clock.advance(Duration::from_secs(30 * 60 + 1));
+    let next = Answer::get("/dir/index.html").nc(2).header(&challenge);
+    let response = f.get("/dir/index.html", Some(&next)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let fresh = challenges(response.headers());
+    assert!(
+        !fresh.is_empty() && fresh.iter().all(|c| c.stale),
+        "stale=true"
+    );
+}
+
 #[tokio::test]
 async fn nonce_within_its_lifetime_is_not_stale() {
     let f = fixture();

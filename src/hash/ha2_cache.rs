@@ -27,7 +27,8 @@ struct Entry {
     method_len: u8,
     uri: [u8; MAX_URI],
     uri_len: u8,
-    digest: HexDigest,
+    /// `H(method:uri)`, then `H(:uri)` (`rspauth`'s).
+    digests: [HexDigest; 2],
 }
 
 impl Entry {
@@ -37,10 +38,10 @@ impl Entry {
         method_len: 0,
         uri: [0; MAX_URI],
         uri_len: 0,
-        digest: HexDigest {
+        digests: [HexDigest {
             digits: [0; 64],
             len: 0,
-        },
+        }; 2],
     };
 
     fn holds(&self, hash: HashFunction, method: &[u8], uri: &[u8]) -> bool {
@@ -63,7 +64,18 @@ thread_local! {
 
 /// `H(method:uri)` in hex, from this thread's table when it holds it.
 pub(crate) fn ha2(hash: HashFunction, method: &[u8], uri: &[u8]) -> HexDigest {
-    let compute = || hash.hex_digest(&[method, b":", uri]);
+    ha2_pair(hash, method, uri)[0]
+}
+
+/// `H(method:uri)` and `H(:uri)`: the `response`'s `HA2` and the `rspauth`'s, which a
+/// success needs both of, from one lookup (a miss computes both).
+pub(crate) fn ha2_pair(hash: HashFunction, method: &[u8], uri: &[u8]) -> [HexDigest; 2] {
+    let compute = || {
+        [
+            hash.hex_digest(&[method, b":", uri]),
+            hash.hex_digest(&[b":", uri]),
+        ]
+    };
     let (Ok(method_len), Ok(uri_len)) = (u8::try_from(method.len()), u8::try_from(uri.len()))
     else {
         return compute();
@@ -79,9 +91,9 @@ pub(crate) fn ha2(hash: HashFunction, method: &[u8], uri: &[u8]) -> HexDigest {
                 return compute();
             };
             if let Some(entry) = table.entries.iter().find(|e| e.holds(hash, method, uri)) {
-                return entry.digest;
+                return entry.digests;
             }
-            let digest = compute();
+            let digests = compute();
             let slot = table.next;
             table.next = (slot + 1) % ENTRIES;
             let entry = &mut table.entries[slot];
@@ -90,8 +102,8 @@ pub(crate) fn ha2(hash: HashFunction, method: &[u8], uri: &[u8]) -> HexDigest {
             entry.method_len = method_len;
             entry.uri[..uri.len()].copy_from_slice(uri);
             entry.uri_len = uri_len;
-            entry.digest = digest;
-            digest
+            entry.digests = digests;
+            digests
         })
         .unwrap_or_else(|_| compute())
 }
@@ -118,6 +130,11 @@ mod tests {
                         assert_eq!(
                             ha2(hash, method, uri),
                             direct(hash, method, uri),
+                            "{hash:?} {method:?} {uri:?}"
+                        );
+                        assert_eq!(
+                            ha2_pair(hash, method, uri),
+                            [direct(hash, method, uri), direct(hash, b"", uri)],
                             "{hash:?} {method:?} {uri:?}"
                         );
                     }

@@ -13,6 +13,10 @@
 //!   client tag fails, to tell a forged nonce from a genuine one used from another
 //!   address in the logs.
 //!
+//! A client reusing its nonce (the next `nc`) skips even that one MAC: each thread
+//! remembers the last few nonces it verified, keyed by the whole nonce, the client's
+//! address and the signer (`verified_cache`, which says why that is sound).
+//!
 //! Issuing stores nothing, so a flood of unauthenticated requests costs no memory. The
 //! [`NonceStore`] is asked only after a response has verified, to accept each
 //! `(nonce, nc)` once.
@@ -20,6 +24,7 @@
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+mod verified_cache;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisNonceStore, RedisNonceStoreBuilder, RedisStoreError};
@@ -38,6 +43,7 @@ use subtle::ConstantTimeEq;
 
 use crate::clock::{from_unix_secs, unix_secs};
 use crate::hash::Algorithm;
+use verified_cache::SignerId;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -199,8 +205,12 @@ pub(crate) enum NonceError {
 /// Signs and checks nonces for one realm with the current key (and accepts older keys).
 #[derive(Debug, Clone)]
 pub(crate) struct NonceSigner {
-    /// Realm keys: the current one first, then retired ones still accepted.
+    /// Realm keys: the current one first, then retired ones still accepted. Never
+    /// changed once made: the verified-nonce cache relies on it (see `id`).
     keys: Vec<NonceKey>,
+    /// Names these keys in the per-thread cache of verified nonces
+    /// ([`verified_cache`]): every signer made gets its own, clones share it.
+    id: SignerId,
 }
 
 impl NonceSigner {
@@ -209,7 +219,10 @@ impl NonceSigner {
             .chain(previous)
             .map(|key| key.for_realm(realm))
             .collect();
-        NonceSigner { keys }
+        NonceSigner {
+            keys,
+            id: SignerId::next(),
+        }
     }
 
     /// A new nonce for `algorithm`, bound to `client`, for a store of `epoch`.
@@ -250,10 +263,41 @@ impl NonceSigner {
 
     /// Checks that `nonce` is ours and was issued to `client`, comparing MACs in constant
     /// time. A genuine nonce costs one HMAC; the second runs only to explain a failure.
+    /// A nonce this thread verified a moment ago for the same client (a client reusing
+    /// its nonce with the next `nc`) is answered from [`verified_cache`], which explains
+    /// why that gives the very same answer.
     pub(crate) fn check(&self, nonce: &[u8], client: IpAddr) -> Result<IssuedNonce, NonceError> {
-        if nonce.len() != ENCODED_NONCE_LEN {
+        let Ok(encoded) = <&[u8; ENCODED_NONCE_LEN]>::try_from(nonce) else {
             return Err(NonceError::Forged);
+        };
+        let address = ip_bytes(client);
+        let key = verified_cache::Key::new(self.id, encoded, &address);
+        if let Some(cached) = verified_cache::lookup(&key) {
+            return Ok(cached);
         }
+        let checked = self.verify(encoded, &address)?;
+        verified_cache::remember(&key, checked);
+        Ok(checked)
+    }
+
+    /// [`check`](Self::check) without the cache: always the MAC (for benchmarks and tests).
+    pub(crate) fn check_uncached(
+        &self,
+        nonce: &[u8],
+        client: IpAddr,
+    ) -> Result<IssuedNonce, NonceError> {
+        let Ok(encoded) = <&[u8; ENCODED_NONCE_LEN]>::try_from(nonce) else {
+            return Err(NonceError::Forged);
+        };
+        self.verify(encoded, &ip_bytes(client))
+    }
+
+    /// Decodes `nonce` and verifies its MACs for `address`.
+    fn verify(
+        &self,
+        nonce: &[u8; ENCODED_NONCE_LEN],
+        address: &[u8; 16],
+    ) -> Result<IssuedNonce, NonceError> {
         let mut raw = [0u8; NONCE_LEN];
         match URL_SAFE_NO_PAD.decode_slice(nonce, &mut raw) {
             Ok(NONCE_LEN) => {}
@@ -265,7 +309,7 @@ impl NonceSigner {
             .find(|key| key.id == raw[0])
             .ok_or(NonceError::Forged)?;
         let (signed, client_tag) = raw.split_at(SIGNED_LEN);
-        let expected: [u8; CLIENT_TAG_LEN] = key.tag(&[signed, &ip_bytes(client)]);
+        let expected: [u8; CLIENT_TAG_LEN] = key.tag(&[signed, address]);
         if !bool::from(expected.ct_eq(client_tag)) {
             let (fields, tag) = signed.split_at(FIELDS_LEN);
             let expected_tag: [u8; TAG_LEN] = key.tag(&[fields]);
