@@ -97,8 +97,9 @@ impl<C: CredentialStore> DigestLayerBuilder<C> {
 impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// The algorithms to offer, in challenge order; clients that take the first challenge
     /// (curl, Chromium, httpx) use the first they support. Default: SHA-256, then MD5
+    /// for the clients that know nothing else.
+    ///
     /// ```
-    /// use std::time::Duration;
     /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
     ///
     /// let realm = "api@example.org";
@@ -115,9 +116,11 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 
     /// How long a nonce is accepted ([`DEFAULT_NONCE_LIFETIME`] by default). After it, a
+    /// correct answer gets `stale=true` and the client retries with a new nonce.
+    ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
@@ -132,13 +135,13 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 
     /// The key that signs nonces. By default each process draws a random one; set a shared
+    /// key (and a shared [`NonceStore`]) when several instances serve the same clients.
+    ///
     /// ```
-    /// use std::time::Duration;
-    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey};
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
-    /// use tower_digest_auth::NonceKey;
     ///
     /// // 32 or more bytes from your secrets manager, the same on every instance.
     /// let secret = [0x5a; 32];
@@ -153,13 +156,13 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 
     /// A retired key whose nonces are still accepted (with a different id from the
+    /// current key), so rotating keys does not turn live nonces stale.
+    ///
     /// ```
-    /// use std::time::Duration;
-    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey};
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
-    /// use tower_digest_auth::NonceKey;
     ///
     /// // Rotation: sign with key 2, keep accepting what key 1 signed until its nonces expire.
     /// let layer = DigestLayer::builder(realm, users)
@@ -176,12 +179,10 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// Where the client's IP address comes from (the connection, by default).
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::{ClientIpSource, DigestLayer, MemoryCredentials};
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
-    /// use tower_digest_auth::ClientIpSource;
     ///
     /// // Behind nginx on 10.0.0.0/8, which appends the client to X-Forwarded-For.
     /// let layer = DigestLayer::builder(realm, users)
@@ -199,8 +200,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// instance agrees on it.
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
@@ -216,8 +216,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// so clients may send credentials to them without a challenge first.
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
@@ -236,12 +235,10 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// turns the adjustment off.
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::{ChallengeOrder, DigestLayer, MemoryCredentials};
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
-    /// use tower_digest_auth::ChallengeOrder;
     ///
     /// let layer = DigestLayer::builder(realm, users)
     ///     .challenge_order(ChallengeOrder::configured())
@@ -258,11 +255,10 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::{DigestLayer, ManualClock, MemoryCredentials};
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
-    /// use tower_digest_auth::ManualClock;
     ///
     /// let clock = ManualClock::new();
     /// let layer = DigestLayer::builder(realm, users).clock(clock.clone()).build()?;
@@ -302,12 +298,10 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// The store that accepts each `(nonce, nc)` once ([`MemoryNonceStore`] by default).
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials, MemoryNonceStore};
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
-    /// use tower_digest_auth::MemoryNonceStore;
     ///
     /// // Two layers in one process (say, two routers) sharing one replay store.
     /// let nonces = MemoryNonceStore::with_max_entries(100_000);
