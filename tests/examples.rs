@@ -248,6 +248,24 @@ async fn database_example_answers_500_when_the_database_fails() {
     assert!(challenges(response.headers()).is_empty());
 }
 
+#[tokio::test]
+async fn database_example_answers_500_for_a_stored_ha1_that_does_not_parse() {
+    let dir = TempDir::new();
+    let (store, path) = registered_store(&dir);
+    let url = start_database_example(store).await;
+    let challenge = challenge(&url).await.remove(0);
+
+    // A broken row must not pass for a wrong password (a 401 with a fresh challenge).
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("UPDATE users SET ha1 = 'not hex'")
+        .unwrap();
+
+    let response = answer(&url, &challenge, &Answer::get("/")).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(challenges(response.headers()).is_empty());
+}
+
 /// One `curl --digest` transfer as `user:password`: the status and the body. `extra` goes
 /// before the URL. curl is a real client nobody here wrote; tests/interop-setup.sh
 /// installs it.
