@@ -83,6 +83,10 @@
 //!   [`DigestLayerBuilder::external_prefix`] (or
 //!   [`forwarded_prefix`](DigestLayerBuilder::forwarded_prefix)), or every login is a 400.
 
+// On docs.rs (which builds with `--cfg docsrs`, see Cargo.toml), each item behind a cargo
+// feature is labelled with the feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod auth_int;
 pub mod authorize;
 mod challenge;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# What crates.io, docs.rs and a user on the oldest supported Rust see: the MSRV build, the
+# docs as docs.rs builds them, and the package as `cargo publish` would upload it, tested
+# from its own unpacked tarball. Called by .ci/run; runs on its own too.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# A target directory of its own: other toolchains and the unpacked package must not
+# invalidate the main build's cache.
+export CARGO_TARGET_DIR="${PUBLISH_CHECKS_TARGET:-$PWD/target/publish-checks}"
+msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+max_package_kib=150
+
+echo "== MSRV: Rust $msrv"
+rustup toolchain install "$msrv" --profile minimal --no-self-update
+cargo "+$msrv" check -p tower-digest-auth --all-features --lib --bins
+
+echo "== docs as docs.rs builds them (nightly, --cfg docsrs, every feature)"
+rustup toolchain install nightly --profile minimal --no-self-update
+RUSTDOCFLAGS="--cfg docsrs -Dwarnings" cargo +nightly doc --no-deps --all-features -p tower-digest-auth
+
+echo "== cargo publish --dry-run (builds the crate from its packaged tarball)"
+cargo publish --dry-run -p tower-digest-auth --allow-dirty
+crate=$(ls "$CARGO_TARGET_DIR"/package/tower-digest-auth-*.crate)
+bytes=$(stat -c %s "$crate")
+files=$(tar tzf "$crate" | grep -vc '/$')
+echo "package: $files files, $((bytes / 1024)) KiB compressed (at most $max_package_kib KiB)"
+if [ "$bytes" -gt $((max_package_kib * 1024)) ]; then
+  echo "the package grew past $max_package_kib KiB: check the include list in Cargo.toml" >&2
+  exit 1
+fi
+
+echo "== the shipped tests, from the unpacked package"
+# Outside the repository, or cargo would take it for a stray member of this workspace.
+unpacked=$(mktemp -d)
+tar xzf "$crate" -C "$unpacked"
+(cd "$unpacked"/tower-digest-auth-* && cargo test --all-features --lib --bins --examples --doc)
+rm -rf "$unpacked"
