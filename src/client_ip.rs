@@ -57,12 +57,21 @@ pub enum ClientIpSource {
     /// Behind proxies that append the client to `X-Forwarded-For` (nginx, haproxy, most
     /// cloud load balancers). When the connection comes from one of these ranges, the
     /// header is walked from the nearest hop outwards past the trusted proxies; the first
-    /// other address is the client. A connection from anywhere else is the client itself,
-    /// so a forged header from outside changes nothing.
+    /// other address is the client. When every address in the header is a trusted
+    /// proxy, the farthest one is the client (a client on the proxies' own network). A
+    /// connection from anywhere else is the client itself, so a forged header from
+    /// outside changes nothing.
     XForwardedFor(Vec<IpRange>),
     /// The same, for proxies that append to the standard `Forwarded` header (RFC 7239),
     /// reading its `for=` parameters.
     Forwarded(Vec<IpRange>),
+    /// Behind proxies that put the client's address alone in `X-Real-IP` (nginx's
+    /// `proxy_set_header X-Real-IP $remote_addr;`). Read only when the connection comes
+    /// from one of these ranges; a connection from anywhere else is the client itself.
+    /// The proxy must replace the header, not pass on the client's own: nginx's
+    /// `proxy_set_header` does. Exactly one address is expected: a missing header, more
+    /// than one, or one that is not an address is a 400, since the client is unknown.
+    XRealIp(Vec<IpRange>),
 }
 
 /// More trusted hops than any real proxy chain; a longer chain is refused (fail closed).
@@ -92,8 +101,18 @@ impl ClientIpSource {
                 whole_hop,
             ),
             ClientIpSource::Forwarded(proxies) => (proxies, FORWARDED, forwarded_for),
+            ClientIpSource::XRealIp(proxies) => {
+                return if in_ranges(proxies, peer) {
+                    real_ip(parts).map_err(|reason| UnknownClient::BadForwarding {
+                        proxy: peer,
+                        reason,
+                    })
+                } else {
+                    Ok(peer)
+                };
+            }
         };
-        let trusted = |ip: IpAddr| proxies.iter().any(|range| range.contains(ip));
+        let trusted = |ip: IpAddr| in_ranges(proxies, ip);
         if !trusted(peer) {
             return Ok(peer);
         }
@@ -137,10 +156,33 @@ impl ClientIpSource {
     pub(crate) fn is_trusted_proxy(&self, parts: &Parts) -> bool {
         let proxies = match self {
             ClientIpSource::Connection => return false,
-            ClientIpSource::XForwardedFor(proxies) | ClientIpSource::Forwarded(proxies) => proxies,
+            ClientIpSource::XForwardedFor(proxies)
+            | ClientIpSource::Forwarded(proxies)
+            | ClientIpSource::XRealIp(proxies) => proxies,
         };
-        peer_ip(parts).is_some_and(|peer| proxies.iter().any(|range| range.contains(peer)))
+        peer_ip(parts).is_some_and(|peer| in_ranges(proxies, peer))
     }
+}
+
+fn in_ranges(ranges: &[IpRange], ip: IpAddr) -> bool {
+    ranges.iter().any(|range| range.contains(ip))
+}
+
+/// The one address a trusted proxy wrote in `X-Real-IP`. Unlike the appending headers it
+/// has no chain to walk: whatever the proxy wrote is the client, even an address of a
+/// trusted range (a client on the proxy's own network).
+fn real_ip(parts: &Parts) -> Result<IpAddr, &'static str> {
+    let mut values = parts.headers.get_all("x-real-ip").iter();
+    let value = values
+        .next()
+        .ok_or("trusted proxy sent no X-Real-IP header")?;
+    if values.next().is_some() {
+        return Err("trusted proxy sent more than one X-Real-IP header");
+    }
+    std::str::from_utf8(value.as_bytes())
+        .ok()
+        .and_then(parse_node)
+        .ok_or("X-Real-IP is not an address")
 }
 
 fn peer_ip(parts: &Parts) -> Option<IpAddr> {
@@ -262,270 +304,4 @@ impl From<IpAddr> for IpRange {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parts(peer: &str, headers: &[(&str, &str)]) -> Parts {
-        let mut builder = http::Request::builder();
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let (mut parts, ()) = builder.body(()).unwrap().into_parts();
-        parts
-            .extensions
-            .insert(PeerAddr(SocketAddr::new(peer.parse().unwrap(), 1234)));
-        parts
-    }
-
-    fn xff() -> ClientIpSource {
-        ClientIpSource::XForwardedFor(vec!["10.0.0.0/8".parse().unwrap()])
-    }
-
-    fn forwarded() -> ClientIpSource {
-        ClientIpSource::Forwarded(vec!["10.0.0.0/8".parse().unwrap()])
-    }
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn connection_source_ignores_forwarding_headers() {
-        let p = parts("192.0.2.1", &[("x-forwarded-for", "203.0.113.9")]);
-        assert_eq!(
-            ClientIpSource::Connection.client_ip(&p),
-            Ok(ip("192.0.2.1"))
-        );
-    }
-
-    #[test]
-    fn no_peer_address_means_unknown() {
-        let (p, ()) = http::Request::new(()).into_parts();
-        assert_eq!(
-            ClientIpSource::Connection.client_ip(&p),
-            Err(UnknownClient::NoPeerAddress)
-        );
-    }
-
-    #[test]
-    #[allow(clippy::too_many_lines)] // one line per case
-    fn trusted_proxy_table() {
-        type Case<'a> = (
-            ClientIpSource,
-            &'a str,
-            &'a [(&'a str, &'a str)],
-            Option<&'a str>,
-        );
-        let xff_case = |peer, header: &'static [(&'static str, &'static str)], expected| {
-            (xff(), peer, header, expected)
-        };
-        let cases: Vec<Case<'static>> = vec![
-            // Untrusted peer: headers are ignored.
-            xff_case(
-                "192.0.2.1",
-                &[("x-forwarded-for", "203.0.113.9")],
-                Some("192.0.2.1"),
-            ),
-            // Trusted peer: the nearest untrusted hop.
-            xff_case(
-                "10.0.0.1",
-                &[("x-forwarded-for", "198.51.100.7, 203.0.113.9")],
-                Some("203.0.113.9"),
-            ),
-            xff_case(
-                "10.0.0.1",
-                &[("x-forwarded-for", "203.0.113.9, 10.0.0.2")],
-                Some("203.0.113.9"),
-            ),
-            // Across header lines, the last line is nearest.
-            xff_case(
-                "10.0.0.1",
-                &[
-                    ("x-forwarded-for", "198.51.100.7"),
-                    ("x-forwarded-for", "203.0.113.9"),
-                ],
-                Some("203.0.113.9"),
-            ),
-            // Hops with ports (some load balancers write them).
-            xff_case(
-                "10.0.0.1",
-                &[("x-forwarded-for", "203.0.113.9:5678")],
-                Some("203.0.113.9"),
-            ),
-            xff_case(
-                "10.0.0.1",
-                &[("x-forwarded-for", "[2001:db8::1]:80")],
-                Some("2001:db8::1"),
-            ),
-            // Only proxies in the chain: the farthest one.
-            xff_case(
-                "10.0.0.1",
-                &[("x-forwarded-for", "10.0.0.9")],
-                Some("10.0.0.9"),
-            ),
-            // A client's own Forwarded header means nothing to an X-Forwarded-For setup.
-            xff_case(
-                "10.0.0.1",
-                &[
-                    ("forwarded", "for=198.51.100.1"),
-                    ("x-forwarded-for", "203.0.113.5"),
-                ],
-                Some("203.0.113.5"),
-            ),
-            (
-                forwarded(),
-                "10.0.0.1",
-                &[("forwarded", "for=203.0.113.9;proto=https")],
-                Some("203.0.113.9"),
-            ),
-            (
-                forwarded(),
-                "10.0.0.1",
-                &[("forwarded", r#"for="[2001:db8::1]:4711""#)],
-                Some("2001:db8::1"),
-            ),
-            (
-                forwarded(),
-                "10.0.0.1",
-                &[("forwarded", r#"for="203.0.113.9:80", for=10.0.0.3"#)],
-                Some("203.0.113.9"),
-            ),
-            // ... and the other way round.
-            (
-                forwarded(),
-                "10.0.0.1",
-                &[
-                    ("x-forwarded-for", "198.51.100.1"),
-                    ("forwarded", "for=203.0.113.5"),
-                ],
-                Some("203.0.113.5"),
-            ),
-            // Trusted peer but no header, an unreadable hop or too many: unknown, fail closed.
-            xff_case("10.0.0.1", &[], None),
-            xff_case(
-                "10.0.0.1",
-                &[("x-forwarded-for", "garbage, 203.0.113.9, nonsense")],
-                None,
-            ),
-            (
-                forwarded(),
-                "10.0.0.1",
-                &[("forwarded", "for=_hidden")],
-                None,
-            ),
-            (
-                forwarded(),
-                "10.0.0.1",
-                &[("x-forwarded-for", "203.0.113.5")],
-                None,
-            ),
-        ];
-        for (source, peer, headers, expected) in cases {
-            let got = source.client_ip(&parts(peer, headers)).ok();
-            assert_eq!(
-                got,
-                expected.map(ip),
-                "{source:?} peer {peer} headers {headers:?}"
-            );
-        }
-        let long = vec!["10.0.0.2"; MAX_HOPS + 1].join(", ");
-        assert_eq!(
-            xff().client_ip(&parts("10.0.0.1", &[("x-forwarded-for", &long)])),
-            Err(UnknownClient::BadForwarding {
-                proxy: ip("10.0.0.1"),
-                reason: "forwarding header has more than 32 trusted hops"
-            })
-        );
-    }
-
-    /// What a client writes before the hop its proxy appended is never read: padding,
-    /// garbage or non-ASCII bytes there cannot make its address unknown.
-    #[test]
-    fn client_written_hops_beyond_the_client_are_never_read() {
-        let padded = format!("{}, 203.0.113.9", vec!["198.51.100.1"; 40].join(", "));
-        let garbage = "garbage, \u{e9}t\u{e9}, 203.0.113.9".to_owned();
-        for header in [padded, garbage] {
-            assert_eq!(
-                xff().client_ip(&parts("10.0.0.1", &[("x-forwarded-for", &header)])),
-                Ok(ip("203.0.113.9")),
-                "{header}"
-            );
-        }
-        // Raw non-ASCII bytes (obs-text), as a proxy passes them through.
-        let mut p = parts("10.0.0.1", &[]);
-        p.headers.insert(
-            "x-forwarded-for",
-            http::HeaderValue::from_bytes(b"\xff\xfe, 203.0.113.9").unwrap(),
-        );
-        assert_eq!(xff().client_ip(&p), Ok(ip("203.0.113.9")));
-    }
-
-    #[test]
-    fn unusable_forwarding_headers_from_a_trusted_proxy_say_why() {
-        let reason = |headers: &[(&str, &str)]| match xff().client_ip(&parts("10.0.0.1", headers)) {
-            Err(UnknownClient::BadForwarding { proxy, reason }) => {
-                assert_eq!(proxy, ip("10.0.0.1"));
-                reason
-            }
-            other => panic!("{headers:?}: {other:?}"),
-        };
-        assert_eq!(reason(&[]), "trusted proxy sent no forwarding header");
-        assert_eq!(
-            reason(&[("x-forwarded-for", "203.0.113.9, nonsense")]),
-            "forwarding header has a hop that is not an address"
-        );
-        let mut p = parts("10.0.0.1", &[]);
-        p.headers.insert(
-            "x-forwarded-for",
-            http::HeaderValue::from_bytes(b"203.0.113.9, 10.0.0.\xff").unwrap(),
-        );
-        assert!(matches!(
-            xff().client_ip(&p),
-            Err(UnknownClient::BadForwarding {
-                reason: "forwarding header has a hop that is not ASCII",
-                ..
-            })
-        ));
-    }
-
-    /// `::ffff:10.0.0.0/104` and `::ffff:0:0/96` are IPv4 ranges written as IPv6: their
-    /// prefixes count IPv6 bits.
-    #[test]
-    fn ipv4_mapped_ranges_cover_their_ipv4_addresses() {
-        let mapped: IpRange = "::ffff:10.0.0.0/104".parse().unwrap();
-        assert!(mapped.contains(ip("10.1.2.3")));
-        assert!(mapped.contains(ip("::ffff:10.200.0.1")));
-        assert!(!mapped.contains(ip("11.0.0.1")));
-        assert!(
-            !mapped.contains(ip("::a01:203")),
-            "IPv4-compatible is not mapped"
-        );
-        let all_v4: IpRange = "::ffff:0:0/96".parse().unwrap();
-        assert!(all_v4.contains(ip("203.0.113.9")));
-        assert!(!all_v4.contains(ip("2001:db8::1")));
-        // And the other way round: an IPv4 range holds mapped addresses.
-        let v4: IpRange = "10.0.0.0/8".parse().unwrap();
-        assert!(v4.contains(ip("::ffff:10.9.9.9")));
-        assert!(!v4.contains(ip("::ffff:11.0.0.1")));
-        let source = ClientIpSource::XForwardedFor(vec![mapped]);
-        let p = parts("10.0.0.1", &[("x-forwarded-for", "203.0.113.9")]);
-        assert_eq!(source.client_ip(&p), Ok(ip("203.0.113.9")));
-    }
-
-    #[test]
-    fn ranges_parse_and_match() {
-        let v6: IpRange = "2001:db8::/32".parse().unwrap();
-        assert!(v6.contains("2001:db8::1".parse().unwrap()));
-        assert!(!v6.contains("2001:db9::1".parse().unwrap()));
-        let any: IpRange = "0.0.0.0/0".parse().unwrap();
-        assert!(any.contains("::ffff:8.8.8.8".parse().unwrap()));
-        assert!(!any.contains("2001:db8::1".parse().unwrap()));
-        let everything: IpRange = "::/0".parse().unwrap();
-        assert!(everything.contains("8.8.8.8".parse().unwrap()));
-        assert!("10.0.0.0/33".parse::<IpRange>().is_err());
-        assert!("nonsense".parse::<IpRange>().is_err());
-        let single: IpRange = "127.0.0.1".parse().unwrap();
-        assert!(single.contains("127.0.0.1".parse().unwrap()));
-        assert!(!single.contains("127.0.0.2".parse().unwrap()));
-    }
-}
+mod tests;
