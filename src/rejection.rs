@@ -224,10 +224,13 @@ fn duplicate_message(name: &str) -> &'static str {
 ///         .get(header::ACCEPT)
 ///         .and_then(|accept| accept.to_str().ok())
 ///         .is_some_and(|accept| accept.contains("application/json"));
+///     // public_message() is fixed text, safe to show any client; serde_json escapes it
+///     // all the same, as any text put into JSON should be.
+///     let message = rejection.public_message();
 ///     let (content_type, body) = if wants_json {
-///         ("application/json", format!(r#"{{"error":"{rejection}"}}"#))
+///         ("application/json", serde_json::json!({ "error": message }).to_string())
 ///     } else {
-///         ("text/html; charset=utf-8", format!("<h1>{}</h1><p>{rejection}</p>", rejection.status()))
+///         ("text/plain; charset=utf-8", format!("{}: {message}", rejection.status()))
 ///     };
 ///     Response::builder()
 ///         .status(rejection.status())
@@ -244,6 +247,18 @@ fn duplicate_message(name: &str) -> &'static str {
 ///     .unwrap();
 /// let app: Router = Router::new().route("/", get(|| async { "hi" })).layer(layer);
 /// # let _ = app;
+///
+/// // A message with quotes in it is still valid JSON.
+/// let (request, ()) = http::Request::builder()
+///     .header(header::ACCEPT, "application/json")
+///     .body(())
+///     .unwrap()
+///     .into_parts();
+/// let response = rejection(&Rejection::UnsupportedQop, &request);
+/// # let body = tokio::runtime::Runtime::new().unwrap()
+/// #     .block_on(axum::body::to_bytes(response.into_body(), 1024)).unwrap();
+/// let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+/// assert_eq!(json["error"], r#"qop must be "auth""#);
 /// ```
 pub trait RejectionResponse<B>: Send + Sync + 'static {
     /// The response for `rejection` of the request whose head is `request`.
