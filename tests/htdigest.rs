@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use common::{Answer, REALM, challenges, h, request};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
-use tower_digest_auth::{AuthenticatedUser, DigestLayer, HtdigestError, HtdigestFile, LineProblem};
+use tower_digest_auth::{
+    AuthenticatedUser, ConfigError, DigestLayer, HtdigestError, HtdigestFile, LineProblem,
+};
 
 type Service = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;
 
@@ -475,4 +477,20 @@ async fn a_symlink_pointed_at_another_file_is_read_and_watched_there() {
     let_the_watcher_see_it().await;
     assert!(!logs_in(&service, "dave").await);
     assert!(logs_in(&service, "carol").await);
+}
+
+#[test]
+fn a_layer_of_another_realm_than_the_file_was_opened_for_is_refused_at_build() {
+    let dir = TempDir::new("realm");
+    std::fs::write(dir.file(), file_of(&["alice"])).unwrap();
+    let store = HtdigestFile::open(dir.file(), REALM).unwrap();
+    let typo = REALM.replace(".org", ".com");
+    let error = DigestLayer::builder(typo.as_str(), store.clone())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&error, ConfigError::RealmNotServed { realm } if *realm == typo),
+        "{error}"
+    );
+    assert!(DigestLayer::builder(REALM, store).build().is_ok());
 }

@@ -400,6 +400,12 @@ impl fmt::Debug for HtdigestFile {
 impl CredentialStore for HtdigestFile {
     type Error = Infallible;
 
+    /// Only the users of the realm given to [`open`](Self::open) are kept, so a layer of
+    /// another realm is refused at build instead of refusing every password.
+    fn serves_realm(&self, realm: &str) -> Option<bool> {
+        Some(realm == self.inner.realm)
+    }
+
     async fn ha1(
         &self,
         username: &str,
