@@ -438,8 +438,9 @@ pub struct CachedCredentialsBuilder<S> {
 
 impl<S: CredentialStore> CachedCredentialsBuilder<S> {
     /// How many answers to keep at most ([`DEFAULT_CACHE_CAPACITY`] by default). Each
-    /// `(user, hash function)` pair that logs in takes one, and so does each unknown name
-    /// until it is evicted or expires.
+    /// `(user, hash function)` pair that logs in takes one (two with a `userhash`: the
+    /// name it maps to as well), and so does each unknown name until it is evicted or
+    /// expires.
     pub fn max_capacity(mut self, entries: u64) -> Self {
         self.max_capacity = entries;
         self
