@@ -7,6 +7,11 @@
 //! several DAV clients probe with it before they log in and give up on a 401; every other
 //! method (`PROPFIND`, `GET`, `PUT`, `MKCOL`, `DELETE`, ...) needs a login.
 //!
+//! An `OPTIONS` without a login gets one fixed answer, whatever its path ([`probe_answer`]),
+//! and never reaches dav-server: dav-server's own answer lists different methods for a
+//! missing path, a file and a directory, which would let anyone map the protected tree.
+//! After a login, `OPTIONS` is dav-server's.
+//!
 //! Environment: `ADDR` (default `127.0.0.1:4918`), `DAV_ROOT`, `DAV_OPTIONS_AUTH=on` to
 //! make `OPTIONS` need a login too, `RUST_LOG`.
 //!
@@ -22,11 +27,11 @@ use std::path::{Path, PathBuf};
 
 use axum::Router;
 use axum::extract::{Extension, Request};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use dav_server::DavHandler;
 use dav_server::fakels::FakeLs;
 use dav_server::localfs::LocalFs;
-use http::Method;
+use http::{HeaderName, Method, header};
 use tower_digest_auth::{AuthenticatedUser, DigestLayer, MemoryCredentials};
 
 /// The realm of the example.
@@ -57,11 +62,33 @@ pub fn app(root: &Path, options_pass: bool) -> Router {
         .layer(digest.build().expect("a valid Digest configuration"))
 }
 
+/// The `Allow` of [`probe_answer`]: every method this server handles somewhere.
+pub const PROBE_ALLOW: &str =
+    "OPTIONS, GET, HEAD, PUT, PATCH, DELETE, MKCOL, COPY, MOVE, PROPFIND, PROPPATCH, LOCK, UNLOCK";
+/// The `DAV` of [`probe_answer`]: the compliance classes dav-server announces (2 with the
+/// fake lock system, which Windows and macOS need before they write).
+pub const PROBE_DAV: &str = "1,2,3,sabredav-partialupdate";
+
+/// The answer to every `OPTIONS` without a login, the same for every path (a missing one,
+/// a file, a directory): what the server can do, and nothing about what it holds.
+pub fn probe_answer() -> Response {
+    (
+        [
+            (header::ALLOW, PROBE_ALLOW),
+            (HeaderName::from_static("dav"), PROBE_DAV),
+            // Microsoft's clients look for it before they speak WebDAV.
+            (HeaderName::from_static("ms-author-via"), "DAV"),
+        ],
+        (),
+    )
+        .into_response()
+}
+
 async fn handle_dav(
     Extension(dav): Extension<DavHandler>,
     user: Option<AuthenticatedUser>,
     request: Request,
-) -> impl IntoResponse {
+) -> Response {
     // No user only on the methods that pass unauthenticated (OPTIONS here).
     tracing::debug!(
         method = %request.method(),
@@ -69,7 +96,10 @@ async fn handle_dav(
         user = user.as_ref().map(AuthenticatedUser::username),
         "dav"
     );
-    dav.handle(request).await
+    if user.is_none() && request.method() == Method::OPTIONS {
+        return probe_answer();
+    }
+    dav.handle(request).await.into_response()
 }
 
 /// Serves the app on `listener` with the peer address the layer needs.

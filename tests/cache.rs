@@ -13,8 +13,8 @@ use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges, request};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
 use tower_digest_auth::{
-    AuthenticatedUser, CachedCredentials, Credential, CredentialStore, DigestLayer, HashFunction,
-    ManualClock, MemoryCredentials,
+    AuthenticatedUser, CachedCredentials, ConfigError, Credential, CredentialStore, DigestLayer,
+    DigestLayerBuilder, HashFunction, ManualClock, MemoryCredentials,
 };
 
 type Inner = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;
@@ -75,6 +75,24 @@ impl CredentialStore for Users {
         let users = self.memory.read().unwrap().clone();
         Ok(users.credential(username, realm, hash).await.unwrap())
     }
+
+    async fn username_for_hash(
+        &self,
+        userhash: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> Result<Option<String>, Down> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        let users = self.memory.read().unwrap().clone();
+        Ok(users
+            .username_for_hash(userhash, realm, hash)
+            .await
+            .unwrap())
+    }
+
+    fn serves_realm(&self, realm: &str) -> Option<bool> {
+        self.memory.read().unwrap().serves_realm(realm)
+    }
 }
 
 struct Fixture {
@@ -84,18 +102,23 @@ struct Fixture {
     clock: ManualClock,
 }
 
+type Builder = DigestLayerBuilder<CachedCredentials<Arc<Users>>>;
+
 /// The layer over a cache (60 s) over `Users`, layer and cache on one manual clock.
 fn fixture() -> Fixture {
+    fixture_with(|builder| builder)
+}
+
+/// [`fixture`], with `configure` applied to the layer's builder.
+fn fixture_with(configure: impl FnOnce(Builder) -> Builder) -> Fixture {
     let clock = ManualClock::new();
     let users = Users::new();
     let cache = CachedCredentials::builder(Arc::clone(&users))
         .ttl(Duration::from_secs(60))
         .clock(clock.clone())
         .build();
-    let layer = DigestLayer::builder(REALM, cache.clone())
-        .clock(clock.clone())
-        .build()
-        .unwrap();
+    let builder = DigestLayer::builder(REALM, cache.clone()).clock(clock.clone());
+    let layer = configure(builder).build().unwrap();
     let inner = service_fn(|request: Request<String>| async move {
         let user = request.extensions().get::<AuthenticatedUser>().unwrap();
         Ok::<_, Infallible>(Response::new(format!(
@@ -130,6 +153,19 @@ impl Fixture {
         let answer = Answer::get("/dir/index.html")
             .username(user)
             .password(password)
+            .header(&challenge);
+        self.get(Some(&answer)).await
+    }
+
+    /// A fresh handshake answered as `user` with `password`, the name sent as its
+    /// `userhash`.
+    async fn login_hashed(&self, user: &str, password: &str) -> Response<String> {
+        let challenge = self.challenge().await;
+        assert!(challenge.userhash, "the challenge offers userhash");
+        let answer = Answer::get("/dir/index.html")
+            .username(user)
+            .password(password)
+            .hashed_username()
             .header(&challenge);
         self.get(Some(&answer)).await
     }
@@ -240,4 +276,32 @@ async fn a_store_failure_is_500_every_time_and_then_recovers() {
     assert_eq!(f.users.lookups(), 2, "the failure was not cached");
     f.users.down.store(false, Ordering::SeqCst);
     assert_eq!(f.login(USER, PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_userhash_login_through_the_cache_succeeds_and_is_cached() {
+    let f = fixture_with(|builder| builder.userhash(true));
+    for _ in 0..3 {
+        let response = f.login_hashed("Rafiki", "Mandrill").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.body(), r#"Rafiki ["admin"]"#);
+    }
+    // One lookup of the hash, one of the user it names; then both come from the cache.
+    assert_eq!(f.users.lookups(), 2);
+    let wrong = f.login_hashed("Rafiki", "Baboon").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn a_realm_typo_between_the_layer_and_a_cached_store_is_refused_at_build() {
+    let cache = CachedCredentials::new(MemoryCredentials::new(REALM, [(USER, PASSWORD)]));
+    let typo = REALM.replace(".org", ".com");
+    let error = DigestLayer::builder(typo.as_str(), cache.clone())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&error, ConfigError::RealmNotServed { realm } if *realm == typo),
+        "{error}"
+    );
+    assert!(DigestLayer::builder(REALM, cache).build().is_ok());
 }

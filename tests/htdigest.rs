@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use common::{Answer, REALM, challenges, h, request};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
-use tower_digest_auth::{AuthenticatedUser, DigestLayer, HtdigestError, HtdigestFile, LineProblem};
+use tower_digest_auth::{
+    AuthenticatedUser, ConfigError, DigestLayer, HtdigestError, HtdigestFile, LineProblem,
+};
 
 type Service = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;
 
@@ -410,4 +412,85 @@ async fn logins_never_fail_while_the_file_is_rewritten_and_reloaded() {
     assert_eq!(swaps, VERSIONS.div_ceil(3));
     assert!(logins >= 3, "{logins} logins");
     println!("{logins} logins during {VERSIONS} rewrites and {swaps} manual reloads");
+}
+
+/// Replaces the file behind `link` the way `tower-htdigest` does: follows the link and
+/// renames a new file over the target, in the target's directory.
+fn replace_through_link(link: &Path, text: &str) {
+    let target = std::fs::canonicalize(link).unwrap();
+    assert_ne!(target.parent(), link.parent(), "the target lives elsewhere");
+    replace(&target, text);
+}
+
+/// Points `link` at `target` in one step, as `ln -sfn` plus `mv -T` (or a deploy tool
+/// switching a `current` link) does: a new link renamed over the old one.
+fn repoint(link: &Path, target: &Path) {
+    let tmp = link.with_extension("new-link");
+    std::os::unix::fs::symlink(target, &tmp).unwrap();
+    std::fs::rename(&tmp, link).unwrap();
+}
+
+#[tokio::test]
+async fn a_user_deleted_through_a_symlink_is_gone_after_the_reload_delay() {
+    let links = TempDir::new("link");
+    let files = TempDir::new("link-target");
+    std::fs::write(files.file(), file_of(&["alice", "bob"])).unwrap();
+    std::os::unix::fs::symlink(files.file(), links.file()).unwrap();
+    let store = HtdigestFile::watch(links.file(), REALM).unwrap();
+    let service = service(&store);
+    assert!(logs_in(&service, "bob").await);
+
+    replace_through_link(&links.file(), &file_of(&["alice"]));
+    eventually(&service, "bob", false).await;
+    assert!(logs_in(&service, "alice").await);
+    // The target's directory stays watched after its file was replaced.
+    replace_through_link(&links.file(), &file_of(&["alice", "carol"]));
+    eventually(&service, "carol", true).await;
+}
+
+#[tokio::test]
+async fn a_symlink_pointed_at_another_file_is_read_and_watched_there() {
+    let links = TempDir::new("repoint");
+    let first = TempDir::new("repoint-first");
+    let second = TempDir::new("repoint-second");
+    std::fs::write(first.file(), file_of(&["alice"])).unwrap();
+    std::fs::write(second.file(), file_of(&["bob"])).unwrap();
+    std::os::unix::fs::symlink(first.file(), links.file()).unwrap();
+    let store = HtdigestFile::watch(links.file(), REALM).unwrap();
+    let service = service(&store);
+    assert!(logs_in(&service, "alice").await);
+
+    // A relative target this time, resolved from the link's directory.
+    let second_name = second.0.file_name().unwrap();
+    repoint(
+        &links.file(),
+        &Path::new("..").join(second_name).join("users.htdigest"),
+    );
+    eventually(&service, "bob", true).await;
+    assert!(!logs_in(&service, "alice").await);
+
+    // The watch moved with the link: the new target's edits are seen...
+    replace_through_link(&links.file(), &file_of(&["bob", "carol"]));
+    eventually(&service, "carol", true).await;
+    // ...and the old target's no longer matter.
+    replace(&first.file(), &file_of(&["alice", "dave"]));
+    let_the_watcher_see_it().await;
+    assert!(!logs_in(&service, "dave").await);
+    assert!(logs_in(&service, "carol").await);
+}
+
+#[test]
+fn a_layer_of_another_realm_than_the_file_was_opened_for_is_refused_at_build() {
+    let dir = TempDir::new("realm");
+    std::fs::write(dir.file(), file_of(&["alice"])).unwrap();
+    let store = HtdigestFile::open(dir.file(), REALM).unwrap();
+    let typo = REALM.replace(".org", ".com");
+    let error = DigestLayer::builder(typo.as_str(), store.clone())
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&error, ConfigError::RealmNotServed { realm } if *realm == typo),
+        "{error}"
+    );
+    assert!(DigestLayer::builder(REALM, store).build().is_ok());
 }

@@ -238,6 +238,45 @@ async fn curl_drives_webdav_with_digest_and_probes_with_options() {
     assert!(!root.0.join("docs/song.txt").exists());
 }
 
+/// The raw bytes of the answer to `OPTIONS <target>` without credentials, sent over a
+/// socket, with the `Date` header's line taken out (the only one that may differ).
+async fn raw_options(addr: SocketAddr, target: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("OPTIONS {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).expect("an HTTP/1.1 answer is text");
+    let without_date: Vec<&str> = answer
+        .split_inclusive("\r\n")
+        .filter(|line| !line.to_ascii_lowercase().starts_with("date:"))
+        .collect();
+    assert_eq!(
+        without_date.len() + 1,
+        answer.split_inclusive("\r\n").count(),
+        "one Date header in {answer:?}"
+    );
+    without_date.concat()
+}
+
+#[tokio::test]
+async fn options_without_a_login_is_byte_identical_for_a_missing_path_a_file_and_a_directory() {
+    let root = TempRoot::new();
+    std::fs::write(root.0.join("secret.txt"), "the pride lands").unwrap();
+    std::fs::create_dir(root.0.join("docs")).unwrap();
+    let addr = start(&root.0, true).await;
+
+    let missing = raw_options(addr, "/nothing-here").await;
+    assert!(missing.starts_with("HTTP/1.1 200 OK\r\n"), "{missing}");
+    let lower = missing.to_ascii_lowercase();
+    assert!(lower.contains("\r\ndav: 1,2"), "{missing}");
+    assert!(lower.contains("\r\nallow: "), "{missing}");
+    for target in ["/secret.txt", "/docs/", "/docs", "/", "*"] {
+        assert_eq!(raw_options(addr, target).await, missing, "OPTIONS {target}");
+    }
+}
+
 #[tokio::test]
 async fn with_options_not_listed_curl_probing_without_credentials_gets_401() {
     let root = TempRoot::new();

@@ -2,6 +2,7 @@
 //! a directory server) in memory, so most authenticated requests need no round trip.
 
 use std::fmt;
+use std::future::Future;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,13 @@ const GENERATION_BUCKETS: usize = 1024;
 /// A [`CredentialStore`] in front of another one that remembers its answers for a while:
 /// found users and unknown users alike, so a stream of requests for a name that does not
 /// exist costs one lookup, not one per request.
+///
+/// Every method of [`CredentialStore`] is passed on to the store behind it: the lookups
+/// ([`credential`](CredentialStore::credential), [`ha1`](CredentialStore::ha1) and
+/// [`username_for_hash`](CredentialStore::username_for_hash), for `userhash` logins) are
+/// cached under the same rules, and [`serves_realm`](CredentialStore::serves_realm) is
+/// asked of the store every time, so a realm typo is still refused by
+/// [`build`](crate::DigestLayerBuilder::build).
 ///
 /// Clones share the cache: keep one to [`invalidate`](Self::invalidate) a user whose
 /// password changed while the layer holds another.
@@ -77,8 +85,14 @@ const GENERATION_BUCKETS: usize = 1024;
 ///
 /// # How it works
 ///
-/// - Keys are `(username, realm, hash function)`. Names longer than
-///   [`MAX_CACHED_NAME_LEN`] bytes go to the store every time and are not cached.
+/// - Keys are `(method, username, realm, hash function)`, with the `userhash` in place of
+///   the username for [`username_for_hash`](CredentialStore::username_for_hash). Names
+///   (and userhashes) longer than [`MAX_CACHED_NAME_LEN`] bytes go to the store every
+///   time and are not cached.
+/// - A `userhash` answer maps a hash to a name, so it cannot be tied to one user's
+///   invalidation: every [`invalidate`](CachedCredentials::invalidate) and
+///   [`clear`](CachedCredentials::clear) forgets all of them (one more store lookup per
+///   hashed login afterwards).
 /// - The size bound is [`max_capacity`](CachedCredentialsBuilder::max_capacity) entries
 ///   (`moka`'s count, not bytes: with names bounded, an entry is well under 1 KiB plus
 ///   whatever data the store attaches). When full, `moka` admits a new entry only if it is
@@ -109,36 +123,72 @@ struct Inner<S> {
     /// A user's answer is good only while their bucket's counter still has the value it
     /// had when the lookup started; invalidating bumps the counter. See `invalidate`.
     generations: Box<[AtomicU64]>,
+    /// The generation of every `userhash` answer, bumped by each invalidation: which
+    /// user a hash names is only known once it is looked up.
+    userhash_generation: AtomicU64,
     bucket_hasher: RandomState,
 }
 
 /// What one lookup answered, and when and under which generation it was asked.
 #[derive(Clone)]
 struct Cached {
-    credential: Option<Credential>,
+    answer: Answer,
     fetched_at: SystemTime,
     generation: u64,
 }
 
+/// The answer of one store method.
+#[derive(Clone)]
+enum Answer {
+    Ha1(Option<Ha1>),
+    Credential(Option<Credential>),
+    Username(Option<String>),
+}
+
+/// Which store method a key is for: each keeps its own answers.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Method {
+    Ha1,
+    Credential,
+    UsernameForHash,
+}
+
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
-    username: Box<str>,
+    method: Method,
+    /// The username, or the userhash for [`Method::UsernameForHash`].
+    name: Box<str>,
     realm: Box<str>,
     hash: HashFunction,
 }
 
 /// The borrowed form of [`Key`], so a cache hit allocates nothing. Hashes as `Key` does
 /// (same fields, same order; `&str` hashes like `Box<str>`).
-#[derive(Hash)]
+#[derive(Clone, Copy, Hash)]
 struct KeyRef<'a> {
-    username: &'a str,
+    method: Method,
+    name: &'a str,
     realm: &'a str,
     hash: HashFunction,
 }
 
 impl Equivalent<Key> for KeyRef<'_> {
     fn equivalent(&self, key: &Key) -> bool {
-        self.hash == key.hash && *self.username == *key.username && *self.realm == *key.realm
+        self.method == key.method
+            && self.hash == key.hash
+            && *self.name == *key.name
+            && *self.realm == *key.realm
+    }
+}
+
+impl KeyRef<'_> {
+    fn to_owned(self) -> Key {
+        Key {
+            method: self.method,
+            name: self.name.into(),
+            realm: self.realm.into(),
+            hash: self.hash,
+        }
     }
 }
 
@@ -167,8 +217,8 @@ impl<S> CachedCredentials<S> {
     }
 
     /// Forgets what the cache knows about `username` (in every realm, for every hash
-    /// function): the next lookup asks the store. Call it after changing or removing the
-    /// user in the store.
+    /// function), and every `userhash` answer: the next lookup asks the store. Call it
+    /// after adding, changing or removing the user in the store.
     ///
     /// A lookup that was already under way when this is called is not trusted either: its
     /// answer serves the request that asked, and is never handed to a later one. This is
@@ -185,6 +235,9 @@ impl<S> CachedCredentials<S> {
         self.inner
             .generation(username)
             .fetch_add(1, Ordering::SeqCst);
+        self.inner
+            .userhash_generation
+            .fetch_add(1, Ordering::SeqCst);
     }
 
     /// Forgets every cached answer, e.g. after a bulk change to the users.
@@ -192,6 +245,9 @@ impl<S> CachedCredentials<S> {
         for generation in &self.inner.generations {
             generation.fetch_add(1, Ordering::SeqCst);
         }
+        self.inner
+            .userhash_generation
+            .fetch_add(1, Ordering::SeqCst);
         self.inner.cache.invalidate_all();
     }
 
@@ -222,6 +278,59 @@ impl<S> Inner<S> {
     }
 }
 
+impl<S: CredentialStore> Inner<S> {
+    /// The cached answer for `key` when fresh, else `fetch`'s (the store's), cached.
+    async fn lookup<F, Fut>(&self, key: KeyRef<'_>, fetch: F) -> Result<Answer, S::Error>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Answer, S::Error>>,
+    {
+        if key.name.len() > MAX_CACHED_NAME_LEN || key.realm.len() > MAX_CACHED_NAME_LEN {
+            return fetch().await;
+        }
+        let generation = match key.method {
+            Method::UsernameForHash => &self.userhash_generation,
+            Method::Ha1 | Method::Credential => self.generation(key.name),
+        };
+        if let Some(cached) = self.cache.get(&key).await {
+            if self.is_fresh(&cached, generation) {
+                return Ok(cached.answer);
+            }
+        }
+
+        // A miss, or a stale entry. `and_try_compute_with` runs one closure per key at a
+        // time: callers queued behind a lookup find its fresh answer and return it.
+        let result = self
+            .cache
+            .entry(key.to_owned())
+            .and_try_compute_with(|existing| async {
+                if existing.is_some_and(|entry| self.is_fresh(entry.value(), generation)) {
+                    return Ok(Op::Nop);
+                }
+                // Read before the lookup: an invalidation that lands while the store is
+                // being asked makes this answer stale at once.
+                let started = generation.load(Ordering::SeqCst);
+                let fetched_at = self.clock.now();
+                let answer = fetch().await?;
+                Ok(Op::Put(Cached {
+                    answer,
+                    fetched_at,
+                    generation: started,
+                }))
+            })
+            .await?;
+        match result {
+            CompResult::Inserted(entry)
+            | CompResult::ReplacedWith(entry)
+            | CompResult::Unchanged(entry) => Ok(entry.into_value().answer),
+            // The closure never removes, and only keeps an entry that exists.
+            CompResult::Removed(_) | CompResult::StillNone(_) => fetch().await,
+        }
+    }
+}
+
+/// Every method is passed on to the store: a method added to the trait later must be
+/// added here too (`every_method_reaches_the_store_through_each_wrapper` checks it).
 impl<S: CredentialStore> CredentialStore for CachedCredentials<S> {
     type Error = S::Error;
 
@@ -231,8 +340,48 @@ impl<S: CredentialStore> CredentialStore for CachedCredentials<S> {
         realm: &str,
         hash: HashFunction,
     ) -> Result<Option<Ha1>, S::Error> {
-        let credential = self.credential(username, realm, hash).await?;
-        Ok(credential.map(|credential| credential.ha1().clone()))
+        let inner = &*self.inner;
+        let key = KeyRef {
+            method: Method::Ha1,
+            name: username,
+            realm,
+            hash,
+        };
+        let fetch = || async { Ok(Answer::Ha1(inner.store.ha1(username, realm, hash).await?)) };
+        if let Answer::Ha1(ha1) = inner.lookup(key, fetch).await? {
+            return Ok(ha1);
+        }
+        // Never reached (keys are per method), and the store's answer is always right.
+        inner.store.ha1(username, realm, hash).await
+    }
+
+    async fn username_for_hash(
+        &self,
+        userhash: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> Result<Option<String>, S::Error> {
+        let inner = &*self.inner;
+        let key = KeyRef {
+            method: Method::UsernameForHash,
+            name: userhash,
+            realm,
+            hash,
+        };
+        let fetch = || async {
+            let username = inner.store.username_for_hash(userhash, realm, hash).await?;
+            Ok(Answer::Username(username))
+        };
+        if let Answer::Username(username) = inner.lookup(key, fetch).await? {
+            return Ok(username);
+        }
+        // Never reached (keys are per method), and the store's answer is always right.
+        inner.store.username_for_hash(userhash, realm, hash).await
+    }
+
+    /// Asked of the store every time: it is asked once, when a layer is built.
+    fn serves_realm(&self, realm: &str) -> Option<bool> {
+        self.inner.store.serves_realm(realm)
     }
 
     async fn credential(
@@ -242,56 +391,21 @@ impl<S: CredentialStore> CredentialStore for CachedCredentials<S> {
         hash: HashFunction,
     ) -> Result<Option<Credential>, S::Error> {
         let inner = &*self.inner;
-        if username.len() > MAX_CACHED_NAME_LEN || realm.len() > MAX_CACHED_NAME_LEN {
-            return inner.store.credential(username, realm, hash).await;
-        }
-        let generation = inner.generation(username);
         let key = KeyRef {
-            username,
+            method: Method::Credential,
+            name: username,
             realm,
             hash,
         };
-        if let Some(cached) = inner.cache.get(&key).await {
-            if inner.is_fresh(&cached, generation) {
-                return Ok(cached.credential);
-            }
-        }
-
-        // A miss, or a stale entry. `and_try_compute_with` runs one closure per key at a
-        // time: callers queued behind a lookup find its fresh answer and return it.
-        let key = Key {
-            username: username.into(),
-            realm: realm.into(),
-            hash,
+        let fetch = || async {
+            let credential = inner.store.credential(username, realm, hash).await?;
+            Ok(Answer::Credential(credential))
         };
-        let result = inner
-            .cache
-            .entry(key)
-            .and_try_compute_with(|existing| async move {
-                if existing.is_some_and(|entry| inner.is_fresh(entry.value(), generation)) {
-                    return Ok(Op::Nop);
-                }
-                // Read before the lookup: an invalidation that lands while the store is
-                // being asked makes this answer stale at once.
-                let started = generation.load(Ordering::SeqCst);
-                let fetched_at = inner.clock.now();
-                let credential = inner.store.credential(username, realm, hash).await?;
-                Ok(Op::Put(Cached {
-                    credential,
-                    fetched_at,
-                    generation: started,
-                }))
-            })
-            .await?;
-        match result {
-            CompResult::Inserted(entry)
-            | CompResult::ReplacedWith(entry)
-            | CompResult::Unchanged(entry) => Ok(entry.into_value().credential),
-            // The closure never removes, and only keeps an entry that exists.
-            CompResult::Removed(_) | CompResult::StillNone(_) => {
-                inner.store.credential(username, realm, hash).await
-            }
+        if let Answer::Credential(credential) = inner.lookup(key, fetch).await? {
+            return Ok(credential);
         }
+        // Never reached (keys are per method), and the store's answer is always right.
+        inner.store.credential(username, realm, hash).await
     }
 }
 
@@ -324,8 +438,9 @@ pub struct CachedCredentialsBuilder<S> {
 
 impl<S: CredentialStore> CachedCredentialsBuilder<S> {
     /// How many answers to keep at most ([`DEFAULT_CACHE_CAPACITY`] by default). Each
-    /// `(user, hash function)` pair that logs in takes one, and so does each unknown name
-    /// until it is evicted or expires.
+    /// `(user, hash function)` pair that logs in takes one (two with a `userhash`: the
+    /// name it maps to as well), and so does each unknown name until it is evicted or
+    /// expires.
     pub fn max_capacity(mut self, entries: u64) -> Self {
         self.max_capacity = entries;
         self
@@ -361,6 +476,7 @@ impl<S: CredentialStore> CachedCredentialsBuilder<S> {
                 ttl: self.ttl,
                 max_capacity: self.max_capacity,
                 generations: (0..GENERATION_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+                userhash_generation: AtomicU64::new(0),
                 bucket_hasher: RandomState::new(),
             }),
         }
@@ -376,5 +492,7 @@ impl<S> fmt::Debug for CachedCredentialsBuilder<S> {
     }
 }
 
+#[cfg(test)]
+mod forwarding_tests;
 #[cfg(test)]
 mod tests;

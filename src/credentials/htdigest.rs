@@ -1,10 +1,12 @@
 //! [`HtdigestFile`]: a [`CredentialStore`] over an Apache htdigest file, reloaded when
 //! the file changes.
 //!
-//! The format and its parser live in [`parse`] (pure, no I/O); this module reads the
-//! file, watches its directory and swaps the parsed users in.
+//! The format and its parser live in [`parse`] (pure, no I/O); which directories are
+//! watched is decided in [`watch`]; this module reads the file, watches and swaps the
+//! parsed users in.
 
 mod parse;
+mod watch;
 
 use std::convert::Infallible;
 use std::fmt;
@@ -45,9 +47,13 @@ use crate::hash::HashFunction;
 ///   last user);
 /// - a deleted file keeps the users loaded before (with a warning) until it reappears.
 ///
-/// [`watch`](Self::watch) reloads the file when it changes; [`reload`](Self::reload)
-/// does it on demand (on `SIGHUP`, say). Clones share the users and the watcher, which
-/// stops when the last clone is dropped.
+/// [`watch`](Self::watch) reloads the file when it changes, 200 ms
+/// ([`RELOAD_DELAY`](Self::RELOAD_DELAY)) after the last change it saw, so a change is in
+/// force a fraction of a second after it is written; [`reload`](Self::reload) does it on
+/// demand (on `SIGHUP`, say). The path may be a symlink (or a chain of them): the
+/// directories of the link and of the file it points to are both watched, so the file
+/// replaced where it really lives is seen, and so is the link pointed at another file.
+/// Clones share the users and the watcher, which stops when the last clone is dropped.
 ///
 /// ```no_run
 /// use tower_digest_auth::{DigestLayer, HtdigestFile};
@@ -71,7 +77,15 @@ struct Inner {
     /// Held for the whole of a reload, so two reloads cannot swap out of order; remembers
     /// what the file held when last read, so the watcher reports each change once.
     last_seen: Mutex<Seen>,
-    watcher: Mutex<Option<Debouncer<RecommendedWatcher>>>,
+    watcher: Mutex<Option<Watching>>,
+}
+
+/// The running watcher and what it watches.
+struct Watching {
+    debouncer: Debouncer<RecommendedWatcher>,
+    /// The file's directory and those of the symlink targets on the way to it
+    /// (`watch::dirs_to_watch`), as they were when last resolved.
+    dirs: Vec<PathBuf>,
 }
 
 /// The file as last read.
@@ -131,8 +145,9 @@ pub enum HtdigestError {
 }
 
 impl HtdigestFile {
-    /// How long the directory must be quiet before a change is read: a tool writing the
-    /// file in several steps is then done, and a burst of events costs one reload.
+    /// How long the watched directories must be quiet before a change is read (200 ms):
+    /// a tool writing the file in several steps is then done, and a burst of events costs
+    /// one reload.
     pub const RELOAD_DELAY: Duration = Duration::from_millis(200);
 
     /// Loads the users of `realm` from the htdigest file at `path`, without watching it:
@@ -161,55 +176,56 @@ impl HtdigestFile {
 
     /// Like [`open`](Self::open), then watches the file's directory (not the file:
     /// editors and tools replace files by renaming a new one over them) and reloads the
-    /// file [`RELOAD_DELAY`](Self::RELOAD_DELAY) after the directory goes quiet. The outcome of each reload
-    /// is logged with `tracing`: users loaded, bad lines, a missing file.
+    /// file [`RELOAD_DELAY`](Self::RELOAD_DELAY) after the directory goes quiet. When the
+    /// path is a symlink, the directory of each link target on the way to the file is
+    /// watched too, and the links are followed again after every change, so a link
+    /// pointed at another file moves the watch with it. The outcome of each reload is
+    /// logged with `tracing`: users loaded, bad lines, a missing file.
     ///
     /// # Errors
-    /// Those of [`open`](Self::open), and [`HtdigestError::Watch`] when the directory
+    /// Those of [`open`](Self::open), and [`HtdigestError::Watch`] when a directory
     /// cannot be watched.
     pub fn watch(
         path: impl Into<PathBuf>,
         realm: impl Into<String>,
     ) -> Result<Self, HtdigestError> {
         let store = HtdigestFile::open(path, realm)?;
-        let dir = match store.inner.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
         let weak: Weak<Inner> = Arc::downgrade(&store.inner);
         let handler = move |result: DebounceEventResult| {
             let Some(inner) = weak.upgrade() else { return };
             match result {
-                // Any change in the directory: the file may be a symlink whose target
-                // moved, and an unchanged file is recognised and skipped anyway.
+                // Any change in a watched directory: a link may have been pointed
+                // elsewhere, and an unchanged file is recognised and skipped anyway.
                 Ok(_events) => {
-                    if let Err(error) = inner.reload(true) {
-                        tracing::warn!(%error, "htdigest: keeping the users loaded before");
-                    }
+                    inner.rewatch();
+                    inner.reload_logged();
                 }
                 Err(error) => {
-                    tracing::warn!(%error, dir = %inner.dir_display(), "htdigest: watcher error");
+                    tracing::warn!(%error, path = %inner.path.display(), "htdigest: watcher error");
                 }
             }
         };
-        let watch_error = |source| HtdigestError::Watch {
-            dir: dir.clone(),
-            source,
+        let dirs = watch::dirs_to_watch(&store.inner.path);
+        let watch_error = |dir: &Path| {
+            let dir = dir.to_path_buf();
+            move |source| HtdigestError::Watch { dir, source }
         };
-        let mut debouncer = new_debouncer(Self::RELOAD_DELAY, handler).map_err(watch_error)?;
-        debouncer
-            .watcher()
-            .watch(&dir, RecursiveMode::NonRecursive)
-            .map_err(watch_error)?;
+        let mut debouncer =
+            new_debouncer(Self::RELOAD_DELAY, handler).map_err(watch_error(&dirs[0]))?;
+        for dir in &dirs {
+            debouncer
+                .watcher()
+                .watch(dir, RecursiveMode::NonRecursive)
+                .map_err(watch_error(dir))?;
+        }
         *store
             .inner
             .watcher
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(debouncer);
+            .unwrap_or_else(PoisonError::into_inner) = Some(Watching { debouncer, dirs });
         // A change between the first read and the start of the watch would go unseen.
-        if let Err(error) = store.inner.reload(true) {
-            tracing::warn!(%error, "htdigest: keeping the users loaded before");
-        }
+        store.inner.rewatch();
+        store.inner.reload_logged();
         Ok(store)
     }
 
@@ -248,7 +264,7 @@ impl HtdigestFile {
         &self.inner.realm
     }
 
-    /// Whether the directory is being watched.
+    /// Whether the file is being watched.
     pub fn is_watching(&self) -> bool {
         self.inner
             .watcher
@@ -259,6 +275,47 @@ impl HtdigestFile {
 }
 
 impl Inner {
+    /// Follows the links again and moves the watch to the directories they lead to now.
+    /// A directory that cannot be watched is logged and tried again on the next change.
+    fn rewatch(&self) {
+        let dirs = watch::dirs_to_watch(&self.path);
+        let mut watching = self.watcher.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(watching) = watching.as_mut() else {
+            return;
+        };
+        if watching.dirs == dirs {
+            return;
+        }
+        let watcher = watching.debouncer.watcher();
+        for old in watching.dirs.iter().filter(|old| !dirs.contains(old)) {
+            // Fails only for a directory that is gone, whose watch is gone with it.
+            let _ = watcher.unwatch(old);
+        }
+        let mut now_watched = Vec::with_capacity(dirs.len());
+        for dir in dirs {
+            if watching.dirs.contains(&dir) {
+                now_watched.push(dir);
+                continue;
+            }
+            match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => now_watched.push(dir),
+                Err(error) => {
+                    tracing::warn!(%error, dir = %dir.display(), "htdigest: cannot watch");
+                }
+            }
+        }
+        tracing::info!(path = %self.path.display(), dirs = ?now_watched, "htdigest: watching");
+        watching.dirs = now_watched;
+    }
+
+    /// [`reload`](Self::reload) for the watcher: only a changed file, and the outcome
+    /// logged.
+    fn reload_logged(&self) {
+        if let Err(error) = self.reload(true) {
+            tracing::warn!(%error, "htdigest: keeping the users loaded before");
+        }
+    }
+
     /// Reads and parses the file, swapping its users in when it is whole. With
     /// `only_if_changed` (the watcher), a file as it was last read is neither parsed nor
     /// reported again.
@@ -318,12 +375,6 @@ impl Inner {
         self.users.store(Arc::new(users));
         Ok(())
     }
-
-    fn dir_display(&self) -> String {
-        self.path
-            .parent()
-            .map_or_else(String::new, |dir| dir.display().to_string())
-    }
 }
 
 /// The file's bytes, at most one more than [`HtdigestUsers::MAX_FILE_LEN`] (which the parser refuses).
@@ -348,6 +399,12 @@ impl fmt::Debug for HtdigestFile {
 
 impl CredentialStore for HtdigestFile {
     type Error = Infallible;
+
+    /// Only the users of the realm given to [`open`](Self::open) are kept, so a layer of
+    /// another realm is refused at build instead of refusing every password.
+    fn serves_realm(&self, realm: &str) -> Option<bool> {
+        Some(realm == self.inner.realm)
+    }
 
     async fn ha1(
         &self,

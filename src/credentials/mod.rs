@@ -314,6 +314,8 @@ pub trait CredentialStore: Send + Sync + 'static {
     }
 }
 
+// Passes on every method, none left to its default body: a test reads this block and the
+// trait's (src/credentials/cached/forwarding_tests.rs) and fails if one is missing.
 impl<T: CredentialStore> CredentialStore for std::sync::Arc<T> {
     type Error = T::Error;
 
