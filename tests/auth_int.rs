@@ -19,8 +19,8 @@ use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::{ServiceExt, service_fn};
 use tower_digest_auth::{
-    AuthIntBody, AuthIntLayer, AuthMode, AuthenticatedUser, DigestLayer, FailureLimit,
-    ManualClock, MemoryCredentials, PeerAddr, ThrottleConfig,
+    AuthIntBody, AuthIntLayer, AuthMode, AuthenticatedUser, DigestLayer, FailureLimit, ManualClock,
+    MemoryCredentials, PeerAddr, ThrottleConfig,
 };
 
 const LIMIT: usize = 1024;
@@ -670,7 +670,11 @@ impl http_body::Body for Watched {
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
         self.polled.store(true, Ordering::SeqCst);
-        std::task::Poll::Ready(self.data.take().map(|data| Ok(http_body::Frame::data(data))))
+        std::task::Poll::Ready(
+            self.data
+                .take()
+                .map(|data| Ok(http_body::Frame::data(data))),
+        )
     }
 }
 
@@ -680,10 +684,10 @@ fn strict_fixture(clock: &ManualClock) -> Fixture {
     let users = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
     let layer = DigestLayer::builder(REALM, users)
         .clock(clock.clone())
-        .throttle(ThrottleConfig::default().per_address_and_user(FailureLimit::new(
-            2,
-            std::time::Duration::from_secs(600),
-        )))
+        .throttle(
+            ThrottleConfig::default()
+                .per_address_and_user(FailureLimit::new(2, std::time::Duration::from_secs(600))),
+        )
         .build_auth_int(LIMIT)
         .unwrap();
     Fixture {
@@ -705,58 +709,74 @@ impl Fixture {
     }
 }
 
-#[tokio::test]
-async fn a_locked_out_forged_or_expired_answer_is_refused_without_reading_the_body() {
-    let clock = ManualClock::new();
-    let f = strict_fixture(&clock);
-    const BODY: &[u8] = b"amount=10";
+const WATCHED: &[u8] = b"amount=10";
 
-    // Two wrong passwords: each read and verified, each counted once.
+impl Fixture {
+    /// An auth-int answer over [`WATCHED`] from `answer`'s user, to a fresh challenge.
+    async fn watched_answer(&self, answer: Answer<'_>) -> (Response<()>, bool) {
+        let challenge = self.challenge().await;
+        let header = answer.method("POST").auth_int(WATCHED).header(&challenge);
+        self.send_watched(&header, WATCHED).await
+    }
+}
+
+#[tokio::test]
+async fn a_locked_out_client_gets_429_without_its_body_being_read() {
+    let f = strict_fixture(&ManualClock::new());
+    // Two wrong passwords: each read and verified, each counted once (a double count
+    // would lock after the first).
     for _ in 0..2 {
-        let challenge = f.challenge().await;
-        let header = Answer::get("/echo")
-            .method("POST")
-            .password("wrong")
-            .auth_int(BODY)
-            .header(&challenge);
-        let (response, read) = f.send_watched(&header, BODY).await;
+        let (response, read) = f
+            .watched_answer(Answer::get("/echo").password("wrong"))
+            .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert!(read, "a header that passes is followed by its body");
     }
     // Locked now: even the right password gets 429, and its body is never read.
-    let challenge = f.challenge().await;
-    let right = Answer::get("/echo").method("POST").auth_int(BODY);
-    let (response, read) = f.send_watched(&right.header(&challenge), BODY).await;
+    let (response, read) = f.watched_answer(Answer::get("/echo")).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(response.headers().contains_key(http::header::RETRY_AFTER));
     assert!(!read, "a locked-out client's body is never read");
+    assert_eq!(f.calls.load(Ordering::SeqCst), 0);
+}
 
-    // Another user from the same address is not locked; a forged nonce is 401.
+#[tokio::test]
+async fn a_forged_nonce_gets_401_without_the_body_being_read() {
+    let f = strict_fixture(&ManualClock::new());
     let mut forged = f.challenge().await;
     forged.nonce = forged.nonce.chars().rev().collect();
     let header = Answer::get("/echo")
         .method("POST")
-        .username("Scar")
-        .auth_int(BODY)
+        .auth_int(WATCHED)
         .header(&forged);
-    let (response, read) = f.send_watched(&header, BODY).await;
+    let (response, read) = f.send_watched(&header, WATCHED).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(!challenges(response.headers())[0].stale);
     assert!(!read, "a forged nonce's body is never read");
+}
 
-    // An expired nonce: 401 stale=true, body unread.
-    let challenge = f.challenge().await;
-    clock.advance(std::time::Duration::from_secs(31 * 60));
-    let header = Answer::get("/echo")
-        .method("POST")
-        .username("Scar")
-        .auth_int(BODY)
-        .header(&challenge);
-    let (response, read) = f.send_watched(&header, BODY).await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(challenges(response.headers())[0].stale);
-    assert!(!read, "an expired nonce's body is never read");
-    assert_eq!(f.calls.load(Ordering::SeqCst), 0);
+#[tokio::test]
+async fn an_expired_nonce_gets_a_stale_401_without_the_body_being_read_and_counts_nothing() {
+    let clock = ManualClock::new();
+    let f = strict_fixture(&clock);
+    // Right and wrong passwords alike: the age is known before the password can be checked.
+    for password in [PASSWORD, "wrong", "wrong", "wrong"] {
+        let challenge = f.challenge().await;
+        clock.advance(std::time::Duration::from_secs(31 * 60));
+        let header = Answer::get("/echo")
+            .method("POST")
+            .password(password)
+            .auth_int(WATCHED)
+            .header(&challenge);
+        let (response, read) = f.send_watched(&header, WATCHED).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(challenges(response.headers())[0].stale);
+        assert!(!read, "an expired nonce's body is never read");
+    }
+    // Three wrong passwords on expired nonces counted nothing: not locked.
+    let (response, read) = f.watched_answer(Answer::get("/echo")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(read);
 }
 
 /// Sends a request head that announces `length` body bytes and never sends them.
@@ -770,20 +790,22 @@ async fn head_only(addr: SocketAddr, authorization: &str, length: usize) -> RawR
     read_response(&mut stream, std::time::Duration::from_secs(5)).await
 }
 
-#[tokio::test]
-async fn over_a_socket_a_locked_out_client_or_a_forged_nonce_is_answered_before_the_body_is_sent()
-{
+/// Serves `/echo` behind auth-int with a user locked after one failure per address.
+async fn serve_strict() -> SocketAddr {
     let users = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
     let layer = DigestLayer::builder(REALM, users)
-        .throttle(ThrottleConfig::default().per_address_and_user(FailureLimit::new(
-            1,
-            std::time::Duration::from_secs(600),
-        )))
+        .throttle(
+            ThrottleConfig::default()
+                .per_address_and_user(FailureLimit::new(1, std::time::Duration::from_secs(600))),
+        )
         .build_auth_int(LIMIT)
         .unwrap();
-    let addr = serve_layer(layer).await;
+    serve_layer(layer).await
+}
 
-    // A forged nonce, the body announced and never sent: 401 at once.
+#[tokio::test]
+async fn over_a_socket_a_forged_nonce_gets_401_before_the_body_is_sent() {
+    let addr = serve_strict().await;
     let mut forged = socket_challenge(addr).await;
     forged.nonce = forged.nonce.chars().rev().collect();
     let header = Answer::get("/echo")
@@ -793,7 +815,11 @@ async fn over_a_socket_a_locked_out_client_or_a_forged_nonce_is_answered_before_
     let response = head_only(addr, &header, 1000).await;
     assert_eq!(response.status, 401);
     assert!(!challenge_from(response.all("www-authenticate")[0]).stale);
+}
 
+#[tokio::test]
+async fn over_a_socket_a_locked_out_client_gets_429_before_the_body_is_sent() {
+    let addr = serve_strict().await;
     // One wrong password locks the user from this address.
     let challenge = socket_challenge(addr).await;
     let wrong = Answer::get("/echo")
@@ -805,6 +831,7 @@ async fn over_a_socket_a_locked_out_client_or_a_forged_nonce_is_answered_before_
         "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: {wrong}\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
     );
     assert_eq!(exchange(addr, request.as_bytes()).await.status, 401);
+    // The right password, the body announced and never sent: 429 at once.
     let challenge = socket_challenge(addr).await;
     let header = Answer::get("/echo")
         .method("POST")
@@ -856,7 +883,10 @@ async fn a_trickling_body_is_cut_off_with_408() {
     })
     .await;
     trickle.abort();
-    assert!(read.is_ok(), "no answer within 10 s: the body was not cut off");
+    assert!(
+        read.is_ok(),
+        "no answer within 10 s: the body was not cut off"
+    );
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
 }

@@ -225,7 +225,8 @@ where
 {
     let (mut parts, body) = request.into_parts();
     let config = &shared.config;
-    if !claims_auth_int(&parts, config.mode) || config.protocol.passes_unauthenticated(&parts.method)
+    if !claims_auth_int(&parts, config.mode)
+        || config.protocol.passes_unauthenticated(&parts.method)
     {
         let response = inner.call(Request::from_parts(parts, body)).await?;
         return Ok(response.map(AuthIntBody::inner));
