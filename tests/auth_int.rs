@@ -890,3 +890,38 @@ async fn a_trickling_body_is_cut_off_with_408() {
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
 }
+
+#[tokio::test]
+async fn a_method_that_passes_unauthenticated_is_not_checked_even_with_an_auth_int_header() {
+    let users = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
+    let layer = DigestLayer::builder(REALM, users)
+        .unauthenticated_methods([http::Method::OPTIONS])
+        .build_auth_int(LIMIT)
+        .unwrap();
+    let echo = Inner::new(service_fn(|request: Request<Body>| async move {
+        let body = request.into_body().collect().await.unwrap().to_bytes();
+        Ok::<_, Infallible>(Response::new(Body::from(body)))
+    }));
+    let service = Outer::new(tower::Layer::layer(&layer, echo));
+    let mut forged = Fixture {
+        service: service.clone(),
+        calls: Arc::default(),
+    }
+    .challenge()
+    .await;
+    forged.nonce = forged.nonce.chars().rev().collect();
+    let header = Answer::get("/echo")
+        .method("OPTIONS")
+        .auth_int(b"probe")
+        .header(&forged);
+    let mut request = post("/echo", Some(&header), Body::from("probe"));
+    *request.method_mut() = http::Method::OPTIONS;
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "passed on, as the layer does"
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "probe");
+}
