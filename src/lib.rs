@@ -62,6 +62,8 @@
 //! | credential or nonce store error, authorizer error, no client address at all | 500, logged |
 //! | a method listed in [`unauthenticated_methods`](DigestLayerBuilder::unauthenticated_methods) (off by default) | inner service, no user |
 //! | `qop=auth-int` body over the limit (`build_auth_int`, feature `auth-int`, only) | 413 |
+//! | `qop=auth-int` from a locked-out client, or with a forged or expired nonce | 429, 401, 401 with `stale=true`, before the body is read |
+//! | `qop=auth-int` body not in within the body timeout (`AuthIntLayer::body_timeout`, 30 s by default) | 408 |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
 //! | any of these in proxy mode ([`AuthMode::Proxy`]) | 407 + `Proxy-Authenticate` for 401 + `WWW-Authenticate`; credentials from `Proxy-Authorization`, removed before the request goes on; `Proxy-Authentication-Info` on success |
 //!

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 use crate::rejection::Rejection;
 
 /// RFC 7615's headers, which `http` has no constants for.
-pub(crate) static AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("authentication-info");
+static AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("authentication-info");
 static PROXY_AUTHENTICATION_INFO: HeaderName = HeaderName::from_static("proxy-authentication-info");
 
 /// Whether the layer protects an origin server (the default) or is a proxy's

@@ -80,6 +80,9 @@ pub enum Rejection {
     /// A `qop=auth-int` request whose body is larger than the configured limit, refused
     /// before it is read whole: 413.
     PayloadTooLarge,
+    /// A `qop=auth-int` request whose body did not arrive whole within the layer's body
+    /// timeout (`AuthIntLayer::body_timeout`, feature `auth-int`): 408.
+    BodyTimeout,
 }
 
 impl Rejection {
@@ -111,6 +114,7 @@ impl Rejection {
             }
             Rejection::Forbidden => StatusCode::FORBIDDEN,
             Rejection::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -152,6 +156,7 @@ impl Rejection {
             }
             Rejection::Forbidden => "forbidden",
             Rejection::PayloadTooLarge => "request body too large for auth-int",
+            Rejection::BodyTimeout => "request body not received in time",
         }
     }
 }

@@ -494,7 +494,7 @@ where
 
 /// Records a rejection: possible attacks as warnings with the client address (never a
 /// secret), ordinary misses (no credentials yet, an expired nonce) as debug events.
-fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
+pub(crate) fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
     let username = logged_username(username.unwrap_or(""));
     match rejection {
         Rejection::MissingCredentials | Rejection::StaleNonce => {
@@ -530,7 +530,7 @@ fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
 
 /// The rejection response, with a fresh challenge on every 401 (407 in proxy mode),
 /// ordered for the client.
-fn reject<C, N, R, ResBody>(
+pub(crate) fn reject<C, N, R, ResBody>(
     shared: &Shared<C, N, R>,
     rejection: Rejection,
     request: &http::request::Parts,

@@ -10,7 +10,7 @@ mod common;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use axum::body::{Body, Bytes};
 use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges, client_addr, h, param, params};
@@ -18,7 +18,10 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::{ServiceExt, service_fn};
-use tower_digest_auth::{AuthIntBody, AuthenticatedUser, DigestLayer, MemoryCredentials, PeerAddr};
+use tower_digest_auth::{
+    AuthIntBody, AuthIntLayer, AuthMode, AuthenticatedUser, DigestLayer, FailureLimit, ManualClock,
+    MemoryCredentials, PeerAddr, ThrottleConfig,
+};
 
 const LIMIT: usize = 1024;
 
@@ -472,4 +475,453 @@ async fn over_a_socket_tampered_bodies_are_401_and_over_limit_bodies_413() {
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
     assert_eq!(raw(addr, &chunked).await, 413);
+}
+
+// ---- proxy mode ----
+
+/// One HTTP/1.1 response read off a socket: status, headers (names lowercase), body.
+struct RawResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// Reads one response (head, then `Content-Length` bytes of body) without waiting for
+/// the connection to close; panics unless it is all there within `within`.
+async fn read_response(
+    stream: &mut tokio::net::TcpStream,
+    within: std::time::Duration,
+) -> RawResponse {
+    let read = async {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+                let mut lines = head.split("\r\n");
+                let status = lines.next().unwrap().split(' ').nth(1).unwrap();
+                let headers: Vec<(String, String)> = lines
+                    .map(|line| {
+                        let (name, value) = line.split_once(':').unwrap();
+                        (name.to_ascii_lowercase(), value.trim().to_owned())
+                    })
+                    .collect();
+                let length: usize = headers
+                    .iter()
+                    .find(|(n, _)| n == "content-length")
+                    .map_or(0, |(_, v)| v.parse().unwrap());
+                if buffer.len() >= end + 4 + length {
+                    return RawResponse {
+                        status: status.parse().unwrap(),
+                        body: buffer[end + 4..end + 4 + length].to_vec(),
+                        headers,
+                    };
+                }
+            }
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "connection closed mid-response: {buffer:?}");
+            buffer.extend_from_slice(&chunk[..n]);
+        }
+    };
+    tokio::time::timeout(within, read)
+        .await
+        .unwrap_or_else(|_| panic!("no whole response within {within:?}"))
+}
+
+/// Sends `request` on a new connection and reads the response.
+async fn exchange(addr: SocketAddr, request: &[u8]) -> RawResponse {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    read_response(&mut stream, std::time::Duration::from_secs(10)).await
+}
+
+/// Serves `/echo` (the user's name, `:`, the body) behind `layer`.
+async fn serve_layer(layer: AuthIntLayer<MemoryCredentials>) -> SocketAddr {
+    let app = axum::Router::new()
+        .route(
+            "/echo",
+            axum::routing::post(|user: AuthenticatedUser, body: Bytes| async move {
+                let mut echo = format!("{}:", user.username()).into_bytes();
+                echo.extend_from_slice(&body);
+                echo
+            }),
+        )
+        .layer(layer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    addr
+}
+
+fn challenge_from(header: &str) -> Challenge {
+    let p = params(header.strip_prefix("Digest ").unwrap());
+    Challenge {
+        realm: param(&p, "realm").unwrap().into(),
+        nonce: param(&p, "nonce").unwrap().into(),
+        opaque: param(&p, "opaque").map(Into::into),
+        algorithm: param(&p, "algorithm").unwrap().into(),
+        qop: param(&p, "qop").unwrap().into(),
+        stale: param(&p, "stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
+        ..Challenge::default()
+    }
+}
+
+#[tokio::test]
+async fn in_proxy_mode_auth_int_is_read_from_proxy_authorization_and_rspauth_sent_in_proxy_authentication_info()
+ {
+    let users = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
+    let layer = DigestLayer::builder(REALM, users)
+        .mode(AuthMode::Proxy)
+        .build_auth_int(LIMIT)
+        .unwrap();
+    let addr = serve_layer(layer).await;
+    // A forward proxy's request: absolute-form target.
+    let target = "http://origin.example/echo";
+    let asked = exchange(
+        addr,
+        format!("POST {target} HTTP/1.1\r\nHost: origin.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .await;
+    assert_eq!(asked.status, 407);
+    assert!(asked.header("www-authenticate").is_none());
+    let challenge = challenge_from(asked.all("proxy-authenticate")[0]);
+    assert_eq!(challenge.qop, "auth,auth-int");
+
+    let body = b"pride=rock";
+    let answer = Answer::get(target).method("POST").auth_int(body);
+    let request = format!(
+        "POST {target} HTTP/1.1\r\nHost: origin.example\r\nProxy-Authorization: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\npride=rock",
+        answer.header(&challenge),
+        body.len()
+    );
+    let response = exchange(addr, request.as_bytes()).await;
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(response.body, b"Mufasa:pride=rock");
+    assert!(response.header("authentication-info").is_none());
+    let info = params(
+        response
+            .header("proxy-authentication-info")
+            .expect("rspauth in Proxy-Authentication-Info"),
+    );
+    assert_eq!(param(&info, "qop"), Some("auth-int"));
+    // rspauth recomputed here, from the password and what went over the wire.
+    let algorithm = challenge.algorithm.as_str();
+    let ha1 = h(algorithm, format!("{USER}:{REALM}:{PASSWORD}").as_bytes());
+    let ha2 = h(
+        algorithm,
+        format!(":{target}:{}", h(algorithm, &response.body)).as_bytes(),
+    );
+    let expected = h(
+        algorithm,
+        format!(
+            "{ha1}:{}:00000001:{}:auth-int:{ha2}",
+            challenge.nonce, answer.cnonce
+        )
+        .as_bytes(),
+    );
+    assert_eq!(param(&info, "rspauth"), Some(expected.as_str()));
+    assert_eq!(param(&info, "nc"), Some("00000001"));
+}
+
+// ---- the header before the body ----
+
+/// A request body that records whether it was ever polled, and then yields `data`.
+struct Watched {
+    polled: Arc<AtomicBool>,
+    data: Option<Bytes>,
+}
+
+impl http_body::Body for Watched {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
+        self.polled.store(true, Ordering::SeqCst);
+        std::task::Poll::Ready(
+            self.data
+                .take()
+                .map(|data| Ok(http_body::Frame::data(data))),
+        )
+    }
+}
+
+/// A layer that locks a user (per address) after two failures, on a manual clock.
+fn strict_fixture(clock: &ManualClock) -> Fixture {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let users = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
+    let layer = DigestLayer::builder(REALM, users)
+        .clock(clock.clone())
+        .throttle(
+            ThrottleConfig::default()
+                .per_address_and_user(FailureLimit::new(2, std::time::Duration::from_secs(600))),
+        )
+        .build_auth_int(LIMIT)
+        .unwrap();
+    Fixture {
+        service: Outer::new(tower::Layer::layer(&layer, inner(calls.clone()))),
+        calls,
+    }
+}
+
+impl Fixture {
+    /// Sends an auth-int answer over `body` in a body that records being read.
+    async fn send_watched(&self, header: &str, body: &'static [u8]) -> (Response<()>, bool) {
+        let polled = Arc::new(AtomicBool::new(false));
+        let watched = Body::new(Watched {
+            polled: polled.clone(),
+            data: Some(Bytes::from_static(body)),
+        });
+        let (response, _) = self.send(post("/echo", Some(header), watched)).await;
+        (response, polled.load(Ordering::SeqCst))
+    }
+}
+
+const WATCHED: &[u8] = b"amount=10";
+
+impl Fixture {
+    /// An auth-int answer over [`WATCHED`] from `answer`'s user, to a fresh challenge.
+    async fn watched_answer(&self, answer: Answer<'_>) -> (Response<()>, bool) {
+        let challenge = self.challenge().await;
+        let header = answer.method("POST").auth_int(WATCHED).header(&challenge);
+        self.send_watched(&header, WATCHED).await
+    }
+}
+
+#[tokio::test]
+async fn a_locked_out_client_gets_429_without_its_body_being_read() {
+    let f = strict_fixture(&ManualClock::new());
+    // Two wrong passwords: each read and verified, each counted once (a double count
+    // would lock after the first).
+    for _ in 0..2 {
+        let (response, read) = f
+            .watched_answer(Answer::get("/echo").password("wrong"))
+            .await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(read, "a header that passes is followed by its body");
+    }
+    // Locked now: even the right password gets 429, and its body is never read.
+    let (response, read) = f.watched_answer(Answer::get("/echo")).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key(http::header::RETRY_AFTER));
+    assert!(!read, "a locked-out client's body is never read");
+    assert_eq!(f.calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_forged_nonce_gets_401_without_the_body_being_read() {
+    let f = strict_fixture(&ManualClock::new());
+    let mut forged = f.challenge().await;
+    forged.nonce = forged.nonce.chars().rev().collect();
+    let header = Answer::get("/echo")
+        .method("POST")
+        .auth_int(WATCHED)
+        .header(&forged);
+    let (response, read) = f.send_watched(&header, WATCHED).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(!challenges(response.headers())[0].stale);
+    assert!(!read, "a forged nonce's body is never read");
+}
+
+#[tokio::test]
+async fn an_expired_nonce_gets_a_stale_401_without_the_body_being_read_and_counts_nothing() {
+    let clock = ManualClock::new();
+    let f = strict_fixture(&clock);
+    // Right and wrong passwords alike: the age is known before the password can be checked.
+    for password in [PASSWORD, "wrong", "wrong", "wrong"] {
+        let challenge = f.challenge().await;
+        clock.advance(std::time::Duration::from_secs(31 * 60));
+        let header = Answer::get("/echo")
+            .method("POST")
+            .password(password)
+            .auth_int(WATCHED)
+            .header(&challenge);
+        let (response, read) = f.send_watched(&header, WATCHED).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(challenges(response.headers())[0].stale);
+        assert!(!read, "an expired nonce's body is never read");
+    }
+    // Three wrong passwords on expired nonces counted nothing: not locked.
+    let (response, read) = f.watched_answer(Answer::get("/echo")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(read);
+}
+
+/// Sends a request head that announces `length` body bytes and never sends them.
+async fn head_only(addr: SocketAddr, authorization: &str, length: usize) -> RawResponse {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Well below the 30 s body timeout: the answer comes from the header alone.
+    read_response(&mut stream, std::time::Duration::from_secs(5)).await
+}
+
+/// Serves `/echo` behind auth-int with a user locked after one failure per address.
+async fn serve_strict() -> SocketAddr {
+    let users = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
+    let layer = DigestLayer::builder(REALM, users)
+        .throttle(
+            ThrottleConfig::default()
+                .per_address_and_user(FailureLimit::new(1, std::time::Duration::from_secs(600))),
+        )
+        .build_auth_int(LIMIT)
+        .unwrap();
+    serve_layer(layer).await
+}
+
+#[tokio::test]
+async fn over_a_socket_a_forged_nonce_gets_401_before_the_body_is_sent() {
+    let addr = serve_strict().await;
+    let mut forged = socket_challenge(addr).await;
+    forged.nonce = forged.nonce.chars().rev().collect();
+    let header = Answer::get("/echo")
+        .method("POST")
+        .auth_int(&[b'a'; 1000])
+        .header(&forged);
+    let response = head_only(addr, &header, 1000).await;
+    assert_eq!(response.status, 401);
+    assert!(!challenge_from(response.all("www-authenticate")[0]).stale);
+}
+
+#[tokio::test]
+async fn over_a_socket_a_locked_out_client_gets_429_before_the_body_is_sent() {
+    let addr = serve_strict().await;
+    // One wrong password locks the user from this address.
+    let challenge = socket_challenge(addr).await;
+    let wrong = Answer::get("/echo")
+        .method("POST")
+        .password("wrong")
+        .auth_int(b"x")
+        .header(&challenge);
+    let request = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: {wrong}\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
+    );
+    assert_eq!(exchange(addr, request.as_bytes()).await.status, 401);
+    // The right password, the body announced and never sent: 429 at once.
+    let challenge = socket_challenge(addr).await;
+    let header = Answer::get("/echo")
+        .method("POST")
+        .auth_int(&[b'a'; 1000])
+        .header(&challenge);
+    let response = head_only(addr, &header, 1000).await;
+    assert_eq!(response.status, 429);
+    assert!(response.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn a_trickling_body_is_cut_off_with_408() {
+    let users = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
+    let layer = DigestLayer::builder(REALM, users)
+        .build_auth_int(LIMIT)
+        .unwrap()
+        .body_timeout(std::time::Duration::from_millis(300));
+    let addr = serve_layer(layer).await;
+    let challenge = socket_challenge(addr).await;
+    let body = [b'a'; 1000];
+    let header = Answer::get("/echo")
+        .method("POST")
+        .auth_int(&body)
+        .header(&challenge);
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nAuthorization: {header}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    // One byte every 100 ms, until the server stops listening (1000 bytes: 100 s).
+    let trickle = tokio::spawn(async move {
+        for byte in body {
+            if writer.write_all(&[byte]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = reader.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed without an answer");
+            answer.extend_from_slice(&chunk[..n]);
+        }
+    })
+    .await;
+    trickle.abort();
+    assert!(
+        read.is_ok(),
+        "no answer within 10 s: the body was not cut off"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+}
+
+#[tokio::test]
+async fn a_method_that_passes_unauthenticated_is_not_checked_even_with_an_auth_int_header() {
+    let users = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
+    let layer = DigestLayer::builder(REALM, users)
+        .unauthenticated_methods([http::Method::OPTIONS])
+        .build_auth_int(LIMIT)
+        .unwrap();
+    let echo = Inner::new(service_fn(|request: Request<Body>| async move {
+        let body = request.into_body().collect().await.unwrap().to_bytes();
+        Ok::<_, Infallible>(Response::new(Body::from(body)))
+    }));
+    let service = Outer::new(tower::Layer::layer(&layer, echo));
+    let mut forged = Fixture {
+        service: service.clone(),
+        calls: Arc::default(),
+    }
+    .challenge()
+    .await;
+    forged.nonce = forged.nonce.chars().rev().collect();
+    let header = Answer::get("/echo")
+        .method("OPTIONS")
+        .auth_int(b"probe")
+        .header(&forged);
+    let mut request = post("/echo", Some(&header), Body::from("probe"));
+    *request.method_mut() = http::Method::OPTIONS;
+    let response = service.oneshot(request).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "passed on, as the layer does"
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "probe");
 }

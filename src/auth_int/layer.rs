@@ -6,6 +6,7 @@ use std::future::poll_fn;
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http::header::CONTENT_LENGTH;
@@ -14,11 +15,12 @@ use http_body::Body;
 use tower::{Layer, Service};
 
 use super::body::AuthIntBody;
+use super::precheck::{HeaderCheck, check_header};
 use super::{CollectedBody, PendingRspauth, claims_auth_int};
 use crate::credentials::CredentialStore;
 use crate::future::ResponseFuture;
 use crate::layer::{DigestLayer, Shared};
-use crate::mode::AUTHENTICATION_INFO;
+use crate::mode::AuthMode;
 use crate::nonce::{MemoryNonceStore, NonceStore};
 use crate::rejection::{PlainTextRejection, Rejection, RejectionResponse};
 use crate::service::DigestService;
@@ -34,14 +36,24 @@ use crate::service::DigestService;
 /// response body becomes [`AuthIntBody`], which axum serves like any other.
 ///
 /// What it costs, and only for requests that answer with `qop=auth-int`:
-/// - the request body is read whole into memory before the verification, up to the
+/// - the header is checked first, as far as it can be without the body: a client over
+///   its failed-login limit gets 429, a nonce we did not issue to it 401, an expired one
+///   401 with `stale=true`, all without a byte of the body read (nor `100 Continue`
+///   sent). These checks count nothing and ask no credential store.
+/// - then the request body is read whole into memory before the verification, up to the
 ///   limit: a larger one gets 413 (at once when `Content-Length` says so), and a body
 ///   without a length is counted as it arrives. Request trailers are not passed on.
+/// - a body that does not arrive whole within the [body timeout](Self::body_timeout)
+///   (30 seconds by default) gets 408, so a client trickling its body cannot hold the
+///   buffer for long. The timer is Tokio's: serve from a Tokio runtime with its time
+///   driver on, as axum's and hyper-util's servers do.
 /// - the response body is read whole into memory to compute `rspauth`, up to the same
 ///   limit; a larger one is sent as it comes, with `Authentication-Info` but without
 ///   `rspauth`, so a client that checks it knows the response was not protected.
 ///
-/// Answers with `qop=auth` pass through untouched.
+/// In [proxy mode](crate::AuthMode::Proxy) the answer comes in `Proxy-Authorization`
+/// and `rspauth` goes in `Proxy-Authentication-Info`, as for `qop=auth`. Answers with
+/// `qop=auth` pass through untouched.
 ///
 /// ```
 /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
@@ -56,11 +68,42 @@ use crate::service::DigestService;
 #[must_use]
 pub struct AuthIntLayer<C, N = MemoryNonceStore, R = PlainTextRejection> {
     digest: DigestLayer<C, N, R>,
+    body_timeout: Duration,
 }
 
 impl<C, N, R> AuthIntLayer<C, N, R> {
+    /// How long a request body may take to arrive whole unless
+    /// [`body_timeout`](Self::body_timeout) says otherwise: 30 seconds, which a client
+    /// on a slow link sending up to the body limit should meet, and which bounds how
+    /// long a client can hold a buffer by trickling.
+    pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
     pub(crate) fn new(digest: DigestLayer<C, N, R>) -> Self {
-        AuthIntLayer { digest }
+        AuthIntLayer {
+            digest,
+            body_timeout: Self::DEFAULT_BODY_TIMEOUT,
+        }
+    }
+
+    /// The longest a `qop=auth-int` request body may take to arrive whole, counted from
+    /// when the layer starts reading it; past it the answer is `408 Request Timeout`
+    /// (logged at info). Raise it with the body limit for slow clients; a zero timeout
+    /// refuses every body that is not already there.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    ///
+    /// let users = MemoryCredentials::new("realm", [("Mufasa", "Circle of Life")]);
+    /// let layer = DigestLayer::builder("realm", users)
+    ///     .build_auth_int(64 * 1024)
+    ///     .unwrap()
+    ///     .body_timeout(Duration::from_secs(10));
+    /// # let _ = layer;
+    /// ```
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
     }
 }
 
@@ -68,6 +111,7 @@ impl<C, N, R> Clone for AuthIntLayer<C, N, R> {
     fn clone(&self) -> Self {
         AuthIntLayer {
             digest: self.digest.clone(),
+            body_timeout: self.body_timeout,
         }
     }
 }
@@ -76,6 +120,7 @@ impl<C, N, R> fmt::Debug for AuthIntLayer<C, N, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthIntLayer")
             .field("digest", &self.digest)
+            .field("body_timeout", &self.body_timeout)
             .finish()
     }
 }
@@ -87,6 +132,7 @@ impl<S, C, N, R> Layer<S> for AuthIntLayer<C, N, R> {
         AuthInt {
             inner: self.digest.layer(inner),
             shared: Arc::clone(&self.digest.shared),
+            body_timeout: self.body_timeout,
         }
     }
 }
@@ -97,6 +143,7 @@ impl<S, C, N, R> Layer<S> for AuthIntLayer<C, N, R> {
 pub struct AuthInt<S, C, N, R> {
     inner: S,
     shared: Arc<Shared<C, N, R>>,
+    body_timeout: Duration,
 }
 
 impl<S, C, N, R> AuthInt<S, C, N, R> {
@@ -121,6 +168,7 @@ impl<S: Clone, C, N, R> Clone for AuthInt<S, C, N, R> {
         AuthInt {
             inner: self.inner.clone(),
             shared: Arc::clone(&self.shared),
+            body_timeout: self.body_timeout,
         }
     }
 }
@@ -158,13 +206,14 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
         ResponseFuture {
-            inner: Box::pin(handle(shared, inner, request)),
+            inner: Box::pin(handle(shared, self.body_timeout, inner, request)),
         }
     }
 }
 
 async fn handle<S, C, N, R, ReqBody, ResBody>(
     shared: Arc<Shared<C, N, R>>,
+    body_timeout: Duration,
     mut inner: S,
     request: Request<ReqBody>,
 ) -> Result<Response<AuthIntBody<ResBody>>, S::Error>
@@ -175,17 +224,37 @@ where
     ResBody: Body<Data = Bytes> + Unpin,
 {
     let (mut parts, body) = request.into_parts();
-    if !claims_auth_int(&parts) {
+    let config = &shared.config;
+    if !claims_auth_int(&parts, config.mode)
+        || config.protocol.passes_unauthenticated(&parts.method)
+    {
         let response = inner.call(Request::from_parts(parts, body)).await?;
         return Ok(response.map(AuthIntBody::inner));
     }
-    let limit = shared.config.protocol.auth_int_limit.unwrap_or(0);
-    let bytes = match read_request_body(&parts.headers, body, limit).await {
+    // The parser takes auth-int only with a body to hash: empty until the body is read,
+    // and empty for a request handed on unread.
+    parts.extensions.insert(CollectedBody(Bytes::new()));
+    let now = config.clock.now();
+    match check_header(config, &parts, now).await {
+        HeaderCheck::ReadBody => {}
+        HeaderCheck::HandOn => {
+            let request = Request::from_parts(parts, ReqBody::from(Bytes::new()));
+            return Ok(inner.call(request).await?.map(AuthIntBody::inner));
+        }
+        HeaderCheck::Refuse(rejection, client) => {
+            let response = crate::service::reject(&shared, rejection, &parts, Some(client), now);
+            return Ok(response.map(AuthIntBody::inner));
+        }
+    }
+    let limit = config.protocol.auth_int_limit.unwrap_or(0);
+    let read = tokio::time::timeout(body_timeout, read_request_body(&parts.headers, body, limit));
+    let bytes = match read.await.unwrap_or(Err(Rejection::BodyTimeout)) {
         Ok(bytes) => bytes,
         Err(rejection) => {
             tracing::info!(
                 reason = rejection.public_message(),
                 limit,
+                timeout_ms = u64::try_from(body_timeout.as_millis()).unwrap_or(u64::MAX),
                 "digest auth: auth-int request body refused"
             );
             let response = shared.rejection.response(&rejection, &parts);
@@ -200,6 +269,17 @@ where
         // Refused by the verification: no rspauth to compute.
         return Ok(response.map(AuthIntBody::inner));
     };
+    Ok(with_rspauth(response, &pending, limit, config.mode).await)
+}
+
+/// The verified response, its body read (up to `limit`) to finish `rspauth` over it, in
+/// the mode's `Authentication-Info` or `Proxy-Authentication-Info`.
+async fn with_rspauth<B: Body<Data = Bytes> + Unpin>(
+    response: Response<B>,
+    pending: &PendingRspauth,
+    limit: usize,
+    mode: AuthMode,
+) -> Response<AuthIntBody<B>> {
     let (mut head, body) = response.into_parts();
     let (body, info) = match read_response_body(body, limit).await {
         ResponseBody::Whole(bytes, trailers) => {
@@ -217,8 +297,8 @@ where
             (AuthIntBody::failed(read, error), pending.finish(None))
         }
     };
-    head.headers.insert(AUTHENTICATION_INFO.clone(), info);
-    Ok(Response::from_parts(head, body))
+    head.headers.insert(mode.info_header(), info);
+    Response::from_parts(head, body)
 }
 
 /// The request body, whole, if it fits in `limit`: 413 as soon as `Content-Length` or

@@ -5,8 +5,10 @@
 //! [`AuthIntLayer`] (made by
 //! [`DigestLayerBuilder::build_auth_int`](crate::DigestLayerBuilder::build_auth_int),
 //! `auth-int` feature) sits around the [`DigestService`](crate::DigestService): for a
-//! request whose `Authorization` says `qop=auth-int` it reads the body (bounded: 413 past
-//! the limit), hands the bytes to the verification through the request extensions, and
+//! request whose credentials (`Authorization`, or `Proxy-Authorization` in proxy mode)
+//! say `qop=auth-int` it first checks what the header alone can tell (the throttle, the
+//! nonce's MAC and age: `precheck.rs`), then reads the body (bounded in size, 413, and in
+//! time, 408), hands the bytes to the verification through the request extensions, and
 //! gives the inner service the same bytes as its body. The verification hashes them
 //! into `H(A2) = H(method:uri:H(entity-body))`. On success it cannot write `rspauth` yet:
 //! it leaves a [`PendingRspauth`] in the response extensions, and the outer stage buffers
@@ -25,6 +27,8 @@ use crate::verify::info_header;
 mod body;
 #[cfg(feature = "auth-int")]
 mod layer;
+#[cfg(feature = "auth-int")]
+mod precheck;
 
 #[cfg(feature = "auth-int")]
 pub use body::AuthIntBody;
@@ -81,13 +85,14 @@ impl std::fmt::Debug for PendingRspauth {
     }
 }
 
-/// Whether this request answers with `qop=auth-int`, so its body must be read before it
-/// can be verified. Anything the parser refuses is left to the verification.
+/// Whether this request answers with `qop=auth-int` in the credentials header of `mode`
+/// (`Authorization`, or `Proxy-Authorization` for a proxy), so its body must be read
+/// before it can be verified. Anything the parser refuses is left to the verification.
 #[cfg(feature = "auth-int")]
-pub(crate) fn claims_auth_int(parts: &http::request::Parts) -> bool {
+pub(crate) fn claims_auth_int(parts: &http::request::Parts, mode: crate::AuthMode) -> bool {
     parts
         .headers
-        .get(http::header::AUTHORIZATION)
+        .get(mode.credentials_header())
         .and_then(|value| crate::header::parse_authorization(value.as_bytes()).ok())
         .and_then(|params| params.qop)
         .is_some_and(|qop| qop.eq_ignore_ascii_case(b"auth-int"))
