@@ -15,11 +15,12 @@
 //! and, with `unauthenticated_methods`, a listed method passes without credentials while
 //! the others (the requests above are `POST`s) follow the contract.
 //!
-//! **Adding an option to the builder means adding a row here**, with the `Client` that
-//! speaks to it if the option changes what a client sends or reads. A row is a line or
-//! two; the checks are the [`Subject`] helpers, one line each. All rows run inside one
-//! test, each in its own task, and the test reports every row that broke, not only the
-//! first.
+//! **Adding an option means adding a row here**, with the `Client` that speaks to it if the
+//! option changes what a client sends or reads; a new credential or nonce store gets a row
+//! too. A row is a line or two; the checks are the [`Subject`] helpers, one line each. A
+//! builder method that no row calls fails `builder_options_are_each_in_the_matrix_or_excused`
+//! unless [`OUTSIDE_THE_MATRIX`] names it with the reason. All rows run inside one test,
+//! each in its own task, and the test reports every row that broke, not only the first.
 
 #![allow(missing_docs)]
 
@@ -43,9 +44,10 @@ use http_body_util::{BodyExt, Full};
 use support::{RedisServer, TempDir};
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_digest_auth::{
-    AuthMode, AuthenticatedUser, CachedCredentials, CredentialStore, DEFAULT_NONCE_LIFETIME,
-    DigestLayer, DigestLayerBuilder, HtdigestFile, ManualClock, MemoryCredentials, NonceStore,
-    PeerAddr, RedisNonceStore,
+    Algorithm, AuthMode, AuthenticatedUser, CachedCredentials, CredentialStore,
+    DEFAULT_NONCE_LIFETIME, DigestLayer, DigestLayerBuilder, FailureLimit, HtdigestFile,
+    MIN_NONCE_KEY_LEN, ManualClock, MemoryCredentials, MemoryFailureStore, NonceKey, NonceStore,
+    PeerAddr, RedisNonceStore, ThrottleConfig,
 };
 
 /// Every configuration, and the client that speaks to it.
@@ -73,12 +75,12 @@ const MATRIX: &[Row] = &[
     Row {
         name: "auth-int, answered with auth-int",
         client: AUTH_INT,
-        service: |_, clock| auth_int(memory(clock)),
+        service: |_, clock| build_auth_int(memory(clock)),
     },
     Row {
         name: "auth-int, answered with auth",
         client: ORIGIN,
-        service: |_, clock| auth_int(memory(clock)),
+        service: |_, clock| build_auth_int(memory(clock)),
     },
     Row {
         name: "auth-int in proxy mode, answered with auth-int",
@@ -86,12 +88,12 @@ const MATRIX: &[Row] = &[
             qop: "auth-int",
             ..PROXY
         },
-        service: |_, clock| auth_int(memory(clock).mode(AuthMode::Proxy)),
+        service: |_, clock| build_auth_int(memory(clock).mode(AuthMode::Proxy)),
     },
     Row {
         name: "auth-int in proxy mode, answered with auth",
         client: PROXY,
-        service: |_, clock| auth_int(memory(clock).mode(AuthMode::Proxy)),
+        service: |_, clock| build_auth_int(memory(clock).mode(AuthMode::Proxy)),
     },
     Row {
         name: "cached credentials",
@@ -134,6 +136,69 @@ const MATRIX: &[Row] = &[
         client: ORIGIN,
         service: |_, clock| plain(memory(clock).no_throttle()),
     },
+    Row {
+        name: "throttle with its own limits and store",
+        client: ORIGIN,
+        service: |_, clock| {
+            let limits = ThrottleConfig::default()
+                .per_address_and_user(FailureLimit::new(3, Duration::from_secs(60)));
+            plain(
+                memory(clock)
+                    .throttle_store(MemoryFailureStore::new())
+                    .throttle(limits),
+            )
+        },
+    },
+    Row {
+        name: "-sess algorithms only",
+        client: ORIGIN,
+        service: |_, clock| {
+            plain(memory(clock).algorithms([Algorithm::Sha512_256Sess, Algorithm::Md5Sess]))
+        },
+    },
+    Row {
+        name: "a short nonce lifetime",
+        client: ORIGIN,
+        service: |_, clock| plain(memory(clock).nonce_lifetime(Duration::from_secs(60))),
+    },
+    Row {
+        name: "a rotated nonce key",
+        client: ORIGIN,
+        service: |_, clock| {
+            let key = |id, byte| NonceKey::from_bytes(id, &[byte; MIN_NONCE_KEY_LEN]).unwrap();
+            plain(
+                memory(clock)
+                    .nonce_key(key(2, 7))
+                    .previous_nonce_key(key(1, 9)),
+            )
+        },
+    },
+];
+
+/// Builder methods that no row needs, each with the reason. Every other method of
+/// `DigestLayerBuilder` must be called by a row of [`MATRIX`]
+/// (`builder_options_are_each_in_the_matrix_or_excused` checks it).
+const OUTSIDE_THE_MATRIX: &[(&str, &str)] = &[
+    ("build", "every row builds"),
+    ("clock", "every row sets its own ManualClock"),
+    ("opaque", "an echoed value; tests/behaviour.rs checks it"),
+    ("domain", "a hint in the challenge only"),
+    (
+        "challenge_order",
+        "orders the challenge lines; tests/challenge_order.rs",
+    ),
+    (
+        "client_ip",
+        "which address the nonce binds; tests/hostile_requests.rs and external_prefix.rs",
+    ),
+    (
+        "forwarded_prefix",
+        "needs a trusted proxy's headers; tests/external_prefix.rs",
+    ),
+    (
+        "rejection_response",
+        "replaces the statuses and bodies the contract checks",
+    ),
 ];
 
 #[tokio::test]
@@ -152,6 +217,51 @@ async fn every_configuration_keeps_the_core_contract() {
         broken.len(),
         MATRIX.len(),
         broken.join("\n")
+    );
+}
+
+/// Adding an option means adding a row: every method of the builder is called by a row
+/// of `MATRIX`, or named in `OUTSIDE_THE_MATRIX` with its reason.
+#[test]
+fn builder_options_are_each_in_the_matrix_or_excused() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = vec![root.join("src/config/builder.rs")];
+    for entry in std::fs::read_dir(root.join("src/config/builder")).unwrap() {
+        sources.push(entry.unwrap().path());
+    }
+    let this = std::fs::read_to_string(root.join("tests/contract_matrix.rs")).unwrap();
+    let start = this.find("const MATRIX: &[Row] = &[").unwrap();
+    let matrix = &this[start..start + this[start..].find("\n];\n").unwrap()];
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for source in sources {
+        let text = std::fs::read_to_string(&source).unwrap();
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("    pub fn ") else {
+                continue;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            seen += 1;
+            let excused = OUTSIDE_THE_MATRIX.iter().any(|(n, _)| *n == name);
+            let called = [".", " ", "("]
+                .iter()
+                .any(|before| matrix.contains(&format!("{before}{name}(")));
+            if !excused && !called {
+                missing.push(format!("{name} ({})", source.display()));
+            }
+        }
+    }
+    assert!(
+        seen >= 20,
+        "found only {seen} builder methods: has the builder moved?"
+    );
+    assert!(
+        missing.is_empty(),
+        "builder options with no row in MATRIX (add one, or excuse them in \
+         OUTSIDE_THE_MATRIX): {missing:?}"
     );
 }
 
@@ -304,7 +414,7 @@ fn plain<C: CredentialStore, N: NonceStore>(builder: DigestLayerBuilder<C, N>) -
 }
 
 /// The layer from `build_auth_int()` over the echo service.
-fn auth_int<C: CredentialStore, N: NonceStore>(builder: DigestLayerBuilder<C, N>) -> Svc {
+fn build_auth_int<C: CredentialStore, N: NonceStore>(builder: DigestLayerBuilder<C, N>) -> Svc {
     let layer = builder
         .build_auth_int(LIMIT)
         .expect("the row's configuration builds");
