@@ -141,7 +141,7 @@ const MATRIX: &[Row] = &[
         client: ORIGIN,
         service: |_, clock| {
             let limits = ThrottleConfig::default()
-                .per_address_and_user(FailureLimit::new(3, Duration::from_secs(60)));
+                .per_address_and_user(FailureLimit::new(5, Duration::from_secs(60)));
             plain(
                 memory(clock)
                     .throttle_store(MemoryFailureStore::new())
