@@ -51,128 +51,33 @@ use tower_digest_auth::{
 };
 
 /// Every configuration, and the client that speaks to it.
+#[rustfmt::skip]
 const MATRIX: &[Row] = &[
-    Row {
-        name: "defaults",
-        client: ORIGIN,
-        service: |_, clock| plain(memory(clock)),
-    },
-    Row {
-        name: "proxy mode",
-        client: PROXY,
-        service: |_, clock| plain(memory(clock).mode(AuthMode::Proxy)),
-    },
-    Row {
-        name: "external prefix",
-        client: PREFIXED,
-        service: |_, clock| plain(memory(clock).external_prefix("/app")),
-    },
-    Row {
-        name: "userhash",
-        client: HASHED,
-        service: |_, clock| plain(memory(clock).userhash(true)),
-    },
-    Row {
-        name: "auth-int, answered with auth-int",
-        client: AUTH_INT,
-        service: |_, clock| build_auth_int(memory(clock)),
-    },
-    Row {
-        name: "auth-int, answered with auth",
-        client: ORIGIN,
-        service: |_, clock| build_auth_int(memory(clock)),
-    },
-    Row {
-        name: "auth-int in proxy mode, answered with auth-int",
-        client: Client {
-            qop: "auth-int",
-            ..PROXY
-        },
-        service: |_, clock| build_auth_int(memory(clock).mode(AuthMode::Proxy)),
-    },
-    Row {
-        name: "auth-int in proxy mode, answered with auth",
-        client: PROXY,
-        service: |_, clock| build_auth_int(memory(clock).mode(AuthMode::Proxy)),
-    },
-    Row {
-        name: "cached credentials",
-        client: ORIGIN,
-        service: |_, clock| plain(over(cached(clock), clock)),
-    },
-    Row {
-        name: "cached credentials with userhash",
-        client: HASHED,
-        service: |_, clock| plain(over(cached(clock), clock).userhash(true)),
-    },
-    Row {
-        name: "htdigest file",
-        client: ORIGIN,
-        service: |world, clock| plain(over(world.htdigest(), clock)),
-    },
-    Row {
-        name: "Redis nonce store",
-        client: ORIGIN,
-        service: |world, clock| plain(memory(clock).nonce_store(world.redis_store())),
-    },
-    Row {
-        name: "allow_anonymous",
-        client: Client {
-            anonymous: true,
-            ..ORIGIN
-        },
-        service: |_, clock| plain(memory(clock).allow_anonymous(true)),
-    },
-    Row {
-        name: "unauthenticated_methods",
-        client: Client {
-            open: Some("OPTIONS"),
-            ..ORIGIN
-        },
-        service: |_, clock| plain(memory(clock).unauthenticated_methods([Method::OPTIONS])),
-    },
-    Row {
-        name: "throttle off",
-        client: ORIGIN,
-        service: |_, clock| plain(memory(clock).no_throttle()),
-    },
-    Row {
-        name: "throttle with its own limits and store",
-        client: ORIGIN,
-        service: |_, clock| {
-            let limits = ThrottleConfig::default()
-                .per_address_and_user(FailureLimit::new(5, Duration::from_secs(60)));
-            plain(
-                memory(clock)
-                    .throttle_store(MemoryFailureStore::new())
-                    .throttle(limits),
-            )
-        },
-    },
-    Row {
-        name: "-sess algorithms only",
-        client: ORIGIN,
-        service: |_, clock| {
-            plain(memory(clock).algorithms([Algorithm::Sha512_256Sess, Algorithm::Md5Sess]))
-        },
-    },
-    Row {
-        name: "a short nonce lifetime",
-        client: ORIGIN,
-        service: |_, clock| plain(memory(clock).nonce_lifetime(Duration::from_secs(60))),
-    },
-    Row {
-        name: "a rotated nonce key",
-        client: ORIGIN,
-        service: |_, clock| {
-            let key = |id, byte| NonceKey::from_bytes(id, &[byte; MIN_NONCE_KEY_LEN]).unwrap();
-            plain(
-                memory(clock)
-                    .nonce_key(key(2, 7))
-                    .previous_nonce_key(key(1, 9)),
-            )
-        },
-    },
+    row("defaults", ORIGIN, |_, c| plain(memory(c))),
+    row("proxy mode", PROXY, |_, c| plain(memory(c).mode(AuthMode::Proxy))),
+    row("external prefix", PREFIXED, |_, c| plain(memory(c).external_prefix("/app"))),
+    row("userhash", HASHED, |_, c| plain(memory(c).userhash(true))),
+    row("auth-int, answered with auth-int", AUTH_INT, |_, c| build_auth_int(memory(c))),
+    row("auth-int, answered with auth", ORIGIN, |_, c| build_auth_int(memory(c))),
+    row("auth-int in proxy mode, answered with auth-int", PROXY_AUTH_INT,
+        |_, c| build_auth_int(memory(c).mode(AuthMode::Proxy))),
+    row("auth-int in proxy mode, answered with auth", PROXY,
+        |_, c| build_auth_int(memory(c).mode(AuthMode::Proxy))),
+    row("cached credentials", ORIGIN, |_, c| plain(over(cached(c), c))),
+    row("cached credentials with userhash", HASHED, |_, c| plain(over(cached(c), c).userhash(true))),
+    row("htdigest file", ORIGIN, |w, c| plain(over(w.htdigest(), c))),
+    row("Redis nonce store", ORIGIN, |w, c| plain(memory(c).nonce_store(w.redis_store()))),
+    row("allow_anonymous", ANONYMOUS, |_, c| plain(memory(c).allow_anonymous(true))),
+    row("unauthenticated_methods", OPEN_OPTIONS,
+        |_, c| plain(memory(c).unauthenticated_methods([Method::OPTIONS]))),
+    row("throttle off", ORIGIN, |_, c| plain(memory(c).no_throttle())),
+    row("throttle with its own limits and store", ORIGIN,
+        |_, c| plain(memory(c).throttle_store(MemoryFailureStore::new()).throttle(limits()))),
+    row("-sess algorithms only", ORIGIN,
+        |_, c| plain(memory(c).algorithms([Algorithm::Sha512_256Sess, Algorithm::Md5Sess]))),
+    row("a short nonce lifetime", ORIGIN, |_, c| plain(memory(c).nonce_lifetime(MINUTE))),
+    row("a rotated nonce key", ORIGIN,
+        |_, c| plain(memory(c).nonce_key(key(2)).previous_nonce_key(key(1)))),
 ];
 
 /// Builder methods that no row needs, each with the reason. Every other method of
@@ -302,6 +207,14 @@ struct Row {
     service: fn(&World, &ManualClock) -> Svc,
 }
 
+const fn row(name: &'static str, client: Client, service: fn(&World, &ManualClock) -> Svc) -> Row {
+    Row {
+        name,
+        client,
+        service,
+    }
+}
+
 /// What a client of the row sends and expects.
 #[derive(Clone, Copy)]
 struct Client {
@@ -351,6 +264,18 @@ const AUTH_INT: Client = Client {
     qop: "auth-int",
     ..ORIGIN
 };
+const PROXY_AUTH_INT: Client = Client {
+    qop: "auth-int",
+    ..PROXY
+};
+const ANONYMOUS: Client = Client {
+    anonymous: true,
+    ..ORIGIN
+};
+const OPEN_OPTIONS: Client = Client {
+    open: Some("OPTIONS"),
+    ..ORIGIN
+};
 
 /// The request body every contract request carries (hashed into the answer for auth-int).
 const BODY: &[u8] = b"the request body";
@@ -391,6 +316,16 @@ impl World {
             .prefix(format!("contract{}:", rand::random::<u64>()))
             .build()
     }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+fn limits() -> ThrottleConfig {
+    ThrottleConfig::default().per_address_and_user(FailureLimit::new(5, MINUTE))
+}
+
+fn key(id: u8) -> NonceKey {
+    NonceKey::from_bytes(id, &[id; MIN_NONCE_KEY_LEN]).unwrap()
 }
 
 fn memory(clock: &ManualClock) -> DigestLayerBuilder<MemoryCredentials> {
