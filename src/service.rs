@@ -15,7 +15,7 @@ use crate::future::ResponseFuture;
 use crate::layer::Shared;
 use crate::nonce::{NcCheck, NonceStore, NonceUse};
 use crate::rejection::{Rejection, RejectionResponse};
-use crate::throttle::{FailureKey, NewLocks};
+use crate::throttle::{AttemptOutcome, NewLocks};
 use crate::user::{Anonymous, AuthenticatedUser};
 use crate::verify::{AuthInfo, parse_answer};
 
@@ -195,6 +195,11 @@ where
 }
 
 /// The whole decision for one request; every rejection is logged here, in one place.
+///
+/// The order is the contract: parse the header (400s), name the account (for a hashed
+/// username, the credential store maps it back), admit the attempt under the throttle
+/// (429s) before any hashing, then the nonce MAC, the password check, the replay check;
+/// last, the throttle learns how the admitted attempt ended.
 async fn authenticate<C, N, R>(
     shared: &Shared<C, N, R>,
     parts: &http::request::Parts,
@@ -206,73 +211,113 @@ where
     N: NonceStore,
 {
     let config = &shared.config;
-    // No closures kept in locals here: each would sit in the future's state.
-    // The answer and the attempt are borrowed only inside these blocks: a borrowed local
-    // stays in the future's state until its scope ends, and both are gone before the
-    // replay check's await.
-    let (algorithm, username, credential, sent_username);
-    // Matched as a temporary: a named result would stay in the future's state to its end.
-    #[allow(clippy::blocks_in_conditions)]
-    let (use_, info) = match {
-        let mut attempt = {
-            let answer = parse_answer(config, parts).inspect_err(|rejection| {
-                log_rejection(*rejection, client, None);
-            })?;
-            // Before any hashing (the nonce MAC included) and any store lookup.
-            if let Some(throttle) = &config.throttle {
-                let key = FailureKey::new(client, &answer.username);
-                if let Some(retry_after_secs) = throttle
-                    .lock(key, now)
-                    .await
-                    .map_err(|error| store_failed(shared, "throttle", &error, client, now))?
-                {
-                    let rejection = Rejection::Throttled { retry_after_secs };
-                    log_rejection(rejection, client, Some(&answer.username));
-                    return Err(rejection);
-                }
-            }
-            answer
-                .check_nonce(config, client)
-                .inspect_err(|rejection| {
-                    log_rejection(*rejection, client, None);
-                })?
-        };
-        algorithm = attempt.answer.algorithm;
-        let hash = algorithm.hash_function();
-        (username, credential) = lookup(&shared.credentials, &attempt, &config.realm, hash)
-            .await
-            .map_err(|error| {
-                let error: Box<dyn std::error::Error + Send + Sync> = error.into();
-                store_failed(shared, "credential", &*error, client, now)
-            })?;
-        // As sent: with userhash, the hash, which is also what the throttle counts on.
-        // Nothing after the lookup reads it in the attempt.
-        sent_username = std::mem::take(&mut attempt.answer.username);
-        conclude(
-            config,
-            &attempt,
-            credential.as_ref(),
-            parts.method.as_str().as_bytes(),
-            client,
-            now,
-        )
-    } {
-        Ok(concluded) => concluded,
-        // The one kind of rejection the throttle counts: a wrong password or an unknown
-        // user, in a well-formed answer to a genuine nonce of this client.
-        Err(Rejection::BadCredentials) => {
-            let rejection = logged(Rejection::BadCredentials, client, &username);
-            if let Some(throttle) = &config.throttle {
-                let locks = throttle
-                    .record_failure(FailureKey::new(client, &sent_username), now)
-                    .await
-                    .map_err(|error| store_failed(shared, "throttle", &error, client, now))?;
-                log_locks(locks, client, &username);
-            }
+    let answer = parse_answer(config, parts).inspect_err(|rejection| {
+        log_rejection(*rejection, client, None);
+    })?;
+    let hash = answer.algorithm.hash_function();
+    let account = resolve_account(&shared.credentials, &answer, &config.realm, hash)
+        .await
+        .map_err(|error| credential_store_failed(shared, error, client, now))?;
+    let Some(throttle) = &config.throttle else {
+        return check_admitted(shared, parts, answer, account, client, now).await;
+    };
+    // Every spelling of one account (userhash, username*, the plain name) shares one
+    // budget; a name no account answers to counts under itself.
+    let reservation = match throttle.reserve(client, &account.name, now).await {
+        Ok(Ok(reservation)) => reservation,
+        Ok(Err(retry_after_secs)) => {
+            let rejection = Rejection::Throttled { retry_after_secs };
+            log_rejection(rejection, client, Some(&account.name));
             return Err(rejection);
         }
-        Err(rejection) => return Err(logged(rejection, client, &username)),
+        Err(error) => return Err(store_failed(shared, "throttle", &error, client, now)),
     };
+    let result = check_admitted(shared, parts, answer, account, client, now).await;
+    // The one kind of rejection the throttle counts: a wrong password or an unknown
+    // user, in a well-formed answer to a genuine, fresh nonce of this client.
+    let outcome = match &result {
+        Ok(_) => AttemptOutcome::Succeeded,
+        Err(Rejection::BadCredentials) => AttemptOutcome::Failed,
+        Err(_) => AttemptOutcome::Void,
+    };
+    let username = reservation.username().to_owned();
+    match reservation.settle(outcome, now).await {
+        Ok(locks) => log_locks(locks, client, &username),
+        // Fail closed: a success or a failure the store could not take is a 500.
+        Err(error) => {
+            let rejection = store_failed(shared, "throttle", &error, client, now);
+            if outcome != AttemptOutcome::Void {
+                return Err(rejection);
+            }
+        }
+    }
+    result
+}
+
+/// The account an answer names: with `userhash`, mapped back through the credential
+/// store (a hash that maps to no one stays as sent, and is no account).
+struct Account {
+    name: String,
+    known: bool,
+}
+
+async fn resolve_account<C: CredentialStore>(
+    store: &C,
+    answer: &crate::verify::Answer<'_>,
+    realm: &str,
+    hash: crate::HashFunction,
+) -> Result<Account, C::Error> {
+    let sent = &answer.username;
+    if answer.hashed_username {
+        if let Some(name) = store.username_for_hash(sent, realm, hash).await? {
+            return Ok(Account { name, known: true });
+        }
+        return Ok(Account {
+            name: sent.clone().into_owned(),
+            known: false,
+        });
+    }
+    Ok(Account {
+        name: sent.clone().into_owned(),
+        known: true,
+    })
+}
+
+/// An admitted attempt, from the nonce MAC to the replay check.
+async fn check_admitted<C, N, R>(
+    shared: &Shared<C, N, R>,
+    parts: &http::request::Parts,
+    answer: crate::verify::Answer<'_>,
+    account: Account,
+    client: IpAddr,
+    now: std::time::SystemTime,
+) -> Result<Authenticated, Rejection>
+where
+    C: CredentialStore,
+    N: NonceStore,
+{
+    let config = &shared.config;
+    let attempt = answer
+        .check_nonce(config, client)
+        .inspect_err(|rejection| {
+            log_rejection(*rejection, client, None);
+        })?;
+    let algorithm = attempt.answer.algorithm;
+    let hash = algorithm.hash_function();
+    // A hash that maps to no one still costs a credential lookup (of the hash, whose
+    // answer is ignored), so a known hash with a wrong password and an unknown hash take
+    // the same store work, as a wrong password and an unknown user do.
+    let credential = shared
+        .credentials
+        .credential(&account.name, &config.realm, hash)
+        .await
+        .map_err(|error| credential_store_failed(shared, error, client, now))?
+        .filter(|_| account.known);
+    let username = account.name;
+    let method = parts.method.as_str().as_bytes();
+    let (use_, info) = conclude(config, &attempt, credential.as_ref(), method, client, now)
+        .map_err(|rejection| logged(rejection, client, &username))?;
+    drop(attempt);
     match shared.nonces.record_use(use_).await {
         Ok(NcCheck::Accepted) => {}
         Ok(NcCheck::Replayed) => return Err(logged(Rejection::Replay, client, &username)),
@@ -282,16 +327,7 @@ where
         Ok(NcCheck::BelowWindow | NcCheck::Forgotten) => {
             return Err(logged(Rejection::StaleNonce, client, &username));
         }
-        Err(error) => {
-            return Err(store_failed(shared, "nonce", &error, client, now));
-        }
-    }
-    if let Some(throttle) = &config.throttle {
-        // The password was right: a failed reset only leaves old failures to run out.
-        let key = FailureKey::new(client, &sent_username);
-        if let Err(error) = throttle.record_success(key, now).await {
-            store_failed(shared, "throttle", &error, client, now);
-        }
+        Err(error) => return Err(store_failed(shared, "nonce", &error, client, now)),
     }
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
@@ -308,6 +344,16 @@ where
         ),
         info,
     })
+}
+
+fn credential_store_failed<C, N, R>(
+    shared: &Shared<C, N, R>,
+    error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    client: IpAddr,
+    now: std::time::SystemTime,
+) -> Rejection {
+    let error: Box<dyn std::error::Error + Send + Sync> = error.into();
+    store_failed(shared, "credential", &*error, client, now)
 }
 
 /// Everything after the credential lookup that needs the attempt, with no store call:
@@ -436,29 +482,6 @@ fn report_missing_peer(explained: &std::sync::atomic::AtomicBool) {
     if !tracing::dispatcher::has_been_set() {
         eprintln!("{FIX}");
     }
-}
-
-/// The user's name and credential. A hashed username (`userhash=true`) is mapped back
-/// through the store first; one that maps to no one still costs a credential lookup (of
-/// the hash, whose answer is ignored), so a known hash with a wrong password and an
-/// unknown hash take the same store work, as a wrong password and an unknown user do.
-async fn lookup<C: CredentialStore>(
-    store: &C,
-    attempt: &crate::verify::Attempt<'_>,
-    realm: &str,
-    hash: crate::HashFunction,
-) -> Result<(String, Option<Credential>), C::Error> {
-    let sent = &attempt.answer.username;
-    if !attempt.answer.hashed_username {
-        let credential = store.credential(sent, realm, hash).await?;
-        return Ok((sent.clone().into_owned(), credential));
-    }
-    if let Some(username) = store.username_for_hash(sent, realm, hash).await? {
-        let credential = store.credential(&username, realm, hash).await?;
-        return Ok((username, credential));
-    }
-    let _ = store.credential(sent, realm, hash).await?;
-    Ok((sent.clone().into_owned(), None))
 }
 
 /// A request whose method passes without authentication

@@ -13,7 +13,10 @@ use std::time::{Duration, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::{FailureKey, FailureLimit, FailureRecord, FailureStore, NewLocks, ThrottleConfig};
+use super::{
+    Admission, AttemptOutcome, FailureKey, FailureLimit, FailureRecord, FailureStore, NewLocks,
+    ThrottleConfig,
+};
 
 /// How many entries one new key moves the sweep past: more than one, so sweeping outpaces
 /// growth, and few, so no request waits on a long scan.
@@ -155,32 +158,90 @@ impl MemoryFailureStore {
         locked(user).max(locked(address))
     }
 
-    pub(crate) fn fail_now(
+    /// [`FailureStore::reserve`], synchronously: the user's key first, then the
+    /// address's, giving the first back if the second refuses.
+    pub(crate) fn reserve_now(
         &self,
         key: FailureKey<'_>,
         limits: &ThrottleConfig,
         now: SystemTime,
+    ) -> Admission {
+        let (user, address) = self.slots(key);
+        let per_user = limits.address_and_user_limit();
+        if let refused @ Admission::Refused(_) = self
+            .inner
+            .update(user, now, |record| record.reserve(&per_user, now))
+        {
+            return refused;
+        }
+        let per_address = limits.address_limit();
+        let admission = self
+            .inner
+            .update(address, now, |record| record.reserve(&per_address, now));
+        if admission != Admission::Admitted {
+            self.inner.modify(user, FailureRecord::release);
+        }
+        admission
+    }
+
+    /// [`FailureStore::settle`], synchronously.
+    pub(crate) fn settle_now(
+        &self,
+        key: FailureKey<'_>,
+        outcome: AttemptOutcome,
+        limits: &ThrottleConfig,
+        now: SystemTime,
     ) -> NewLocks {
         let (user, address) = self.slots(key);
-        NewLocks {
-            address_and_user: self.inner.fail(user, &limits.address_and_user_limit(), now),
-            address: self.inner.fail(address, &limits.address_limit(), now),
+        match outcome {
+            AttemptOutcome::Failed => {
+                let fail = |slot, limit: FailureLimit| {
+                    self.inner.update(slot, now, |record| {
+                        record.release();
+                        record.record_failure(&limit, now)
+                    })
+                };
+                NewLocks {
+                    address_and_user: fail(user, limits.address_and_user_limit()),
+                    address: fail(address, limits.address_limit()),
+                }
+            }
+            AttemptOutcome::Succeeded => {
+                self.inner.modify(user, |record| {
+                    record.release();
+                    record.record_success();
+                });
+                self.inner.modify(address, FailureRecord::release);
+                NewLocks::default()
+            }
+            AttemptOutcome::Void => {
+                self.inner.modify(user, FailureRecord::release);
+                self.inner.modify(address, FailureRecord::release);
+                NewLocks::default()
+            }
         }
     }
 
-    pub(crate) fn succeed_now(&self, key: FailureKey<'_>) {
-        if self.inner.is_empty() {
-            return;
+    /// Counts a failure with no reservation (the older tests' shorthand).
+    #[cfg(test)]
+    fn fail_now(&self, key: FailureKey<'_>, limits: &ThrottleConfig, now: SystemTime) -> NewLocks {
+        let (user, address) = self.slots(key);
+        let per_user = limits.address_and_user_limit();
+        let per_address = limits.address_limit();
+        NewLocks {
+            address_and_user: self
+                .inner
+                .update(user, now, |r| r.record_failure(&per_user, now)),
+            address: self
+                .inner
+                .update(address, now, |r| r.record_failure(&per_address, now)),
         }
+    }
+
+    #[cfg(test)]
+    fn succeed_now(&self, key: FailureKey<'_>) {
         let (user, _) = self.slots(key);
-        // Most successes have nothing to clear: look under the shard's read lock first.
-        if !self.inner.records.contains_key(&user) {
-            return;
-        }
-        // Reset in place, to be swept: removals belong to the ring's lock.
-        if let Some(mut record) = self.inner.records.get_mut(&user) {
-            *record = FailureRecord::default();
-        }
+        self.inner.modify(user, FailureRecord::record_success);
     }
 }
 
@@ -201,9 +262,15 @@ impl Inner {
         self.live.store(ring.len(), Ordering::Release);
     }
 
-    fn fail(&self, slot: Slot, limit: &FailureLimit, now: SystemTime) -> Option<Duration> {
+    /// Applies `change` to the slot's record, made now if there is none.
+    fn update<R>(
+        &self,
+        slot: Slot,
+        now: SystemTime,
+        change: impl FnOnce(&mut FailureRecord) -> R,
+    ) -> R {
         if let Some(mut record) = self.records.get_mut(&slot) {
-            return record.record_failure(limit, now);
+            return change(&mut record);
         }
         let mut ring = self.lock_ring();
         // Eviction looks at entries too, and drops those that ran out: one scan, not two.
@@ -212,19 +279,31 @@ impl Inner {
         } else {
             self.sweep_locked(&mut ring, now, SWEEP_PER_INSERT);
         }
-        let lock = match self.records.entry(slot) {
+        let result = match self.records.entry(slot) {
             // Another request with the same key got here first.
-            Entry::Occupied(mut record) => record.get_mut().record_failure(limit, now),
+            Entry::Occupied(mut record) => change(record.get_mut()),
             Entry::Vacant(vacant) => {
                 let mut record = FailureRecord::default();
-                let lock = record.record_failure(limit, now);
+                let result = change(&mut record);
                 vacant.insert(record);
                 ring.push_back(slot);
-                lock
+                result
             }
         };
         self.publish_len(&ring);
-        lock
+        result
+    }
+
+    /// Applies `change` to the slot's record if there is one (a record that ran out and
+    /// was swept has nothing to give back). Never inserts: removals and inserts belong
+    /// to the ring's lock, and a change in place is swept later if it empties the record.
+    fn modify(&self, slot: Slot, change: impl FnOnce(&mut FailureRecord)) {
+        if self.is_empty() {
+            return;
+        }
+        if let Some(mut record) = self.records.get_mut(&slot) {
+            change(&mut record);
+        }
     }
 
     /// Moves the sweep `steps` entries on: drops those that ran out, sends the others to
@@ -322,30 +401,31 @@ impl fmt::Debug for MemoryFailureStore {
 impl FailureStore for MemoryFailureStore {
     type Error = Infallible;
 
+    fn reserve(
+        &self,
+        key: FailureKey<'_>,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Admission, Infallible>> + Send {
+        std::future::ready(Ok(self.reserve_now(key, limits, now)))
+    }
+
+    fn settle(
+        &self,
+        key: FailureKey<'_>,
+        outcome: AttemptOutcome,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<NewLocks, Infallible>> + Send {
+        std::future::ready(Ok(self.settle_now(key, outcome, limits, now)))
+    }
+
     fn lock(
         &self,
         key: FailureKey<'_>,
         now: SystemTime,
     ) -> impl Future<Output = Result<Option<Duration>, Infallible>> + Send {
         std::future::ready(Ok(self.lock_now(key, now)))
-    }
-
-    fn record_failure(
-        &self,
-        key: FailureKey<'_>,
-        limits: &ThrottleConfig,
-        now: SystemTime,
-    ) -> impl Future<Output = Result<NewLocks, Infallible>> + Send {
-        std::future::ready(Ok(self.fail_now(key, limits, now)))
-    }
-
-    fn record_success(
-        &self,
-        key: FailureKey<'_>,
-        _now: SystemTime,
-    ) -> impl Future<Output = Result<(), Infallible>> + Send {
-        self.succeed_now(key);
-        std::future::ready(Ok(()))
     }
 }
 
