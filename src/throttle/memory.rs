@@ -34,13 +34,13 @@ const EVICTION_BATCH: usize = 16;
 
 /// The default [`FailureStore`]: counts in this process's memory, bounded.
 ///
-/// Every key with a recent failure costs one entry of about 120 bytes. Entries are
-/// looked at a few at a time as new keys arrive, in a ring: those past their window are
-/// dropped ([`sweep_expired`](Self::sweep_expired) drops the rest, for a timer). At
-/// [`max_entries`](Self::with_max_entries) a new key makes room among the next 64 entries
-/// in the ring, least valuable first: run-out entries, else unlocked ones with the fewest
-/// failures, and a locked entry only when all 64 are locked (the one whose lock ends
-/// first). So a flood of cheap one-failure keys never
+/// Every key with a recent failure, or an attempt being checked, costs one entry of about
+/// 120 bytes. Entries are looked at a few at a time as new keys arrive, in a ring: those
+/// past their window are dropped ([`sweep_expired`](Self::sweep_expired) drops the rest,
+/// for a timer). At [`max_entries`](Self::with_max_entries) a new key makes room among the
+/// next 64 entries in the ring, least valuable first: run-out entries, else unlocked ones
+/// with the fewest failures and attempts in flight, and a locked entry only when all 64
+/// are locked (the one whose lock ends first). So a flood of cheap one-failure keys never
 /// evicts a lock or a count close to its limit; resetting one lock by eviction takes a
 /// store full of locks, each of which cost its own `max_failures` failures.
 ///

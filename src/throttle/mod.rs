@@ -38,9 +38,14 @@ use std::time::{Duration, SystemTime};
 ///   ([`DEFAULT_PER_ADDRESS`](Self::DEFAULT_PER_ADDRESS): 100 failures in 10 minutes).
 ///
 /// IPv6 addresses count by their `/64` prefix, which one host or household usually owns
-/// whole. Once a key is over its limit, the layer answers `429 Too Many Requests` with
-/// `Retry-After` right after parsing the header: before the nonce MAC, the credential
-/// store and any password hashing. A lock of one address and user locks neither the
+/// whole. The username is the account the credential store resolved (a `userhash` answer
+/// is mapped back first), so every spelling of one account shares one budget. An attempt
+/// counts from the moment it is admitted, before its password is checked, so parallel
+/// guesses never get more checks than the limit, however slow the credential store.
+/// Once a key is over its limit, or as many of its attempts as the limit allows are being
+/// checked, the layer answers `429 Too Many Requests` with `Retry-After` right after
+/// parsing the header: before the nonce MAC, the credential lookup and any password
+/// hashing. A lock of one address and user locks neither the
 /// other users on that address nor that user on other addresses. Locks grow while
 /// failures continue (see [`FailureLimit`]); a success clears the address-and-user count.
 ///

@@ -153,10 +153,6 @@ fn key(address: &str, username: &'static str) -> FailureKey<'static> {
 
 const SECOND: Admission = Admission::Refused(Duration::from_secs(1));
 
-fn secs(n: u64) -> Option<Duration> {
-    Some(Duration::from_secs(n))
-}
-
 async fn reserve<S: Subject>(
     store: &S,
     key: FailureKey<'_>,
@@ -180,16 +176,21 @@ async fn settle<S: Subject>(
 /// doubling after a lock, successes, void attempts, reservations that run out, and
 /// records that hold nothing being let go.
 async fn failure_store_contract<S: Subject>(store: S) {
+    locks_and_admission(&store).await;
+    successes_reservations_and_windows(&store).await;
+}
+
+async fn locks_and_admission<S: Subject>(store: &S) {
     use Admission::Admitted;
-    use AttemptOutcome::{Failed, Succeeded, Void};
+    use AttemptOutcome::{Failed, Void};
     let limits = limits(3, 6);
     let alice = key("192.0.2.1", "alice");
     assert_eq!(store.held(at(0)).await, 0, "starts empty");
 
     // A void attempt gives its room back and leaves nothing behind.
-    assert_eq!(reserve(&store, alice, &limits, 0).await, Admitted);
+    assert_eq!(reserve(store, alice, &limits, 0).await, Admitted);
     assert_eq!(
-        settle(&store, alice, Void, &limits, 0).await,
+        settle(store, alice, Void, &limits, 0).await,
         NewLocks::default()
     );
     assert_eq!(
@@ -200,10 +201,10 @@ async fn failure_store_contract<S: Subject>(store: S) {
 
     // Three in flight fill the user's budget before any has failed.
     for _ in 0..3 {
-        assert_eq!(reserve(&store, alice, &limits, 0).await, Admitted);
+        assert_eq!(reserve(store, alice, &limits, 0).await, Admitted);
     }
     assert_eq!(
-        reserve(&store, alice, &limits, 0).await,
+        reserve(store, alice, &limits, 0).await,
         SECOND,
         "fourth in flight"
     );
@@ -214,78 +215,89 @@ async fn failure_store_contract<S: Subject>(store: S) {
     );
     // Another user on the address, the user on another address: their own budgets.
     let bob = key("192.0.2.1", "bob");
-    assert_eq!(reserve(&store, bob, &limits, 0).await, Admitted);
+    assert_eq!(reserve(store, bob, &limits, 0).await, Admitted);
     assert_eq!(
-        settle(&store, bob, Void, &limits, 0).await,
+        settle(store, bob, Void, &limits, 0).await,
         NewLocks::default()
     );
     let elsewhere = key("192.0.2.2", "alice");
-    assert_eq!(reserve(&store, elsewhere, &limits, 0).await, Admitted);
+    assert_eq!(reserve(store, elsewhere, &limits, 0).await, Admitted);
     assert_eq!(
-        settle(&store, elsewhere, Void, &limits, 0).await,
+        settle(store, elsewhere, Void, &limits, 0).await,
         NewLocks::default()
     );
     // The three fail: the third locks the user for a minute.
     assert_eq!(
-        settle(&store, alice, Failed, &limits, 0).await,
+        settle(store, alice, Failed, &limits, 0).await,
         NewLocks::default()
     );
     assert_eq!(
-        settle(&store, alice, Failed, &limits, 1).await,
+        settle(store, alice, Failed, &limits, 1).await,
         NewLocks::default()
     );
-    let locks = settle(&store, alice, Failed, &limits, 2).await;
-    assert_eq!(locks.address_and_user, secs(60));
+    let locks = settle(store, alice, Failed, &limits, 2).await;
+    assert_eq!(locks.address_and_user, Some(Duration::from_secs(60)));
     assert_eq!(locks.address, None);
-    assert_eq!(store.lock(alice, at(2)).await.unwrap(), secs(60));
-    assert_eq!(store.lock(alice, at(32)).await.unwrap(), secs(30));
     assert_eq!(
-        reserve(&store, alice, &limits, 32).await,
+        store.lock(alice, at(2)).await.unwrap(),
+        Some(Duration::from_secs(60))
+    );
+    assert_eq!(
+        store.lock(alice, at(32)).await.unwrap(),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(
+        reserve(store, alice, &limits, 32).await,
         Admission::Refused(Duration::from_secs(30))
     );
     assert_eq!(store.lock(bob, at(32)).await.unwrap(), None);
     assert_eq!(store.held(at(32)).await, 2, "one record per key");
 
     // After the lock, one attempt at a time; its failure locks twice as long.
-    assert_eq!(reserve(&store, alice, &limits, 62).await, Admitted);
-    assert_eq!(reserve(&store, alice, &limits, 62).await, SECOND);
-    let locks = settle(&store, alice, Failed, &limits, 62).await;
-    assert_eq!(locks.address_and_user, secs(120));
+    assert_eq!(reserve(store, alice, &limits, 62).await, Admitted);
+    assert_eq!(reserve(store, alice, &limits, 62).await, SECOND);
+    let locks = settle(store, alice, Failed, &limits, 62).await;
+    assert_eq!(locks.address_and_user, Some(Duration::from_secs(120)));
 
     // Two failures of other users reach the address's limit of 6 (alice's four, then
     // these): the whole address is locked.
     for user in ["carol", "dave"] {
         let other = key("192.0.2.1", user);
-        assert_eq!(reserve(&store, other, &limits, 63).await, Admitted);
-        let locks = settle(&store, other, Failed, &limits, 63).await;
+        assert_eq!(reserve(store, other, &limits, 63).await, Admitted);
+        let locks = settle(store, other, Failed, &limits, 63).await;
         assert_eq!(locks.address_and_user, None);
         if user == "dave" {
-            assert_eq!(locks.address, secs(60));
+            assert_eq!(locks.address, Some(Duration::from_secs(60)));
         }
     }
     assert_eq!(
         store.lock(key("192.0.2.1", "erin"), at(63)).await.unwrap(),
-        secs(60)
+        Some(Duration::from_secs(60))
     );
     assert_eq!(
         store.lock(key("192.0.2.3", "erin"), at(63)).await.unwrap(),
         None
     );
+}
 
+async fn successes_reservations_and_windows<S: Subject>(store: &S) {
+    use Admission::Admitted;
+    use AttemptOutcome::{Failed, Succeeded, Void};
+    let limits = limits(3, 6);
     // A success starts the user's count over, and keeps the address's.
     let frank = key("198.51.100.1", "frank");
     for now in 0..2 {
-        assert_eq!(reserve(&store, frank, &limits, now).await, Admitted);
-        settle(&store, frank, Failed, &limits, now).await;
+        assert_eq!(reserve(store, frank, &limits, now).await, Admitted);
+        settle(store, frank, Failed, &limits, now).await;
     }
-    assert_eq!(reserve(&store, frank, &limits, 2).await, Admitted);
+    assert_eq!(reserve(store, frank, &limits, 2).await, Admitted);
     assert_eq!(
-        settle(&store, frank, Succeeded, &limits, 2).await,
+        settle(store, frank, Succeeded, &limits, 2).await,
         NewLocks::default()
     );
     for now in 3..5 {
-        assert_eq!(reserve(&store, frank, &limits, now).await, Admitted);
-        let locks = settle(&store, frank, Failed, &limits, now).await;
+        assert_eq!(reserve(store, frank, &limits, now).await, Admitted);
+        let locks = settle(store, frank, Failed, &limits, now).await;
         assert_eq!(locks.address_and_user, None, "counting from zero again");
         if now == 4 {
             // 2 + 2 failures, the success not counted: short of the address's 6.
@@ -296,19 +308,19 @@ async fn failure_store_contract<S: Subject>(store: S) {
     // A reservation never settled (a crashed instance) frees its room after a minute.
     let one = limits_one();
     let grace = key("203.0.113.9", "grace");
-    assert_eq!(reserve(&store, grace, &one, 0).await, Admitted);
-    assert_eq!(reserve(&store, grace, &one, 59).await, SECOND);
-    assert_eq!(reserve(&store, grace, &one, 60).await, Admitted);
-    settle(&store, grace, Void, &one, 60).await;
+    assert_eq!(reserve(store, grace, &one, 0).await, Admitted);
+    assert_eq!(reserve(store, grace, &one, 59).await, SECOND);
+    assert_eq!(reserve(store, grace, &one, 60).await, Admitted);
+    settle(store, grace, Void, &one, 60).await;
 
     // A window without failures starts the count over.
     let heidi = key("203.0.113.10", "heidi");
     for now in [0, 1] {
-        assert_eq!(reserve(&store, heidi, &limits, now).await, Admitted);
-        settle(&store, heidi, Failed, &limits, now).await;
+        assert_eq!(reserve(store, heidi, &limits, now).await, Admitted);
+        settle(store, heidi, Failed, &limits, now).await;
     }
-    assert_eq!(reserve(&store, heidi, &limits, 600).await, Admitted);
-    let locks = settle(&store, heidi, Failed, &limits, 600).await;
+    assert_eq!(reserve(store, heidi, &limits, 600).await, Admitted);
+    let locks = settle(store, heidi, Failed, &limits, 600).await;
     assert_eq!(
         locks.address_and_user, None,
         "the window began at the first failure"
