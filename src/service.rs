@@ -15,7 +15,7 @@ use crate::future::ResponseFuture;
 use crate::layer::Shared;
 use crate::nonce::{NcCheck, NonceStore, NonceUse};
 use crate::rejection::{Rejection, RejectionResponse};
-use crate::throttle::{AttemptOutcome, NewLocks};
+use crate::throttle::{AttemptOutcome, NewLocks, Reservation};
 use crate::user::{Anonymous, AuthenticatedUser};
 use crate::verify::{AuthInfo, parse_answer};
 
@@ -198,8 +198,9 @@ where
 ///
 /// The order is the contract: parse the header (400s), name the account (for a hashed
 /// username, the credential store maps it back), admit the attempt under the throttle
-/// (429s) before any hashing, then the nonce MAC, the password check, the replay check;
-/// last, the throttle learns how the admitted attempt ended.
+/// (429s) before any hashing, then the nonce MAC and the password check, whose verdict
+/// settles the attempt at once (so it holds its room only while the password is being
+/// checked), then the nonce's age and the replay check.
 async fn authenticate<C, N, R>(
     shared: &Shared<C, N, R>,
     parts: &http::request::Parts,
@@ -219,11 +220,11 @@ where
         .await
         .map_err(|error| credential_store_failed(shared, error, client, now))?;
     let Some(throttle) = &config.throttle else {
-        return check_admitted(shared, parts, answer, account, client, now).await;
+        return check_admitted(shared, parts, answer, account, None, client, now).await;
     };
     // Every spelling of one account (userhash, username*, the plain name) shares one
     // budget; a name no account answers to counts under itself.
-    let reservation = match throttle.reserve(client, &account.name, now).await {
+    let mut reservation = match throttle.reserve(client, &account.name, now).await {
         Ok(Ok(reservation)) => reservation,
         Ok(Err(retry_after_secs)) => {
             let rejection = Rejection::Throttled { retry_after_secs };
@@ -232,23 +233,21 @@ where
         }
         Err(error) => return Err(store_failed(shared, "throttle", &error, client, now)),
     };
-    let result = check_admitted(shared, parts, answer, account, client, now).await;
-    // The one kind of rejection the throttle counts: a wrong password or an unknown
-    // user, in a well-formed answer to a genuine, fresh nonce of this client.
-    let outcome = match &result {
-        Ok(_) => AttemptOutcome::Succeeded,
-        Err(Rejection::BadCredentials) => AttemptOutcome::Failed,
-        Err(_) => AttemptOutcome::Void,
-    };
-    let username = reservation.username().to_owned();
-    match reservation.settle(outcome, now).await {
-        Ok(locks) => log_locks(locks, client, &username),
-        // Fail closed: a success or a failure the store could not take is a 500.
-        Err(error) => {
-            let rejection = store_failed(shared, "throttle", &error, client, now);
-            if outcome != AttemptOutcome::Void {
-                return Err(rejection);
-            }
+    let result = check_admitted(
+        shared,
+        parts,
+        answer,
+        account,
+        Some(&mut reservation),
+        client,
+        now,
+    )
+    .await;
+    if !reservation.is_settled() {
+        // Refused before the password was checked (a foreign nonce, a store failure):
+        // the attempt taught nothing, and gives its room back.
+        if let Err(error) = reservation.settle(AttemptOutcome::Void, now).await {
+            store_failed(shared, "throttle", &error, client, now);
         }
     }
     result
@@ -283,12 +282,14 @@ async fn resolve_account<C: CredentialStore>(
     })
 }
 
-/// An admitted attempt, from the nonce MAC to the replay check.
+/// An admitted attempt (`reservation`, when throttled), from the nonce MAC to the replay
+/// check.
 async fn check_admitted<C, N, R>(
     shared: &Shared<C, N, R>,
     parts: &http::request::Parts,
     answer: crate::verify::Answer<'_>,
     account: Account,
+    reservation: Option<&mut Reservation>,
     client: IpAddr,
     now: std::time::SystemTime,
 ) -> Result<Authenticated, Rejection>
@@ -314,8 +315,26 @@ where
         .map_err(|error| credential_store_failed(shared, error, client, now))?
         .filter(|_| account.known);
     let username = account.name;
-    let method = parts.method.as_str().as_bytes();
-    let (use_, info) = conclude(config, &attempt, credential.as_ref(), method, client, now)
+    let verified = attempt.check_response(
+        credential.as_ref().map(Credential::ha1),
+        config.dummy_ha1(hash),
+        parts.method.as_str().as_bytes(),
+    );
+    if let Some(reservation) = reservation {
+        // The one kind of rejection the throttle counts: a wrong password or an unknown
+        // user, in a well-formed answer to a genuine nonce of this client.
+        let outcome = match verified {
+            Ok(_) => AttemptOutcome::Succeeded,
+            Err(_) => AttemptOutcome::Failed,
+        };
+        match reservation.settle(outcome, now).await {
+            Ok(locks) => log_locks(locks, client, &username),
+            // Fail closed: a verdict the store could not take is a 500.
+            Err(error) => return Err(store_failed(shared, "throttle", &error, client, now)),
+        }
+    }
+    let verified = verified.map_err(|rejection| logged(rejection, client, &username))?;
+    let (use_, info) = conclude(config, &attempt, verified, client, now)
         .map_err(|rejection| logged(rejection, client, &username))?;
     drop(attempt);
     match shared.nonces.record_use(use_).await {
@@ -356,26 +375,17 @@ fn credential_store_failed<C, N, R>(
     store_failed(shared, "credential", &*error, client, now)
 }
 
-/// Everything after the credential lookup that needs the attempt, with no store call:
-/// the response check against the user's `HA1` (`BadCredentials`, which the throttle
-/// counts), the nonce's age (`StaleNonce`), then the use to record and, finished before
-/// the replay check (for a refused replay it is work thrown away),
-/// `Authentication-Info`. Synchronous, so the attempt and the hash state never sit in
-/// the future's state across an await.
+/// Everything after a verified password that needs the attempt, with no store call: the
+/// nonce's age (`StaleNonce`), then the use to record and, finished before the replay
+/// check (for a refused replay it is work thrown away), `Authentication-Info`.
 fn conclude(
     config: &crate::config::Config,
     attempt: &crate::verify::Attempt<'_>,
-    credential: Option<&Credential>,
-    method: &[u8],
+    verified: crate::verify::Verified,
     client: IpAddr,
     now: std::time::SystemTime,
 ) -> Result<(NonceUse, AuthInfo), Rejection> {
     let algorithm = attempt.answer.algorithm;
-    let verified = attempt.check_response(
-        credential.map(Credential::ha1),
-        config.dummy_ha1(algorithm.hash_function()),
-        method,
-    )?;
     let age = attempt.fresh_age(now, config.lifetime_secs, config.epoch)?;
     let use_ = NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
     let next_nonce = config

@@ -703,7 +703,8 @@ async fn attempts_that_prove_nothing_give_their_room_back() {
     for _ in 0..3 {
         assert_eq!(app.status(me, USER, PASSWORD).await, StatusCode::OK);
     }
-    // A replay, a stale nonce, a credential store failure: none counts, none holds.
+    // A replay and a stale nonce (the password checks out: a success, which frees the
+    // room), a credential store failure (void): none counts, none holds.
     let challenge = app.challenge(me).await;
     let header = Answer::get("/").header(&challenge);
     let first = app.send(request_from(me, "GET", "/", Some(&header))).await;

@@ -176,17 +176,21 @@ pub(crate) struct Reservation {
 }
 
 impl Reservation {
-    /// The name the attempt counts under.
-    pub(crate) fn username(&self) -> &str {
-        &self.username
+    /// Whether [`settle`](Self::settle) was called.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.settled
     }
 
-    /// Ends the attempt: returns the locks a failure started.
+    /// Ends the attempt: returns the locks a failure started. Only the first call
+    /// counts; later ones do nothing.
     pub(crate) async fn settle(
-        mut self,
+        &mut self,
         outcome: AttemptOutcome,
         now: SystemTime,
     ) -> Result<NewLocks, StoreError> {
+        if self.settled {
+            return Ok(NewLocks::default());
+        }
         // Marked first: a settle cancelled half-way must not be followed by a second
         // release from `drop`, which would free someone else's room.
         self.settled = true;

@@ -11,7 +11,7 @@ mod record;
 #[cfg(feature = "redis")]
 mod redis;
 
-pub(crate) use handle::Throttle;
+pub(crate) use handle::{Reservation, Throttle};
 pub use memory::MemoryFailureStore;
 pub use record::{Admission, FailureLimit, FailureRecord};
 #[cfg(feature = "redis")]
