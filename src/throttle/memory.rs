@@ -583,6 +583,36 @@ mod tests {
     }
 
     #[test]
+    fn an_attempt_the_address_refuses_gives_the_user_key_its_room_back() {
+        let store = MemoryFailureStore::new();
+        let limits = limits(2, 1);
+        let alice = key("192.0.2.1", "alice");
+        assert_eq!(
+            store.reserve_now(alice, &limits, at(0)),
+            Admission::Admitted
+        );
+        // The address is full (one in flight); alice's second room must not leak.
+        let full = Admission::Refused(Duration::from_secs(1));
+        assert_eq!(store.reserve_now(alice, &limits, at(0)), full);
+        let none = store.settle_now(alice, AttemptOutcome::Void, &limits, at(0));
+        assert_eq!(none, NewLocks::default());
+        assert_eq!(
+            store.reserve_now(alice, &limits, at(0)),
+            Admission::Admitted
+        );
+        assert_eq!(
+            store.reserve_now(key("192.0.2.1", "bob"), &limits, at(0)),
+            full
+        );
+        // A failure settles under both keys and locks the address.
+        let locks = store.settle_now(alice, AttemptOutcome::Failed, &limits, at(0));
+        assert_eq!(locks.address, Some(Duration::from_secs(60)));
+        assert_eq!(locks.address_and_user, None);
+        store.sweep_expired(at(0));
+        assert_eq!(store.len(), 2, "the settled attempt's records are kept");
+    }
+
+    #[test]
     fn concurrent_failures_on_one_new_key_all_count() {
         let store = MemoryFailureStore::new();
         let limits = limits(1000, 1000);

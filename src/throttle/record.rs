@@ -324,6 +324,60 @@ mod tests {
     }
 
     #[test]
+    fn a_record_admits_no_more_attempts_in_flight_than_its_limit_leaves() {
+        let limit = FailureLimit::new(3, Duration::from_secs(600));
+        let mut record = FailureRecord::default();
+        record.record_failure(&limit, at(0));
+        // Two failures left: two attempts in flight, not three.
+        assert_eq!(record.reserve(&limit, at(0)), Admission::Admitted);
+        assert_eq!(record.reserve(&limit, at(0)), Admission::Admitted);
+        let full = Admission::Refused(Duration::from_secs(1));
+        assert_eq!(record.reserve(&limit, at(0)), full);
+        record.release();
+        assert_eq!(record.reserve(&limit, at(1)), Admission::Admitted);
+        // Locked: refused for the rest of the lock, whatever is in flight.
+        record.release();
+        record.release();
+        record.record_failure(&limit, at(2));
+        record.record_failure(&limit, at(2));
+        assert_eq!(
+            record.reserve(&limit, at(12)),
+            Admission::Refused(Duration::from_secs(50))
+        );
+        // After the lock, one at a time: the next failure locks again.
+        record.release();
+        assert_eq!(record.reserve(&limit, at(62)), Admission::Admitted);
+        assert_eq!(record.reserve(&limit, at(62)), full);
+    }
+
+    #[test]
+    fn a_reservation_keeps_its_record_alive_for_a_minute_at_most() {
+        let limit = FailureLimit::new(1, Duration::from_secs(10));
+        let mut record = FailureRecord::default();
+        assert_eq!(record.reserve(&limit, at(0)), Admission::Admitted);
+        assert!(
+            !record.is_expired(at(59)),
+            "held while the attempt is checked"
+        );
+        assert_eq!(record.expires_at(), at(60));
+        assert_eq!(
+            record.reserve(&limit, at(59)),
+            Admission::Refused(Duration::from_secs(1))
+        );
+        // Never settled (its instance died): the room is back after a minute.
+        assert!(record.is_expired(at(60)));
+        assert_eq!(record.reserve(&limit, at(60)), Admission::Admitted);
+        // A success keeps the attempts in flight and forgets the failures.
+        record.record_failure(&limit, at(61));
+        record.record_success();
+        assert_eq!(record.locked_for(at(61)), None);
+        assert_eq!(
+            record.reserve(&limit, at(61)),
+            Admission::Refused(Duration::from_secs(1))
+        );
+    }
+
+    #[test]
     fn limits_are_clamped_to_what_means_something() {
         let limit = FailureLimit::new(0, Duration::ZERO).lockout(Duration::ZERO, Duration::ZERO);
         assert_eq!(limit.max_failures(), 1);
