@@ -15,9 +15,14 @@ use crate::future::ResponseFuture;
 use crate::layer::Shared;
 use crate::nonce::{NcCheck, NonceStore, NonceUse};
 use crate::rejection::{Rejection, RejectionResponse};
-use crate::throttle::{AttemptOutcome, NewLocks, Reservation};
+use crate::throttle::{AttemptOutcome, Reservation};
 use crate::user::{Anonymous, AuthenticatedUser};
 use crate::verify::{AuthInfo, parse_answer};
+
+mod log;
+
+pub(crate) use log::ErrorLogLimit;
+use log::{log_locks, log_rejection, logged, report_missing_peer};
 
 /// A service behind Digest authentication; made by [`DigestLayer`](crate::DigestLayer).
 #[must_use]
@@ -321,17 +326,8 @@ where
         parts.method.as_str().as_bytes(),
     );
     if let Some(reservation) = reservation {
-        // The one kind of rejection the throttle counts: a wrong password or an unknown
-        // user, in a well-formed answer to a genuine nonce of this client.
-        let outcome = match verified {
-            Ok(_) => AttemptOutcome::Succeeded,
-            Err(_) => AttemptOutcome::Failed,
-        };
-        match reservation.settle(outcome, now).await {
-            Ok(locks) => log_locks(locks, client, &username),
-            // Fail closed: a verdict the store could not take is a 500.
-            Err(error) => return Err(store_failed(shared, "throttle", &error, client, now)),
-        }
+        let outcome = verdict(verified.is_ok());
+        settle(shared, reservation, outcome, &username, client, now).await?;
     }
     let verified = verified.map_err(|rejection| logged(rejection, client, &username))?;
     let (use_, info) = conclude(config, &attempt, verified, client, now)
@@ -365,6 +361,35 @@ where
     })
 }
 
+/// The one kind of rejection the throttle counts: a wrong password or an unknown user,
+/// in a well-formed answer to a genuine nonce of this client.
+fn verdict(password_verified: bool) -> AttemptOutcome {
+    if password_verified {
+        AttemptOutcome::Succeeded
+    } else {
+        AttemptOutcome::Failed
+    }
+}
+
+/// Settles an admitted attempt with the password's verdict and logs the locks it
+/// started. Fails closed: a verdict the store could not take is a 500.
+async fn settle<C, N, R>(
+    shared: &Shared<C, N, R>,
+    reservation: &mut Reservation,
+    outcome: AttemptOutcome,
+    username: &str,
+    client: IpAddr,
+    now: std::time::SystemTime,
+) -> Result<(), Rejection> {
+    match reservation.settle(outcome, now).await {
+        Ok(locks) => {
+            log_locks(locks, client, username);
+            Ok(())
+        }
+        Err(error) => Err(store_failed(shared, "throttle", &error, client, now)),
+    }
+}
+
 fn credential_store_failed<C, N, R>(
     shared: &Shared<C, N, R>,
     error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -394,12 +419,6 @@ fn conclude(
     Ok((use_, attempt.authentication_info(verified, next_nonce)))
 }
 
-/// Logs a rejection of a known username and answers it.
-fn logged(rejection: Rejection, client: IpAddr, username: &str) -> Rejection {
-    log_rejection(rejection, client, Some(username));
-    rejection
-}
-
 /// Logs a store's failure (rate-limited) and answers it: a 500, never a 200.
 fn store_failed<C, N, R>(
     shared: &Shared<C, N, R>,
@@ -412,86 +431,6 @@ fn store_failed<C, N, R>(
         tracing::error!(%error, client_ip = %client, store, suppressed, "digest auth: {store} store failed");
     }
     Rejection::StoreFailure
-}
-
-/// At most one store-failure error per [`ErrorLogLimit::INTERVAL_SECS`] (by the layer's
-/// clock): an outage fails every request, and one log line per request would bury
-/// everything else. The next line that gets through says how many were held back.
-#[derive(Debug, Default)]
-pub(crate) struct ErrorLogLimit {
-    /// Unix second of the last line logged, plus one (0: none yet).
-    last: std::sync::atomic::AtomicU64,
-    suppressed: std::sync::atomic::AtomicU64,
-}
-
-impl ErrorLogLimit {
-    const INTERVAL_SECS: u64 = 10;
-
-    /// `Some(held back since the last line)` when this error should be logged.
-    pub(crate) fn admit(&self, now: std::time::SystemTime) -> Option<u64> {
-        use std::sync::atomic::Ordering;
-        let now = crate::clock::unix_secs(now) + 1;
-        let last = self.last.load(Ordering::Relaxed);
-        let due = last == 0 || now >= last.saturating_add(Self::INTERVAL_SECS) || now < last;
-        if due
-            && self
-                .last
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.suppressed.swap(0, Ordering::Relaxed));
-        }
-        self.suppressed.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-}
-
-/// The username is the client's to choose: log a bounded prefix of it.
-fn logged_username(username: &str) -> &str {
-    const MAX_LOGGED_USERNAME: usize = 64;
-    match username.char_indices().nth(MAX_LOGGED_USERNAME) {
-        Some((end, _)) => &username[..end],
-        None => username,
-    }
-}
-
-/// Records each lock a failure started, as a warning with the client address: a
-/// possible attack. Locks grow while failures continue, so these never flood the log.
-fn log_locks(locks: NewLocks, client: IpAddr, username: &str) {
-    let username = logged_username(username);
-    if let Some(lock) = locks.address_and_user {
-        tracing::warn!(
-            client_ip = %client, username, lock_secs = lock.as_secs(),
-            "digest auth: too many failed logins for this user from this address; locked out"
-        );
-    }
-    if let Some(lock) = locks.address {
-        tracing::warn!(
-            client_ip = %client, lock_secs = lock.as_secs(),
-            "digest auth: too many failed logins from this address; locked out"
-        );
-    }
-}
-
-/// The server passes no peer address: a set-up mistake every request repeats (typically
-/// `axum::serve(listener, app)` instead of `app.into_make_service_with_connect_info`).
-/// The first time, it is explained with the fix, on stderr too when no `tracing`
-/// subscriber is installed (the quick start's users would otherwise see bare 500s);
-/// after that each request logs one short line.
-fn report_missing_peer(explained: &std::sync::atomic::AtomicBool) {
-    const FIX: &str = "digest auth: no client address in the request, so every request is refused \
-        with 500 (nonces are bound to the client's address). With axum, serve with \
-        `axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())`; \
-        with hyper or another server, insert `tower_digest_auth::PeerAddr(remote_addr)` into each \
-        request's extensions";
-    if explained.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::error!("digest auth: no client address in the request (see the first such error)");
-        return;
-    }
-    tracing::error!("{FIX}");
-    if !tracing::dispatcher::has_been_set() {
-        eprintln!("{FIX}");
-    }
 }
 
 /// A request whose method passes without authentication
@@ -523,42 +462,6 @@ where
         }
     }
     Ok(response)
-}
-
-/// Records a rejection: possible attacks as warnings with the client address (never a
-/// secret), ordinary misses (no credentials yet, an expired nonce) as debug events.
-fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
-    let username = logged_username(username.unwrap_or(""));
-    match rejection {
-        Rejection::MissingCredentials | Rejection::StaleNonce => {
-            tracing::debug!(client_ip = %client, ?rejection, "digest auth: challenge");
-        }
-        Rejection::BadCredentials => tracing::warn!(
-            client_ip = %client, username, "digest auth: failed password or unknown user"
-        ),
-        Rejection::Replay => tracing::warn!(
-            client_ip = %client, username, "digest auth: replayed nonce count"
-        ),
-        Rejection::ForeignNonce => tracing::warn!(
-            client_ip = %client, "digest auth: nonce issued to another client address"
-        ),
-        Rejection::ForgedNonce => {
-            tracing::warn!(client_ip = %client, "digest auth: forged or foreign-key nonce");
-        }
-        Rejection::NonceAlgorithmMismatch => tracing::warn!(
-            client_ip = %client, "digest auth: nonce used with another algorithm (downgrade?)"
-        ),
-        Rejection::UriMismatch => tracing::warn!(
-            client_ip = %client, "digest auth: uri does not match the request target"
-        ),
-        // Each lock was logged as a warning when it began; these are its echoes.
-        Rejection::Throttled { retry_after_secs } => tracing::debug!(
-            client_ip = %client, username, retry_after_secs, "digest auth: locked out (429)"
-        ),
-        other => tracing::info!(
-            client_ip = %client, reason = other.public_message(), "digest auth: bad request"
-        ),
-    }
 }
 
 /// The rejection response, with a fresh challenge on every 401 (407 in proxy mode),

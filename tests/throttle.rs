@@ -439,13 +439,22 @@ async fn a_flood_of_failing_keys_keeps_memory_bounded_and_cannot_lift_a_lock() {
     );
 }
 
-/// Collects what a `tracing` subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    /// Where this thread's log lines go, if anywhere.
+    static CAPTURE: std::cell::RefCell<Option<Arc<Mutex<Vec<u8>>>>> =
+        const { std::cell::RefCell::new(None) };
+}
 
-impl std::io::Write for Captured {
+/// Writes a log line to the calling thread's [`CAPTURE`]; lines of other threads vanish.
+struct ThreadCapture;
+
+impl std::io::Write for ThreadCapture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|sink| {
+            if let Some(sink) = &*sink.borrow() {
+                sink.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -453,20 +462,30 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Captures what this thread logs at INFO and above. The subscriber is global, set once:
+/// a subscriber set for one thread only misses events whose callsite another test's
+/// thread registered at the same moment with no subscriber (cached as never wanted).
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadCapture)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+    let sink = Arc::new(Mutex::new(Vec::new()));
+    CAPTURE.with(|capture| *capture.borrow_mut() = Some(Arc::clone(&sink)));
+    sink
+}
+
 #[tokio::test]
 async fn locks_are_logged_as_warnings_with_the_client_ip() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let captured = capture_logs();
     let app = app(3, 4);
     app.fail(peer(7), USER, 2).await;
-    let log = || String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = || String::from_utf8(captured.lock().unwrap().clone()).unwrap();
     assert!(!log().contains("locked out"), "{}", log());
     app.fail(peer(7), USER, 1).await;
     app.fail(peer(7), BOB, 1).await;
