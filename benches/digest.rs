@@ -25,8 +25,8 @@
 //!   The name and password have the known ones' lengths, so the headers differ only in
 //!   those bytes and the response.
 //! - `throttle`: [`MemoryFailureStore`] full (100k keys): `check` asks about a key it does
-//!   not hold (what every authenticated request pays), `failure_at_cap` counts a failure
-//!   for a new key (two entries, each evicting or sweeping), the steady state of a flood.
+//!   not hold, `failure_at_cap` admits an attempt for a new key and settles it as a
+//!   failure (two entries, each evicting or sweeping), the steady state of a flood.
 //! - `credentials`: one `CredentialStore::credential` lookup, as the layer makes per
 //!   request: `memory` is [`MemoryCredentials`]; with `--features cache`, `cached_hit` and
 //!   `cached_hit_unknown` are a `CachedCredentials` in front of it answering from the cache
@@ -56,8 +56,9 @@ use http::{Request, Response, StatusCode};
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_digest_auth::__bench::{self, Nonces};
 use tower_digest_auth::{
-    Algorithm, DigestLayer, FailureKey, FailureStore, Ha1, MemoryCredentials, MemoryFailureStore,
-    MemoryNonceStore, NcCheck, NonceId, NonceStore, NonceUse, PeerAddr, ThrottleConfig,
+    Algorithm, AttemptOutcome, DigestLayer, FailureKey, FailureStore, Ha1, MemoryCredentials,
+    MemoryFailureStore, MemoryNonceStore, NcCheck, NonceId, NonceStore, NonceUse, PeerAddr,
+    ThrottleConfig,
 };
 
 use common::{Answer, Challenge, PASSWORD, REALM, USER};
@@ -628,7 +629,8 @@ fn bench_throttle(c: &mut Criterion) {
     // 50k addresses with one failure each: 100k entries, the default cap.
     for n in 0..50_000 {
         let key = FailureKey::new(address(0x0a00_0000 + n), USER);
-        ready(store.record_failure(key, &limits, now)).expect("infallible");
+        ready(store.reserve(key, &limits, now)).expect("infallible");
+        ready(store.settle(key, AttemptOutcome::Failed, &limits, now)).expect("infallible");
     }
     assert_eq!(store.len(), MemoryFailureStore::DEFAULT_MAX_ENTRIES);
     let next = AtomicU32::new(0x0b00_0000);
@@ -641,7 +643,8 @@ fn bench_throttle(c: &mut Criterion) {
     group.bench_function("failure_at_cap", |b| {
         b.iter(|| {
             let key = FailureKey::new(address(next.fetch_add(1, Ordering::Relaxed)), USER);
-            ready(store.record_failure(black_box(key), &limits, now)).expect("infallible")
+            ready(store.reserve(black_box(key), &limits, now)).expect("infallible");
+            ready(store.settle(key, AttemptOutcome::Failed, &limits, now)).expect("infallible")
         });
     });
     assert!(store.len() <= MemoryFailureStore::DEFAULT_MAX_ENTRIES);

@@ -11,8 +11,9 @@
 //! Several instances: `NONCE_KEY` (the nonce key as hex, at least 64 hex digits, e.g.
 //! from `openssl rand -hex 32`; default a random key per process) and `REDIS_URL`
 //! (`redis://127.0.0.1:6379/`, `rediss://` for TLS, or a comma list of a Redis
-//! Cluster's nodes; default the in-memory nonce store). `REDIS_URL` needs the `redis`
-//! feature: `cargo run --example server --features redis` (`redis-tls` for `rediss://`).
+//! Cluster's nodes; it holds the nonces' replay state and the failed-login counts;
+//! default both in memory). `REDIS_URL` needs the `redis` feature:
+//! `cargo run --example server --features redis` (`redis-tls` for `rediss://`).
 //! Instances with the same `NONCE_KEY` and `REDIS_URL` behave as one server.
 //!
 //! For tests and benchmarks only: `NONCE_LIFETIME_SECS` (default 1800), `ALGORITHMS`
@@ -56,8 +57,8 @@ pub struct ServerOptions {
     pub auth: bool,
     /// The nonce key shared by every instance (`NONCE_KEY`); random per process if unset.
     pub nonce_key: Option<NonceKey>,
-    /// The Redis holding the replay state of every instance (`REDIS_URL`); the in-memory
-    /// store if unset.
+    /// The Redis holding the replay state and the failed-login counts of every instance
+    /// (`REDIS_URL`); the in-memory stores if unset.
     pub redis_url: Option<String>,
 }
 
@@ -167,19 +168,31 @@ pub fn app(options: ServerOptions) -> Router {
             protected,
             options,
             tower_digest_auth::MemoryNonceStore::new(),
+            tower_digest_auth::MemoryFailureStore::new(),
         ),
         #[cfg(feature = "redis")]
         (true, Some(url)) => {
-            let nonces = if url.contains(',') {
-                tower_digest_auth::RedisNonceStore::from_cluster_urls(url.split(',').map(str::trim))
+            use tower_digest_auth::{RedisFailureStore, RedisNonceStore};
+            let cluster = url.contains(',');
+            let nodes = || url.split(',').map(str::trim);
+            let nonces = if cluster {
+                RedisNonceStore::from_cluster_urls(nodes())
             } else {
-                tower_digest_auth::RedisNonceStore::from_url(&url)
+                RedisNonceStore::from_url(&url)
             }
             .expect("REDIS_URL is a Redis URL")
             // Connects on first use: the server starts (and answers 500 to authenticated
             // requests) while Redis is down, and recovers when it appears.
             .build();
-            protect(protected, options, nonces)
+            // Failed logins count in the same Redis, so every instance shares one budget.
+            let failures = if cluster {
+                RedisFailureStore::from_cluster_urls(nodes())
+            } else {
+                RedisFailureStore::from_url(&url)
+            }
+            .expect("REDIS_URL is a Redis URL")
+            .build();
+            protect(protected, options, nonces, failures)
         }
         #[cfg(not(feature = "redis"))]
         (true, Some(_)) => panic!("REDIS_URL needs the redis feature"),
@@ -187,13 +200,19 @@ pub fn app(options: ServerOptions) -> Router {
     Router::new().route("/", get(home)).merge(protected)
 }
 
-fn protect<N: NonceStore>(routes: Router, options: ServerOptions, nonces: N) -> Router {
+fn protect<N: NonceStore>(
+    routes: Router,
+    options: ServerOptions,
+    nonces: N,
+    failures: impl tower_digest_auth::FailureStore,
+) -> Router {
     let mut users = MemoryCredentials::new(REALM, [(USERNAME, PASSWORD)]);
     users.insert_with_roles(ADMIN_USERNAME, ADMIN_PASSWORD, [ADMIN_ROLE]);
     let mut builder = DigestLayer::builder(REALM, users)
         .algorithms(options.algorithms)
         .nonce_lifetime(options.nonce_lifetime)
-        .nonce_store(nonces);
+        .nonce_store(nonces)
+        .throttle_store(failures);
     if let Some(key) = options.nonce_key {
         builder = builder.nonce_key(key);
     }
@@ -253,6 +272,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|node| node.rsplit('@').next().unwrap_or(node).trim())
             .collect();
         println!("nonce store: redis at {}", nodes.join(", "));
+        println!("failed-login store: redis at {}", nodes.join(", "));
     }
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let local = listener.local_addr()?;

@@ -143,9 +143,11 @@ pub use nonce::{RedisNonceStore, RedisNonceStoreBuilder, RedisStoreError};
 pub use rejection::{PlainTextRejection, Rejection, RejectionResponse};
 pub use service::DigestService;
 pub use throttle::{
-    FailureKey, FailureLimit, FailureRecord, FailureStore, MemoryFailureStore, NewLocks,
-    ThrottleConfig,
+    Admission, AttemptOutcome, FailureKey, FailureLimit, FailureRecord, FailureStore,
+    MemoryFailureStore, NewLocks, ThrottleConfig,
 };
+#[cfg(feature = "redis")]
+pub use throttle::{RedisFailureStore, RedisFailureStoreBuilder, RedisThrottleError};
 pub use user::AuthenticatedUser;
 pub use userhash::userhash;
 

@@ -15,9 +15,15 @@ use crate::future::ResponseFuture;
 use crate::layer::Shared;
 use crate::nonce::{NcCheck, NonceStore, NonceUse};
 use crate::rejection::{Rejection, RejectionResponse};
-use crate::throttle::{FailureKey, NewLocks};
+use crate::throttle::{AttemptOutcome, Reservation};
 use crate::user::{Anonymous, AuthenticatedUser};
 use crate::verify::{AuthInfo, parse_answer};
+
+mod log;
+
+pub(crate) use log::ErrorLogLimit;
+pub(crate) use log::log_rejection;
+use log::{log_locks, logged, report_missing_peer};
 
 /// A service behind Digest authentication; made by [`DigestLayer`](crate::DigestLayer).
 #[must_use]
@@ -195,6 +201,12 @@ where
 }
 
 /// The whole decision for one request; every rejection is logged here, in one place.
+///
+/// The order is the contract: parse the header (400s), name the account (for a hashed
+/// username, the credential store maps it back), admit the attempt under the throttle
+/// (429s) before any hashing, then the nonce MAC and the password check, whose verdict
+/// settles the attempt at once (so it holds its room only while the password is being
+/// checked), then the nonce's age and the replay check.
 async fn authenticate<C, N, R>(
     shared: &Shared<C, N, R>,
     parts: &http::request::Parts,
@@ -206,73 +218,122 @@ where
     N: NonceStore,
 {
     let config = &shared.config;
-    // No closures kept in locals here: each would sit in the future's state.
-    // The answer and the attempt are borrowed only inside these blocks: a borrowed local
-    // stays in the future's state until its scope ends, and both are gone before the
-    // replay check's await.
-    let (algorithm, username, credential, sent_username);
-    // Matched as a temporary: a named result would stay in the future's state to its end.
-    #[allow(clippy::blocks_in_conditions)]
-    let (use_, info) = match {
-        let mut attempt = {
-            let answer = parse_answer(config, parts).inspect_err(|rejection| {
-                log_rejection(*rejection, client, None);
-            })?;
-            // Before any hashing (the nonce MAC included) and any store lookup.
-            if let Some(throttle) = &config.throttle {
-                let key = FailureKey::new(client, &answer.username);
-                if let Some(retry_after_secs) = throttle
-                    .lock(key, now)
-                    .await
-                    .map_err(|error| store_failed(shared, "throttle", &error, client, now))?
-                {
-                    let rejection = Rejection::Throttled { retry_after_secs };
-                    log_rejection(rejection, client, Some(&answer.username));
-                    return Err(rejection);
-                }
-            }
-            answer
-                .check_nonce(config, client)
-                .inspect_err(|rejection| {
-                    log_rejection(*rejection, client, None);
-                })?
-        };
-        algorithm = attempt.answer.algorithm;
-        let hash = algorithm.hash_function();
-        (username, credential) = lookup(&shared.credentials, &attempt, &config.realm, hash)
-            .await
-            .map_err(|error| {
-                let error: Box<dyn std::error::Error + Send + Sync> = error.into();
-                store_failed(shared, "credential", &*error, client, now)
-            })?;
-        // As sent: with userhash, the hash, which is also what the throttle counts on.
-        // Nothing after the lookup reads it in the attempt.
-        sent_username = std::mem::take(&mut attempt.answer.username);
-        conclude(
-            config,
-            &attempt,
-            credential.as_ref(),
-            parts.method.as_str().as_bytes(),
-            client,
-            now,
-        )
-    } {
-        Ok(concluded) => concluded,
-        // The one kind of rejection the throttle counts: a wrong password or an unknown
-        // user, in a well-formed answer to a genuine nonce of this client.
-        Err(Rejection::BadCredentials) => {
-            let rejection = logged(Rejection::BadCredentials, client, &username);
-            if let Some(throttle) = &config.throttle {
-                let locks = throttle
-                    .record_failure(FailureKey::new(client, &sent_username), now)
-                    .await
-                    .map_err(|error| store_failed(shared, "throttle", &error, client, now))?;
-                log_locks(locks, client, &username);
-            }
+    let answer = parse_answer(config, parts).inspect_err(|rejection| {
+        log_rejection(*rejection, client, None);
+    })?;
+    let hash = answer.algorithm.hash_function();
+    let account = resolve_account(&shared.credentials, &answer, &config.realm, hash)
+        .await
+        .map_err(|error| credential_store_failed(shared, error, client, now))?;
+    let Some(throttle) = &config.throttle else {
+        return check_admitted(shared, parts, answer, account, None, client, now).await;
+    };
+    // Every spelling of one account (userhash, username*, the plain name) shares one
+    // budget; a name no account answers to counts under itself.
+    let mut reservation = match throttle.reserve(client, &account.name, now).await {
+        Ok(Ok(reservation)) => reservation,
+        Ok(Err(retry_after_secs)) => {
+            let rejection = Rejection::Throttled { retry_after_secs };
+            log_rejection(rejection, client, Some(&account.name));
             return Err(rejection);
         }
-        Err(rejection) => return Err(logged(rejection, client, &username)),
+        Err(error) => return Err(store_failed(shared, "throttle", &error, client, now)),
     };
+    let result = check_admitted(
+        shared,
+        parts,
+        answer,
+        account,
+        Some(&mut reservation),
+        client,
+        now,
+    )
+    .await;
+    if !reservation.is_settled() {
+        // Refused before the password was checked (a foreign nonce, a store failure):
+        // the attempt taught nothing, and gives its room back.
+        if let Err(error) = reservation.settle(AttemptOutcome::Void, now).await {
+            store_failed(shared, "throttle", &error, client, now);
+        }
+    }
+    result
+}
+
+/// The account an answer names: with `userhash`, mapped back through the credential
+/// store (a hash that maps to no one stays as sent, and is no account).
+struct Account {
+    name: String,
+    known: bool,
+}
+
+async fn resolve_account<C: CredentialStore>(
+    store: &C,
+    answer: &crate::verify::Answer<'_>,
+    realm: &str,
+    hash: crate::HashFunction,
+) -> Result<Account, C::Error> {
+    let sent = &answer.username;
+    if answer.hashed_username {
+        if let Some(name) = store.username_for_hash(sent, realm, hash).await? {
+            return Ok(Account { name, known: true });
+        }
+        return Ok(Account {
+            name: sent.clone().into_owned(),
+            known: false,
+        });
+    }
+    Ok(Account {
+        name: sent.clone().into_owned(),
+        known: true,
+    })
+}
+
+/// An admitted attempt (`reservation`, when throttled), from the nonce MAC to the replay
+/// check.
+async fn check_admitted<C, N, R>(
+    shared: &Shared<C, N, R>,
+    parts: &http::request::Parts,
+    answer: crate::verify::Answer<'_>,
+    account: Account,
+    reservation: Option<&mut Reservation>,
+    client: IpAddr,
+    now: std::time::SystemTime,
+) -> Result<Authenticated, Rejection>
+where
+    C: CredentialStore,
+    N: NonceStore,
+{
+    let config = &shared.config;
+    let attempt = answer
+        .check_nonce(config, client)
+        .inspect_err(|rejection| {
+            log_rejection(*rejection, client, None);
+        })?;
+    let algorithm = attempt.answer.algorithm;
+    let hash = algorithm.hash_function();
+    // A hash that maps to no one still costs a credential lookup (of the hash, whose
+    // answer is ignored), so a known hash with a wrong password and an unknown hash take
+    // the same store work, as a wrong password and an unknown user do.
+    let credential = shared
+        .credentials
+        .credential(&account.name, &config.realm, hash)
+        .await
+        .map_err(|error| credential_store_failed(shared, error, client, now))?
+        .filter(|_| account.known);
+    let username = account.name;
+    let verified = attempt.check_response(
+        credential.as_ref().map(Credential::ha1),
+        config.dummy_ha1(hash),
+        parts.method.as_str().as_bytes(),
+    );
+    if let Some(reservation) = reservation {
+        let outcome = verdict(verified.is_ok());
+        settle(shared, reservation, outcome, &username, client, now).await?;
+    }
+    let verified = verified.map_err(|rejection| logged(rejection, client, &username))?;
+    let (use_, info) = conclude(config, &attempt, verified, client, now)
+        .map_err(|rejection| logged(rejection, client, &username))?;
+    drop(attempt);
     match shared.nonces.record_use(use_).await {
         Ok(NcCheck::Accepted) => {}
         Ok(NcCheck::Replayed) => return Err(logged(Rejection::Replay, client, &username)),
@@ -282,16 +343,7 @@ where
         Ok(NcCheck::BelowWindow | NcCheck::Forgotten) => {
             return Err(logged(Rejection::StaleNonce, client, &username));
         }
-        Err(error) => {
-            return Err(store_failed(shared, "nonce", &error, client, now));
-        }
-    }
-    if let Some(throttle) = &config.throttle {
-        // The password was right: a failed reset only leaves old failures to run out.
-        let key = FailureKey::new(client, &sent_username);
-        if let Err(error) = throttle.record_success(key, now).await {
-            store_failed(shared, "throttle", &error, client, now);
-        }
+        Err(error) => return Err(store_failed(shared, "nonce", &error, client, now)),
     }
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
@@ -310,38 +362,62 @@ where
     })
 }
 
-/// Everything after the credential lookup that needs the attempt, with no store call:
-/// the response check against the user's `HA1` (`BadCredentials`, which the throttle
-/// counts), the nonce's age (`StaleNonce`), then the use to record and, finished before
-/// the replay check (for a refused replay it is work thrown away),
-/// `Authentication-Info`. Synchronous, so the attempt and the hash state never sit in
-/// the future's state across an await.
+/// The one kind of rejection the throttle counts: a wrong password or an unknown user,
+/// in a well-formed answer to a genuine nonce of this client.
+fn verdict(password_verified: bool) -> AttemptOutcome {
+    if password_verified {
+        AttemptOutcome::Succeeded
+    } else {
+        AttemptOutcome::Failed
+    }
+}
+
+/// Settles an admitted attempt with the password's verdict and logs the locks it
+/// started. Fails closed: a verdict the store could not take is a 500.
+async fn settle<C, N, R>(
+    shared: &Shared<C, N, R>,
+    reservation: &mut Reservation,
+    outcome: AttemptOutcome,
+    username: &str,
+    client: IpAddr,
+    now: std::time::SystemTime,
+) -> Result<(), Rejection> {
+    match reservation.settle(outcome, now).await {
+        Ok(locks) => {
+            log_locks(locks, client, username);
+            Ok(())
+        }
+        Err(error) => Err(store_failed(shared, "throttle", &error, client, now)),
+    }
+}
+
+fn credential_store_failed<C, N, R>(
+    shared: &Shared<C, N, R>,
+    error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    client: IpAddr,
+    now: std::time::SystemTime,
+) -> Rejection {
+    let error: Box<dyn std::error::Error + Send + Sync> = error.into();
+    store_failed(shared, "credential", &*error, client, now)
+}
+
+/// Everything after a verified password that needs the attempt, with no store call: the
+/// nonce's age (`StaleNonce`), then the use to record and, finished before the replay
+/// check (for a refused replay it is work thrown away), `Authentication-Info`.
 fn conclude(
     config: &crate::config::Config,
     attempt: &crate::verify::Attempt<'_>,
-    credential: Option<&Credential>,
-    method: &[u8],
+    verified: crate::verify::Verified,
     client: IpAddr,
     now: std::time::SystemTime,
 ) -> Result<(NonceUse, AuthInfo), Rejection> {
     let algorithm = attempt.answer.algorithm;
-    let verified = attempt.check_response(
-        credential.map(Credential::ha1),
-        config.dummy_ha1(algorithm.hash_function()),
-        method,
-    )?;
     let age = attempt.fresh_age(now, config.lifetime_secs, config.epoch)?;
     let use_ = NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
     let next_nonce = config
         .wants_next_nonce(age)
         .then(|| config.signer.issue(algorithm, config.epoch, client, now));
     Ok((use_, attempt.authentication_info(verified, next_nonce)))
-}
-
-/// Logs a rejection of a known username and answers it.
-fn logged(rejection: Rejection, client: IpAddr, username: &str) -> Rejection {
-    log_rejection(rejection, client, Some(username));
-    rejection
 }
 
 /// Logs a store's failure (rate-limited) and answers it: a 500, never a 200.
@@ -356,109 +432,6 @@ fn store_failed<C, N, R>(
         tracing::error!(%error, client_ip = %client, store, suppressed, "digest auth: {store} store failed");
     }
     Rejection::StoreFailure
-}
-
-/// At most one store-failure error per [`ErrorLogLimit::INTERVAL_SECS`] (by the layer's
-/// clock): an outage fails every request, and one log line per request would bury
-/// everything else. The next line that gets through says how many were held back.
-#[derive(Debug, Default)]
-pub(crate) struct ErrorLogLimit {
-    /// Unix second of the last line logged, plus one (0: none yet).
-    last: std::sync::atomic::AtomicU64,
-    suppressed: std::sync::atomic::AtomicU64,
-}
-
-impl ErrorLogLimit {
-    const INTERVAL_SECS: u64 = 10;
-
-    /// `Some(held back since the last line)` when this error should be logged.
-    pub(crate) fn admit(&self, now: std::time::SystemTime) -> Option<u64> {
-        use std::sync::atomic::Ordering;
-        let now = crate::clock::unix_secs(now) + 1;
-        let last = self.last.load(Ordering::Relaxed);
-        let due = last == 0 || now >= last.saturating_add(Self::INTERVAL_SECS) || now < last;
-        if due
-            && self
-                .last
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            return Some(self.suppressed.swap(0, Ordering::Relaxed));
-        }
-        self.suppressed.fetch_add(1, Ordering::Relaxed);
-        None
-    }
-}
-
-/// The username is the client's to choose: log a bounded prefix of it.
-fn logged_username(username: &str) -> &str {
-    const MAX_LOGGED_USERNAME: usize = 64;
-    match username.char_indices().nth(MAX_LOGGED_USERNAME) {
-        Some((end, _)) => &username[..end],
-        None => username,
-    }
-}
-
-/// Records each lock a failure started, as a warning with the client address: a
-/// possible attack. Locks grow while failures continue, so these never flood the log.
-fn log_locks(locks: NewLocks, client: IpAddr, username: &str) {
-    let username = logged_username(username);
-    if let Some(lock) = locks.address_and_user {
-        tracing::warn!(
-            client_ip = %client, username, lock_secs = lock.as_secs(),
-            "digest auth: too many failed logins for this user from this address; locked out"
-        );
-    }
-    if let Some(lock) = locks.address {
-        tracing::warn!(
-            client_ip = %client, lock_secs = lock.as_secs(),
-            "digest auth: too many failed logins from this address; locked out"
-        );
-    }
-}
-
-/// The server passes no peer address: a set-up mistake every request repeats (typically
-/// `axum::serve(listener, app)` instead of `app.into_make_service_with_connect_info`).
-/// The first time, it is explained with the fix, on stderr too when no `tracing`
-/// subscriber is installed (the quick start's users would otherwise see bare 500s);
-/// after that each request logs one short line.
-fn report_missing_peer(explained: &std::sync::atomic::AtomicBool) {
-    const FIX: &str = "digest auth: no client address in the request, so every request is refused \
-        with 500 (nonces are bound to the client's address). With axum, serve with \
-        `axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())`; \
-        with hyper or another server, insert `tower_digest_auth::PeerAddr(remote_addr)` into each \
-        request's extensions";
-    if explained.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::error!("digest auth: no client address in the request (see the first such error)");
-        return;
-    }
-    tracing::error!("{FIX}");
-    if !tracing::dispatcher::has_been_set() {
-        eprintln!("{FIX}");
-    }
-}
-
-/// The user's name and credential. A hashed username (`userhash=true`) is mapped back
-/// through the store first; one that maps to no one still costs a credential lookup (of
-/// the hash, whose answer is ignored), so a known hash with a wrong password and an
-/// unknown hash take the same store work, as a wrong password and an unknown user do.
-async fn lookup<C: CredentialStore>(
-    store: &C,
-    attempt: &crate::verify::Attempt<'_>,
-    realm: &str,
-    hash: crate::HashFunction,
-) -> Result<(String, Option<Credential>), C::Error> {
-    let sent = &attempt.answer.username;
-    if !attempt.answer.hashed_username {
-        let credential = store.credential(sent, realm, hash).await?;
-        return Ok((sent.clone().into_owned(), credential));
-    }
-    if let Some(username) = store.username_for_hash(sent, realm, hash).await? {
-        let credential = store.credential(&username, realm, hash).await?;
-        return Ok((username, credential));
-    }
-    let _ = store.credential(sent, realm, hash).await?;
-    Ok((sent.clone().into_owned(), None))
 }
 
 /// A request whose method passes without authentication
@@ -490,42 +463,6 @@ where
         }
     }
     Ok(response)
-}
-
-/// Records a rejection: possible attacks as warnings with the client address (never a
-/// secret), ordinary misses (no credentials yet, an expired nonce) as debug events.
-pub(crate) fn log_rejection(rejection: Rejection, client: IpAddr, username: Option<&str>) {
-    let username = logged_username(username.unwrap_or(""));
-    match rejection {
-        Rejection::MissingCredentials | Rejection::StaleNonce => {
-            tracing::debug!(client_ip = %client, ?rejection, "digest auth: challenge");
-        }
-        Rejection::BadCredentials => tracing::warn!(
-            client_ip = %client, username, "digest auth: failed password or unknown user"
-        ),
-        Rejection::Replay => tracing::warn!(
-            client_ip = %client, username, "digest auth: replayed nonce count"
-        ),
-        Rejection::ForeignNonce => tracing::warn!(
-            client_ip = %client, "digest auth: nonce issued to another client address"
-        ),
-        Rejection::ForgedNonce => {
-            tracing::warn!(client_ip = %client, "digest auth: forged or foreign-key nonce");
-        }
-        Rejection::NonceAlgorithmMismatch => tracing::warn!(
-            client_ip = %client, "digest auth: nonce used with another algorithm (downgrade?)"
-        ),
-        Rejection::UriMismatch => tracing::warn!(
-            client_ip = %client, "digest auth: uri does not match the request target"
-        ),
-        // Each lock was logged as a warning when it began; these are its echoes.
-        Rejection::Throttled { retry_after_secs } => tracing::debug!(
-            client_ip = %client, username, retry_after_secs, "digest auth: locked out (429)"
-        ),
-        other => tracing::info!(
-            client_ip = %client, reason = other.public_message(), "digest auth: bad request"
-        ),
-    }
 }
 
 /// The rejection response, with a fresh challenge on every 401 (407 in proxy mode),

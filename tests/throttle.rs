@@ -8,7 +8,7 @@ mod common;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -17,9 +17,9 @@ use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
 use tower_digest_auth::{
-    CredentialStore, DigestLayer, DigestLayerBuilder, FailureKey, FailureLimit, FailureStore, Ha1,
-    HashFunction, ManualClock, MemoryCredentials, MemoryFailureStore, MemoryNonceStore, NewLocks,
-    Rejection, RejectionResponse, ThrottleConfig,
+    Admission, AttemptOutcome, CredentialStore, DigestLayer, DigestLayerBuilder, FailureKey,
+    FailureLimit, FailureStore, Ha1, HashFunction, ManualClock, MemoryCredentials,
+    MemoryFailureStore, MemoryNonceStore, NewLocks, Rejection, RejectionResponse, ThrottleConfig,
 };
 
 type Service = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;
@@ -33,6 +33,7 @@ struct Users {
     inner: Arc<MemoryCredentials>,
     lookups: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
+    delay_ms: Arc<AtomicU64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +50,28 @@ impl CredentialStore for Users {
         hash: HashFunction,
     ) -> Result<Option<Ha1>, Down> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
+        // A database's round trip, when set.
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         if self.down.load(Ordering::SeqCst) {
             return Err(Down);
         }
         Ok(self.inner.ha1(username, realm, hash).await.unwrap())
+    }
+
+    async fn username_for_hash(
+        &self,
+        userhash: &str,
+        realm: &str,
+        hash: HashFunction,
+    ) -> Result<Option<String>, Down> {
+        Ok(self
+            .inner
+            .username_for_hash(userhash, realm, hash)
+            .await
+            .unwrap())
     }
 }
 
@@ -61,6 +80,8 @@ struct App {
     clock: ManualClock,
     lookups: Arc<AtomicUsize>,
     down: Arc<AtomicBool>,
+    /// How long each credential lookup waits (0: none).
+    delay_ms: Arc<AtomicU64>,
 }
 
 fn app_with<R: RejectionResponse<String>>(
@@ -73,7 +94,9 @@ fn app_with<R: RejectionResponse<String>>(
         )),
         lookups: Arc::default(),
         down: Arc::default(),
+        delay_ms: Arc::default(),
     };
+    let delay_ms = Arc::clone(&users.delay_ms);
     let (lookups, down) = (Arc::clone(&users.lookups), Arc::clone(&users.down));
     let clock = ManualClock::new();
     let layer = configure(DigestLayer::builder(REALM, users).clock(clock.clone()))
@@ -87,6 +110,7 @@ fn app_with<R: RejectionResponse<String>>(
         clock,
         lookups,
         down,
+        delay_ms,
     }
 }
 
@@ -415,13 +439,22 @@ async fn a_flood_of_failing_keys_keeps_memory_bounded_and_cannot_lift_a_lock() {
     );
 }
 
-/// Collects what a `tracing` subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    /// Where this thread's log lines go, if anywhere.
+    static CAPTURE: std::cell::RefCell<Option<Arc<Mutex<Vec<u8>>>>> =
+        const { std::cell::RefCell::new(None) };
+}
 
-impl std::io::Write for Captured {
+/// Writes a log line to the calling thread's [`CAPTURE`]; lines of other threads vanish.
+struct ThreadCapture;
+
+impl std::io::Write for ThreadCapture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|sink| {
+            if let Some(sink) = &*sink.borrow() {
+                sink.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -429,20 +462,30 @@ impl std::io::Write for Captured {
     }
 }
 
+/// Captures what this thread logs at INFO and above. The subscriber is global, set once:
+/// a subscriber set for one thread only misses events whose callsite another test's
+/// thread registered at the same moment with no subscriber (cached as never wanted).
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadCapture)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+    let sink = Arc::new(Mutex::new(Vec::new()));
+    CAPTURE.with(|capture| *capture.borrow_mut() = Some(Arc::clone(&sink)));
+    sink
+}
+
 #[tokio::test]
 async fn locks_are_logged_as_warnings_with_the_client_ip() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-
+    let captured = capture_logs();
     let app = app(3, 4);
     app.fail(peer(7), USER, 2).await;
-    let log = || String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = || String::from_utf8(captured.lock().unwrap().clone()).unwrap();
     assert!(!log().contains("locked out"), "{}", log());
     app.fail(peer(7), USER, 1).await;
     app.fail(peer(7), BOB, 1).await;
@@ -539,6 +582,27 @@ impl Remote {
 impl FailureStore for Remote {
     type Error = RemoteDown;
 
+    async fn reserve(
+        &self,
+        key: FailureKey<'_>,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> Result<Admission, RemoteDown> {
+        self.up()?;
+        Ok(self.inner.reserve(key, limits, now).await.unwrap())
+    }
+
+    async fn settle(
+        &self,
+        key: FailureKey<'_>,
+        outcome: AttemptOutcome,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> Result<NewLocks, RemoteDown> {
+        self.up()?;
+        Ok(self.inner.settle(key, outcome, limits, now).await.unwrap())
+    }
+
     async fn lock(
         &self,
         key: FailureKey<'_>,
@@ -546,22 +610,6 @@ impl FailureStore for Remote {
     ) -> Result<Option<Duration>, RemoteDown> {
         self.up()?;
         Ok(self.inner.lock(key, now).await.unwrap())
-    }
-
-    async fn record_failure(
-        &self,
-        key: FailureKey<'_>,
-        limits: &ThrottleConfig,
-        now: SystemTime,
-    ) -> Result<NewLocks, RemoteDown> {
-        self.up()?;
-        Ok(self.inner.record_failure(key, limits, now).await.unwrap())
-    }
-
-    async fn record_success(&self, key: FailureKey<'_>, now: SystemTime) -> Result<(), RemoteDown> {
-        self.up()?;
-        self.inner.record_success(key, now).await.unwrap();
-        Ok(())
     }
 }
 
@@ -591,4 +639,206 @@ async fn another_store_backs_the_throttle_and_its_failure_is_500_never_200() {
     // Challenges need no throttle store.
     let challenge = app.send(request_from(me, "GET", "/", None)).await;
     assert_eq!(challenge.status(), StatusCode::UNAUTHORIZED);
+}
+
+// ---------------------------------------------------------------------------------------
+// Parallel guesses: an attempt counts from the moment it is admitted.
+
+/// Sends one answer per entry of `answers`, each on its own fresh nonce of `from`, all at
+/// once; returns the statuses in the same order. The requests start in order, each
+/// running until its credential lookup waits (the test runtime has one thread).
+async fn all_at_once(app: &App, from: SocketAddr, answers: &[Answer<'_>]) -> Vec<StatusCode> {
+    let mut requests = Vec::new();
+    for answer in answers {
+        let challenge = app.challenge(from).await;
+        let header = answer.header(&challenge);
+        requests.push(request_from(from, "GET", "/", Some(&header)));
+    }
+    let mut running = tokio::task::JoinSet::new();
+    for (index, request) in requests.into_iter().enumerate() {
+        let service = app.service.clone();
+        running.spawn(async move { (index, service.oneshot(request).await.unwrap().status()) });
+    }
+    let mut statuses = vec![StatusCode::OK; answers.len()];
+    while let Some(done) = running.join_next().await {
+        let (index, status) = done.unwrap();
+        statuses[index] = status;
+    }
+    statuses
+}
+
+fn checked(statuses: &[StatusCode]) -> usize {
+    statuses
+        .iter()
+        .filter(|status| **status != StatusCode::TOO_MANY_REQUESTS)
+        .count()
+}
+
+#[tokio::test]
+async fn sixty_parallel_guesses_against_a_store_that_waits_50_ms_get_at_most_ten_checks() {
+    let app = app_with(|builder| builder); // The default limits: 10 per address and user.
+    app.delay_ms.store(50, Ordering::SeqCst);
+    let me = client_addr();
+    let mut answers: Vec<Answer<'_>> = (0..59)
+        .map(|_| Answer::get("/").password("wrong"))
+        .collect();
+    // The right password, sent once the limit is taken by guesses still being checked.
+    answers.push(Answer::get("/"));
+    let statuses = all_at_once(&app, me, &answers).await;
+    assert!(checked(&statuses) <= 10, "{statuses:?}");
+    assert_eq!(statuses[59], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    assert!(!statuses.contains(&StatusCode::OK), "{statuses:?}");
+    // The ten checked guesses locked the user; the right password waits out the lock.
+    assert_eq!(
+        app.status(me, USER, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[tokio::test]
+async fn parallel_guesses_at_many_users_cannot_exceed_the_address_limit() {
+    let app = app(1000, 10);
+    app.delay_ms.store(50, Ordering::SeqCst);
+    let names: Vec<String> = (0..40).map(|n| format!("user{n}")).collect();
+    let answers: Vec<Answer<'_>> = names
+        .iter()
+        .map(|name| Answer::get("/").username(name).password("wrong"))
+        .collect();
+    let statuses = all_at_once(&app, client_addr(), &answers).await;
+    assert_eq!(checked(&statuses), 10, "{statuses:?}");
+    assert!(
+        statuses[..10]
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED)
+    );
+}
+
+#[tokio::test]
+async fn attempts_that_prove_nothing_give_their_room_back() {
+    // Limit 1 per user: a single attempt in flight takes the whole budget, so every
+    // outcome that counts nothing must hand it back for the next one to get in.
+    let app = app(1, 1000);
+    let me = client_addr();
+    for _ in 0..3 {
+        assert_eq!(app.status(me, USER, PASSWORD).await, StatusCode::OK);
+    }
+    // A replay and a stale nonce (the password checks out: a success, which frees the
+    // room), a credential store failure (void): none counts, none holds.
+    let challenge = app.challenge(me).await;
+    let header = Answer::get("/").header(&challenge);
+    let first = app.send(request_from(me, "GET", "/", Some(&header))).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let replay = app.send(request_from(me, "GET", "/", Some(&header))).await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+    app.clock.advance(Duration::from_secs(31 * 60));
+    let stale = app.send(request_from(me, "GET", "/", Some(&header))).await;
+    assert!(challenges(stale.headers())[0].stale);
+    app.down.store(true, Ordering::SeqCst);
+    assert_eq!(
+        app.status(me, USER, PASSWORD).await,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    app.down.store(false, Ordering::SeqCst);
+    assert_eq!(app.status(me, USER, PASSWORD).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_request_dropped_while_its_password_is_checked_gives_its_room_back() {
+    for shared in [false, true] {
+        let remote = Remote::default();
+        let app = app_with(|builder| {
+            let builder = if shared {
+                builder.throttle_store(remote.clone())
+            } else {
+                builder
+            };
+            builder.throttle(limits(1, 1000))
+        });
+        app.delay_ms.store(50, Ordering::SeqCst);
+        let me = client_addr();
+        let challenge = app.challenge(me).await;
+        let header = Answer::get("/").password("wrong").header(&challenge);
+        let request = request_from(me, "GET", "/", Some(&header));
+        // Admitted, then dropped during its credential lookup (a client hanging up).
+        let dropped = tokio::time::timeout(Duration::from_millis(10), app.send(request)).await;
+        assert!(dropped.is_err(), "still waiting for the store");
+        // Another store is released by a task on the Tokio runtime (with the `redis`
+        // feature, which brings the runtime); without it, the reservation runs out.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if shared && !cfg!(feature = "redis") {
+            app.clock.advance(Duration::from_secs(61));
+        }
+        assert_eq!(
+            app.status(me, USER, PASSWORD).await,
+            StatusCode::OK,
+            "shared store: {shared}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// One budget per account, however the client spells its name.
+
+#[tokio::test]
+async fn a_user_locked_by_name_is_locked_by_userhash_and_username_star_too() {
+    let app = app_with(|builder| builder.userhash(true).throttle(limits(3, 1000)));
+    let me = client_addr();
+    app.fail(me, USER, 3).await;
+    assert_eq!(
+        app.status(me, USER, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The same account, named by its hash: the same lock, and no password check.
+    let lookups = app.lookups.load(Ordering::SeqCst);
+    let hashed = app.answer(me, &Answer::get("/").hashed_username()).await;
+    assert_eq!(hashed.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.lookups.load(Ordering::SeqCst), lookups);
+    // And named in the extended form `username*`.
+    let challenge = app.challenge(me).await;
+    let header = Answer::get("/").header(&challenge).replace(
+        &format!("username=\"{USER}\""),
+        &format!("username*=UTF-8''{USER}"),
+    );
+    let star = app.send(request_from(me, "GET", "/", Some(&header))).await;
+    assert_eq!(star.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn failures_by_userhash_lock_the_user_by_name() {
+    let app = app_with(|builder| builder.userhash(true).throttle(limits(3, 1000)));
+    let me = client_addr();
+    for _ in 0..3 {
+        let wrong = Answer::get("/").hashed_username().password("wrong");
+        assert_eq!(
+            app.answer(me, &wrong).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        app.status(me, USER, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Bob, on the same address, has his own budget.
+    assert_eq!(app.status(me, BOB, BOB_PASSWORD).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_unknown_userhash_counts_and_answers_like_a_wrong_password() {
+    let app = app_with(|builder| builder.userhash(true).throttle(limits(2, 1000)));
+    let me = client_addr();
+    let unknown = Answer::get("/").username("nobody").hashed_username();
+    let known = Answer::get("/").hashed_username().password("wrong");
+    for _ in 0..2 {
+        let a = app.answer(me, &unknown).await;
+        let b = app.answer(peer(7), &known).await;
+        assert_eq!(a.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(a.status(), b.status());
+        assert_eq!(a.headers().len(), b.headers().len());
+        assert_eq!(a.body(), b.body());
+    }
+    // Both keys are now at their limit: each locked the same way.
+    let a = app.answer(me, &unknown).await;
+    let b = app.answer(peer(7), &known).await;
+    assert_eq!(a.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after(&a), retry_after(&b));
 }

@@ -378,8 +378,10 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 
     /// The failed-login limits ([`ThrottleConfig::default`] unless set: 10 failures per
-    /// client address and username, 100 per address, in 10 minutes). Over a limit, the
-    /// client gets 429 with `Retry-After` before any hashing or store lookup. Also
+    /// client address and username, 100 per address, in 10 minutes). Over a limit, or
+    /// with as many of its attempts being checked as the limit allows, the client gets
+    /// 429 with `Retry-After` before any hashing or credential lookup (with `userhash`,
+    /// after the store mapped the hash to its user, whose budget it shares). Also
     /// switches throttling back on after [`no_throttle`](Self::no_throttle).
     ///
     /// ```
@@ -402,8 +404,9 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 
     /// Where failed logins are counted ([`MemoryFailureStore`](crate::MemoryFailureStore)
-    /// by default: per process, at most 100,000 keys). Keeps the limits already set, and
-    /// switches throttling back on after [`no_throttle`](Self::no_throttle).
+    /// by default: per process, at most 100,000 keys; `RedisFailureStore`, with the
+    /// `redis` feature, for instances that count together). Keeps the limits already set,
+    /// and switches throttling back on after [`no_throttle`](Self::no_throttle).
     ///
     /// ```
     /// use tower_digest_auth::{DigestLayer, MemoryCredentials, MemoryFailureStore};

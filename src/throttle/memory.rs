@@ -13,7 +13,10 @@ use std::time::{Duration, SystemTime};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
-use super::{FailureKey, FailureLimit, FailureRecord, FailureStore, NewLocks, ThrottleConfig};
+use super::{
+    Admission, AttemptOutcome, FailureKey, FailureLimit, FailureRecord, FailureStore, NewLocks,
+    ThrottleConfig,
+};
 
 /// How many entries one new key moves the sweep past: more than one, so sweeping outpaces
 /// growth, and few, so no request waits on a long scan.
@@ -31,13 +34,13 @@ const EVICTION_BATCH: usize = 16;
 
 /// The default [`FailureStore`]: counts in this process's memory, bounded.
 ///
-/// Every key with a recent failure costs one entry of about 120 bytes. Entries are
-/// looked at a few at a time as new keys arrive, in a ring: those past their window are
-/// dropped ([`sweep_expired`](Self::sweep_expired) drops the rest, for a timer). At
-/// [`max_entries`](Self::with_max_entries) a new key makes room among the next 64 entries
-/// in the ring, least valuable first: run-out entries, else unlocked ones with the fewest
-/// failures, and a locked entry only when all 64 are locked (the one whose lock ends
-/// first). So a flood of cheap one-failure keys never
+/// Every key with a recent failure, or an attempt being checked, costs one entry of about
+/// 120 bytes. Entries are looked at a few at a time as new keys arrive, in a ring: those
+/// past their window are dropped ([`sweep_expired`](Self::sweep_expired) drops the rest,
+/// for a timer). At [`max_entries`](Self::with_max_entries) a new key makes room among the
+/// next 64 entries in the ring, least valuable first: run-out entries, else unlocked ones
+/// with the fewest failures and attempts in flight, and a locked entry only when all 64
+/// are locked (the one whose lock ends first). So a flood of cheap one-failure keys never
 /// evicts a lock or a count close to its limit; resetting one lock by eviction takes a
 /// store full of locks, each of which cost its own `max_failures` failures.
 ///
@@ -155,32 +158,90 @@ impl MemoryFailureStore {
         locked(user).max(locked(address))
     }
 
-    pub(crate) fn fail_now(
+    /// [`FailureStore::reserve`], synchronously: the user's key first, then the
+    /// address's, giving the first back if the second refuses.
+    pub(crate) fn reserve_now(
         &self,
         key: FailureKey<'_>,
         limits: &ThrottleConfig,
         now: SystemTime,
+    ) -> Admission {
+        let (user, address) = self.slots(key);
+        let per_user = limits.address_and_user_limit();
+        if let refused @ Admission::Refused(_) = self
+            .inner
+            .update(user, now, |record| record.reserve(&per_user, now))
+        {
+            return refused;
+        }
+        let per_address = limits.address_limit();
+        let admission = self
+            .inner
+            .update(address, now, |record| record.reserve(&per_address, now));
+        if admission != Admission::Admitted {
+            self.inner.modify(user, FailureRecord::release);
+        }
+        admission
+    }
+
+    /// [`FailureStore::settle`], synchronously.
+    pub(crate) fn settle_now(
+        &self,
+        key: FailureKey<'_>,
+        outcome: AttemptOutcome,
+        limits: &ThrottleConfig,
+        now: SystemTime,
     ) -> NewLocks {
         let (user, address) = self.slots(key);
-        NewLocks {
-            address_and_user: self.inner.fail(user, &limits.address_and_user_limit(), now),
-            address: self.inner.fail(address, &limits.address_limit(), now),
+        match outcome {
+            AttemptOutcome::Failed => {
+                let fail = |slot, limit: FailureLimit| {
+                    self.inner.update(slot, now, |record| {
+                        record.release();
+                        record.record_failure(&limit, now)
+                    })
+                };
+                NewLocks {
+                    address_and_user: fail(user, limits.address_and_user_limit()),
+                    address: fail(address, limits.address_limit()),
+                }
+            }
+            AttemptOutcome::Succeeded => {
+                self.inner.modify(user, |record| {
+                    record.release();
+                    record.record_success();
+                });
+                self.inner.modify(address, FailureRecord::release);
+                NewLocks::default()
+            }
+            AttemptOutcome::Void => {
+                self.inner.modify(user, FailureRecord::release);
+                self.inner.modify(address, FailureRecord::release);
+                NewLocks::default()
+            }
         }
     }
 
-    pub(crate) fn succeed_now(&self, key: FailureKey<'_>) {
-        if self.inner.is_empty() {
-            return;
+    /// Counts a failure with no reservation (the older tests' shorthand).
+    #[cfg(test)]
+    fn fail_now(&self, key: FailureKey<'_>, limits: &ThrottleConfig, now: SystemTime) -> NewLocks {
+        let (user, address) = self.slots(key);
+        let per_user = limits.address_and_user_limit();
+        let per_address = limits.address_limit();
+        NewLocks {
+            address_and_user: self
+                .inner
+                .update(user, now, |r| r.record_failure(&per_user, now)),
+            address: self
+                .inner
+                .update(address, now, |r| r.record_failure(&per_address, now)),
         }
+    }
+
+    #[cfg(test)]
+    fn succeed_now(&self, key: FailureKey<'_>) {
         let (user, _) = self.slots(key);
-        // Most successes have nothing to clear: look under the shard's read lock first.
-        if !self.inner.records.contains_key(&user) {
-            return;
-        }
-        // Reset in place, to be swept: removals belong to the ring's lock.
-        if let Some(mut record) = self.inner.records.get_mut(&user) {
-            *record = FailureRecord::default();
-        }
+        self.inner.modify(user, FailureRecord::record_success);
     }
 }
 
@@ -201,9 +262,15 @@ impl Inner {
         self.live.store(ring.len(), Ordering::Release);
     }
 
-    fn fail(&self, slot: Slot, limit: &FailureLimit, now: SystemTime) -> Option<Duration> {
+    /// Applies `change` to the slot's record, made now if there is none.
+    fn update<R>(
+        &self,
+        slot: Slot,
+        now: SystemTime,
+        change: impl FnOnce(&mut FailureRecord) -> R,
+    ) -> R {
         if let Some(mut record) = self.records.get_mut(&slot) {
-            return record.record_failure(limit, now);
+            return change(&mut record);
         }
         let mut ring = self.lock_ring();
         // Eviction looks at entries too, and drops those that ran out: one scan, not two.
@@ -212,19 +279,31 @@ impl Inner {
         } else {
             self.sweep_locked(&mut ring, now, SWEEP_PER_INSERT);
         }
-        let lock = match self.records.entry(slot) {
+        let result = match self.records.entry(slot) {
             // Another request with the same key got here first.
-            Entry::Occupied(mut record) => record.get_mut().record_failure(limit, now),
+            Entry::Occupied(mut record) => change(record.get_mut()),
             Entry::Vacant(vacant) => {
                 let mut record = FailureRecord::default();
-                let lock = record.record_failure(limit, now);
+                let result = change(&mut record);
                 vacant.insert(record);
                 ring.push_back(slot);
-                lock
+                result
             }
         };
         self.publish_len(&ring);
-        lock
+        result
+    }
+
+    /// Applies `change` to the slot's record if there is one (a record that ran out and
+    /// was swept has nothing to give back). Never inserts: removals and inserts belong
+    /// to the ring's lock, and a change in place is swept later if it empties the record.
+    fn modify(&self, slot: Slot, change: impl FnOnce(&mut FailureRecord)) {
+        if self.is_empty() {
+            return;
+        }
+        if let Some(mut record) = self.records.get_mut(&slot) {
+            change(&mut record);
+        }
     }
 
     /// Moves the sweep `steps` entries on: drops those that ran out, sends the others to
@@ -322,6 +401,25 @@ impl fmt::Debug for MemoryFailureStore {
 impl FailureStore for MemoryFailureStore {
     type Error = Infallible;
 
+    fn reserve(
+        &self,
+        key: FailureKey<'_>,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Admission, Infallible>> + Send {
+        std::future::ready(Ok(self.reserve_now(key, limits, now)))
+    }
+
+    fn settle(
+        &self,
+        key: FailureKey<'_>,
+        outcome: AttemptOutcome,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<NewLocks, Infallible>> + Send {
+        std::future::ready(Ok(self.settle_now(key, outcome, limits, now)))
+    }
+
     fn lock(
         &self,
         key: FailureKey<'_>,
@@ -329,199 +427,7 @@ impl FailureStore for MemoryFailureStore {
     ) -> impl Future<Output = Result<Option<Duration>, Infallible>> + Send {
         std::future::ready(Ok(self.lock_now(key, now)))
     }
-
-    fn record_failure(
-        &self,
-        key: FailureKey<'_>,
-        limits: &ThrottleConfig,
-        now: SystemTime,
-    ) -> impl Future<Output = Result<NewLocks, Infallible>> + Send {
-        std::future::ready(Ok(self.fail_now(key, limits, now)))
-    }
-
-    fn record_success(
-        &self,
-        key: FailureKey<'_>,
-        _now: SystemTime,
-    ) -> impl Future<Output = Result<(), Infallible>> + Send {
-        self.succeed_now(key);
-        std::future::ready(Ok(()))
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::from_unix_secs;
-
-    const T0: u64 = 1_700_000_000;
-
-    fn at(secs: u64) -> SystemTime {
-        from_unix_secs(T0 + secs)
-    }
-
-    fn limits(per_user: u32, per_address: u32) -> ThrottleConfig {
-        let window = Duration::from_secs(600);
-        ThrottleConfig::default()
-            .per_address_and_user(FailureLimit::new(per_user, window))
-            .per_address(FailureLimit::new(per_address, window))
-    }
-
-    fn key(address: &str, username: &'static str) -> FailureKey<'static> {
-        FailureKey::new(address.parse().unwrap(), username)
-    }
-
-    #[test]
-    fn the_store_counts_both_keys_and_keeps_them_apart() {
-        let store = MemoryFailureStore::new();
-        let limits = limits(2, 3);
-        let now = at(0);
-        let alice = key("192.0.2.1", "alice");
-        assert_eq!(store.fail_now(alice, &limits, now), NewLocks::default());
-        let locks = store.fail_now(alice, &limits, now);
-        assert_eq!(locks.address_and_user, Some(Duration::from_secs(60)));
-        assert_eq!(locks.address, None);
-        assert_eq!(store.lock_now(alice, now), Some(Duration::from_secs(60)));
-        // Another user on the address, the user on another address: not locked.
-        assert_eq!(store.lock_now(key("192.0.2.1", "bob"), now), None);
-        assert_eq!(store.lock_now(key("192.0.2.2", "alice"), now), None);
-        // A third failure there (another user) locks the whole address.
-        let locks = store.fail_now(key("192.0.2.1", "bob"), &limits, now);
-        assert_eq!(locks.address, Some(Duration::from_secs(60)));
-        assert!(store.lock_now(key("192.0.2.1", "carol"), now).is_some());
-        assert_eq!(store.lock_now(key("192.0.2.2", "carol"), now), None);
-        assert_eq!(store.len(), 3);
-    }
-
-    #[test]
-    fn success_clears_the_user_key_but_not_the_address_key() {
-        let store = MemoryFailureStore::new();
-        let limits = limits(2, 3);
-        let alice = key("192.0.2.1", "alice");
-        store.fail_now(alice, &limits, at(0));
-        store.succeed_now(alice);
-        // The user's count starts over; the address's does not.
-        assert_eq!(store.fail_now(alice, &limits, at(1)), NewLocks::default());
-        let locks = store.fail_now(key("192.0.2.1", "bob"), &limits, at(1));
-        assert_eq!(locks.address, Some(Duration::from_secs(60)));
-    }
-
-    #[test]
-    fn the_sweep_drops_run_out_entries() {
-        let store = MemoryFailureStore::new();
-        let limits = limits(5, 5);
-        for user in ["a", "b", "c"] {
-            store.fail_now(key("192.0.2.1", user), &limits, at(0));
-        }
-        assert_eq!(store.len(), 4);
-        store.sweep_expired(at(599));
-        assert_eq!(store.len(), 4);
-        store.sweep_expired(at(600));
-        assert!(store.is_empty());
-        // New keys sweep as they arrive.
-        for n in 0..4 {
-            store.fail_now(
-                FailureKey::new(IpAddr::from([10, 0, 0, n]), "x"),
-                &limits,
-                at(0),
-            );
-        }
-        assert_eq!(store.len(), 8);
-        store.fail_now(key("192.0.2.9", "x"), &limits, at(700));
-        assert_eq!(store.len(), 2);
-    }
-
-    #[test]
-    fn an_emptied_store_sees_the_next_failure_at_once() {
-        // Checks and successes skip the map while the store is empty; every path that
-        // fills or empties it must keep that shortcut honest.
-        let store = MemoryFailureStore::new();
-        let limits = limits(1, 1000);
-        let alice = key("192.0.2.1", "alice");
-        store.fail_now(alice, &limits, at(0));
-        assert!(store.lock_now(alice, at(1)).is_some());
-        store.sweep_expired(at(3600));
-        assert!(store.is_empty());
-        assert_eq!(store.lock_now(alice, at(3600)), None);
-        store.succeed_now(alice);
-        store.fail_now(alice, &limits, at(3601));
-        assert_eq!(
-            store.lock_now(alice, at(3601)),
-            Some(Duration::from_secs(60))
-        );
-        // A success clears the user's count even right after the store refilled.
-        let bob = key("192.0.2.2", "bob");
-        let two = self::limits(2, 1000);
-        store.fail_now(bob, &two, at(3601));
-        store.succeed_now(bob);
-        assert_eq!(store.fail_now(bob, &two, at(3602)), NewLocks::default());
-    }
-
-    #[test]
-    fn a_flood_of_new_keys_stays_bounded_and_evicts_no_lock() {
-        let store = MemoryFailureStore::with_max_entries(200);
-        let limits = limits(3, 1000);
-        let victim = key("192.0.2.1", "victim");
-        for _ in 0..3 {
-            store.fail_now(victim, &limits, at(0));
-        }
-        // Two failures short of a lock: worth more than one-failure keys too.
-        let near = key("192.0.2.2", "near");
-        store.fail_now(near, &limits, at(0));
-        store.fail_now(near, &limits, at(0));
-        for n in 0..4_000u32 {
-            let address = IpAddr::from((0x0a00_0000 + n).to_be_bytes());
-            store.fail_now(FailureKey::new(address, "spray"), &limits, at(1));
-            assert!(store.len() <= 200);
-        }
-        assert_eq!(store.lock_now(victim, at(2)), Some(Duration::from_secs(58)));
-        assert_eq!(
-            store.fail_now(near, &limits, at(2)).address_and_user,
-            Some(Duration::from_secs(60)),
-            "the near-limit count survived the flood"
-        );
-    }
-
-    #[test]
-    fn a_store_full_of_locks_gives_up_the_one_ending_first() {
-        let store = MemoryFailureStore::with_max_entries(4);
-        let limits = limits(1, 1000);
-        // Two keys (user and address entries each): all four entries locked or counting.
-        let early = key("192.0.2.1", "early");
-        store.fail_now(early, &limits, at(0));
-        let late = key("192.0.2.2", "late");
-        store.fail_now(late, &limits, at(30));
-        // The unlocked address entries go first, then the lock ending first.
-        store.fail_now(key("192.0.2.3", "x"), &limits, at(31));
-        assert_eq!(store.len(), 4);
-        assert!(store.lock_now(late, at(31)).is_some());
-        assert!(store.lock_now(early, at(31)).is_some());
-        store.fail_now(key("192.0.2.4", "y"), &limits, at(31));
-        assert_eq!(store.len(), 4);
-        assert_eq!(store.lock_now(early, at(31)), None);
-        assert!(store.lock_now(late, at(31)).is_some());
-    }
-
-    #[test]
-    fn concurrent_failures_on_one_new_key_all_count() {
-        let store = MemoryFailureStore::new();
-        let limits = limits(1000, 1000);
-        std::thread::scope(|scope| {
-            for _ in 0..4 {
-                scope.spawn(|| {
-                    for _ in 0..100 {
-                        store.fail_now(key("192.0.2.1", "alice"), &limits, at(0));
-                    }
-                });
-            }
-        });
-        // 400 counted: the 1000th failure, and not one before it, locks both keys.
-        for _ in 400..999 {
-            let locks = store.fail_now(key("192.0.2.1", "alice"), &limits, at(0));
-            assert_eq!(locks, NewLocks::default());
-        }
-        let locks = store.fail_now(key("192.0.2.1", "alice"), &limits, at(0));
-        assert!(locks.address_and_user.is_some() && locks.address.is_some());
-        assert_eq!(store.len(), 2);
-    }
-}
+mod tests;

@@ -1,18 +1,24 @@
 //! Throttling of failed logins: the limits ([`ThrottleConfig`]), the rules per key
-//! ([`FailureRecord`]), where counts live ([`FailureStore`], [`MemoryFailureStore`]), and
-//! the layer's handle on them ([`Throttle`]). The service asks it three things: is this
-//! address (and user) locked, count this failure, forget this user's failures.
+//! ([`FailureRecord`]), where counts live ([`FailureStore`], [`MemoryFailureStore`], and
+//! `RedisFailureStore` with the `redis` feature), and the layer's handle on them
+//! ([`Throttle`], whose [`Reservation`] settles every admitted attempt, even a dropped
+//! one). The service asks it: admit this attempt (or say how long to wait), then how it
+//! ended; and anyone may ask whether a key is locked right now.
 
+mod handle;
 mod memory;
 mod record;
+#[cfg(feature = "redis")]
+mod redis;
 
+pub(crate) use handle::{Reservation, StoreError, Throttle};
 pub use memory::MemoryFailureStore;
-pub use record::{FailureLimit, FailureRecord};
+pub use record::{Admission, FailureLimit, FailureRecord};
+#[cfg(feature = "redis")]
+pub use redis::{RedisFailureStore, RedisFailureStoreBuilder, RedisThrottleError};
 
-use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -32,9 +38,14 @@ use std::time::{Duration, SystemTime};
 ///   ([`DEFAULT_PER_ADDRESS`](Self::DEFAULT_PER_ADDRESS): 100 failures in 10 minutes).
 ///
 /// IPv6 addresses count by their `/64` prefix, which one host or household usually owns
-/// whole. Once a key is over its limit, the layer answers `429 Too Many Requests` with
-/// `Retry-After` right after parsing the header: before the nonce MAC, the credential
-/// store and any password hashing. A lock of one address and user locks neither the
+/// whole. The username is the account the credential store resolved (a `userhash` answer
+/// is mapped back first), so every spelling of one account shares one budget. An attempt
+/// counts from the moment it is admitted, before its password is checked, so parallel
+/// guesses never get more checks than the limit, however slow the credential store.
+/// Once a key is over its limit, or as many of its attempts as the limit allows are being
+/// checked, the layer answers `429 Too Many Requests` with `Retry-After` right after
+/// parsing the header: before the nonce MAC, the credential lookup and any password
+/// hashing. A lock of one address and user locks neither the
 /// other users on that address nor that user on other addresses. Locks grow while
 /// failures continue (see [`FailureLimit`]); a success clears the address-and-user count.
 ///
@@ -159,17 +170,34 @@ pub struct NewLocks {
     pub address: Option<Duration>,
 }
 
-/// Where failed logins are counted; [`MemoryFailureStore`] by default.
+/// How an admitted attempt ended, for [`FailureStore::settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The password was right: the address-and-user key starts over (the address key
+    /// keeps its count, so one good account cannot clear a spray).
+    Succeeded,
+    /// A wrong password or an unknown user: one failure under both keys.
+    Failed,
+    /// Nothing was learnt about the password (a stale or foreign nonce, a replay, a 400,
+    /// a store failure, a request dropped half-way): the attempt only gives its room back.
+    Void,
+}
+
+/// Where failed logins are counted; [`MemoryFailureStore`] by default, or
+/// `RedisFailureStore` (feature `redis`) for instances that count together.
+///
+/// An attempt counts against the limits from the moment it is admitted, not when its
+/// password check ends: [`reserve`](Self::reserve) admits it (or refuses it, the client
+/// gets a 429), and [`settle`](Self::settle) later turns the reservation into a failure,
+/// a success or nothing. So however slow the credential store, parallel guesses never
+/// get more checks than the limit allows. A reservation never settled (an instance that
+/// crashed) holds its room for a minute at most: a shared store keeps that as a TTL.
 ///
 /// Each method takes one whole event, under both keys of a [`FailureKey`] (the address
 /// with the username, and the address alone), so a shared store can answer each with one
-/// round trip. The methods are async for that: a Redis-backed store (not in this crate
-/// yet) would keep one [`FailureRecord`] per key with its
-/// [`expires_at`](FailureRecord::expires_at) as the TTL, and apply
-/// [`FailureRecord::record_failure`]'s rules to both keys atomically in a server-side
-/// script, so instances behind one load balancer count together. Times come from the layer's clock: a store should not read its own.
-/// A store that fails answers `Err`: the request gets a 500 for a check or a failure
-/// (never a 200), and a failed reset after a success is only logged.
+/// round trip, atomically. Times come from the layer's clock: a store should not read its
+/// own. A store that fails answers `Err`, and the request gets a 500 (never a 200).
+/// [`FailureRecord`] holds the rules for one key; a store keeps one per key.
 ///
 /// A complete store, for illustration (a real one must also bound its memory, as
 /// [`MemoryFailureStore`] does):
@@ -180,56 +208,92 @@ pub struct NewLocks {
 /// use std::net::IpAddr;
 /// use std::sync::Mutex;
 /// use std::time::{Duration, SystemTime};
-/// use tower_digest_auth::{FailureKey, FailureRecord, FailureStore, NewLocks, ThrottleConfig};
+/// use tower_digest_auth::{
+///     Admission, AttemptOutcome, FailureKey, FailureRecord, FailureStore, NewLocks,
+///     ThrottleConfig,
+/// };
 ///
 /// #[derive(Default)]
 /// struct Simple(Mutex<HashMap<(IpAddr, Option<String>), FailureRecord>>);
 ///
+/// fn keys(key: FailureKey<'_>) -> [(IpAddr, Option<String>); 2] {
+///     [(key.address(), Some(key.username().to_owned())), (key.address(), None)]
+/// }
+///
 /// impl FailureStore for Simple {
 ///     type Error = Infallible;
+///
+///     async fn reserve(&self, key: FailureKey<'_>, limits: &ThrottleConfig, now: SystemTime)
+///         -> Result<Admission, Infallible>
+///     {
+///         let mut map = self.0.lock().unwrap();
+///         let [user, address] = keys(key);
+///         // Both keys or neither, under one lock.
+///         let mut u = map.get(&user).copied().unwrap_or_default();
+///         let mut a = map.get(&address).copied().unwrap_or_default();
+///         let admission = match u.reserve(&limits.address_and_user_limit(), now) {
+///             Admission::Admitted => a.reserve(&limits.address_limit(), now),
+///             refused => return Ok(refused),
+///         };
+///         if admission == Admission::Admitted {
+///             map.insert(user, u);
+///             map.insert(address, a);
+///         }
+///         Ok(admission)
+///     }
+///
+///     async fn settle(
+///         &self,
+///         key: FailureKey<'_>,
+///         outcome: AttemptOutcome,
+///         limits: &ThrottleConfig,
+///         now: SystemTime,
+///     ) -> Result<NewLocks, Infallible> {
+///         let mut map = self.0.lock().unwrap();
+///         let [user, address] = keys(key);
+///         let mut locks = NewLocks::default();
+///         let user = map.entry(user).or_default();
+///         user.release();
+///         match outcome {
+///             AttemptOutcome::Succeeded => user.record_success(),
+///             AttemptOutcome::Failed => {
+///                 locks.address_and_user =
+///                     user.record_failure(&limits.address_and_user_limit(), now);
+///             }
+///             AttemptOutcome::Void => {}
+///         }
+///         let address = map.entry(address).or_default();
+///         address.release();
+///         if outcome == AttemptOutcome::Failed {
+///             locks.address = address.record_failure(&limits.address_limit(), now);
+///         }
+///         Ok(locks)
+///     }
 ///
 ///     async fn lock(&self, key: FailureKey<'_>, now: SystemTime)
 ///         -> Result<Option<Duration>, Infallible>
 ///     {
 ///         let map = self.0.lock().unwrap();
-///         let user = (key.address(), Some(key.username().to_owned()));
-///         let address = (key.address(), None);
+///         let [user, address] = keys(key);
 ///         let locked = |k| map.get(&k).and_then(|r: &FailureRecord| r.locked_for(now));
 ///         Ok(locked(user).max(locked(address)))
-///     }
-///
-///     async fn record_failure(&self, key: FailureKey<'_>, limits: &ThrottleConfig, now: SystemTime)
-///         -> Result<NewLocks, Infallible>
-///     {
-///         let mut map = self.0.lock().unwrap();
-///         let user = (key.address(), Some(key.username().to_owned()));
-///         Ok(NewLocks {
-///             address_and_user: map.entry(user).or_default()
-///                 .record_failure(&limits.address_and_user_limit(), now),
-///             address: map.entry((key.address(), None)).or_default()
-///                 .record_failure(&limits.address_limit(), now),
-///         })
-///     }
-///
-///     async fn record_success(&self, key: FailureKey<'_>, _now: SystemTime)
-///         -> Result<(), Infallible>
-///     {
-///         let user = (key.address(), Some(key.username().to_owned()));
-///         self.0.lock().unwrap().remove(&user);
-///         Ok(())
 ///     }
 /// }
 ///
 /// # tokio_test(async {
 /// let store = Simple::default();
-/// let limits = ThrottleConfig::default();
+/// let limits = ThrottleConfig::default(); // 10 per address and user
 /// let key = FailureKey::new("192.0.2.1".parse().unwrap(), "alice");
 /// let now = SystemTime::now();
-/// for _ in 0..9 {
-///     store.record_failure(key, &limits, now).await.unwrap();
+/// // Ten attempts in flight at once: the eleventh is refused before any is settled.
+/// for _ in 0..10 {
+///     assert_eq!(store.reserve(key, &limits, now).await.unwrap(), Admission::Admitted);
 /// }
-/// assert_eq!(store.lock(key, now).await.unwrap(), None);
-/// let locks = store.record_failure(key, &limits, now).await.unwrap();
+/// assert!(matches!(store.reserve(key, &limits, now).await.unwrap(), Admission::Refused(_)));
+/// for _ in 0..9 {
+///     store.settle(key, AttemptOutcome::Failed, &limits, now).await.unwrap();
+/// }
+/// let locks = store.settle(key, AttemptOutcome::Failed, &limits, now).await.unwrap();
 /// assert_eq!(locks.address_and_user, Some(Duration::from_secs(60)));
 /// assert_eq!(store.lock(key, now).await.unwrap(), Some(Duration::from_secs(60)));
 /// # });
@@ -241,34 +305,57 @@ pub trait FailureStore: Send + Sync + 'static {
     /// The store's own failure (a lost connection, say).
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// Admits one attempt under both keys, each against its limit in `limits` (see
+    /// [`FailureRecord::reserve`]), or refuses it if either key is locked or full; both
+    /// keys or neither. Asked before the nonce MAC, the password check and any hashing.
+    fn reserve(
+        &self,
+        key: FailureKey<'_>,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Admission, Self::Error>> + Send;
+
+    /// Ends an admitted attempt under both keys: gives its room back and counts what
+    /// `outcome` says; returns the locks a failure started.
+    fn settle(
+        &self,
+        key: FailureKey<'_>,
+        outcome: AttemptOutcome,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<NewLocks, Self::Error>> + Send;
+
     /// The longest remaining lock of the key's address-and-user or its address, if
-    /// either is locked at `now`. Asked before anything else is done for the answer.
+    /// either is locked at `now`; changes nothing. For a cheap look before work that
+    /// comes ahead of the attempt proper (reading a request body, say).
     fn lock(
         &self,
         key: FailureKey<'_>,
         now: SystemTime,
     ) -> impl Future<Output = Result<Option<Duration>, Self::Error>> + Send;
-
-    /// Counts one failed password check under both keys, each against its limit in
-    /// `limits`, and says which locks it started.
-    fn record_failure(
-        &self,
-        key: FailureKey<'_>,
-        limits: &ThrottleConfig,
-        now: SystemTime,
-    ) -> impl Future<Output = Result<NewLocks, Self::Error>> + Send;
-
-    /// A login succeeded: forgets the address-and-user key's failures and locks. The
-    /// address key keeps its count, so one good account cannot clear a spray.
-    fn record_success(
-        &self,
-        key: FailureKey<'_>,
-        now: SystemTime,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }
 
 impl<T: FailureStore> FailureStore for Arc<T> {
     type Error = T::Error;
+
+    fn reserve(
+        &self,
+        key: FailureKey<'_>,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Admission, Self::Error>> + Send {
+        T::reserve(self, key, limits, now)
+    }
+
+    fn settle(
+        &self,
+        key: FailureKey<'_>,
+        outcome: AttemptOutcome,
+        limits: &ThrottleConfig,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<NewLocks, Self::Error>> + Send {
+        T::settle(self, key, outcome, limits, now)
+    }
 
     fn lock(
         &self,
@@ -276,178 +363,6 @@ impl<T: FailureStore> FailureStore for Arc<T> {
         now: SystemTime,
     ) -> impl Future<Output = Result<Option<Duration>, Self::Error>> + Send {
         T::lock(self, key, now)
-    }
-
-    fn record_failure(
-        &self,
-        key: FailureKey<'_>,
-        limits: &ThrottleConfig,
-        now: SystemTime,
-    ) -> impl Future<Output = Result<NewLocks, Self::Error>> + Send {
-        T::record_failure(self, key, limits, now)
-    }
-
-    fn record_success(
-        &self,
-        key: FailureKey<'_>,
-        now: SystemTime,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        T::record_success(self, key, now)
-    }
-}
-
-/// A store's error, once the store's type is erased.
-pub(crate) type StoreError = Box<dyn std::error::Error + Send + Sync>;
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// [`FailureStore`] with its type erased, so the layer's type does not name the store.
-trait ErasedStore: Send + Sync + 'static {
-    fn lock<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<Option<Duration>, StoreError>>;
-    fn record_failure<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        limits: &'a ThrottleConfig,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<NewLocks, StoreError>>;
-    fn record_success<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
-}
-
-impl<T: FailureStore> ErasedStore for T {
-    fn lock<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<Option<Duration>, StoreError>> {
-        Box::pin(async move { FailureStore::lock(self, key, now).await.map_err(Into::into) })
-    }
-
-    fn record_failure<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        limits: &'a ThrottleConfig,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<NewLocks, StoreError>> {
-        Box::pin(async move {
-            FailureStore::record_failure(self, key, limits, now)
-                .await
-                .map_err(Into::into)
-        })
-    }
-
-    fn record_success<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move {
-            FailureStore::record_success(self, key, now)
-                .await
-                .map_err(Into::into)
-        })
-    }
-}
-
-/// A layer's throttle: its limits and its store. The memory store is called directly
-/// (no allocation per request); any other store through a boxed future. Clones share
-/// the store.
-#[derive(Clone)]
-pub(crate) struct Throttle {
-    limits: ThrottleConfig,
-    store: Backend,
-}
-
-#[derive(Clone)]
-enum Backend {
-    Memory(MemoryFailureStore),
-    Other(std::sync::Arc<dyn ErasedStore>),
-}
-
-impl Throttle {
-    pub(crate) fn new<T: FailureStore>(limits: ThrottleConfig, store: T) -> Self {
-        let any: &dyn std::any::Any = &store;
-        let store = match any.downcast_ref::<MemoryFailureStore>() {
-            Some(memory) => Backend::Memory(memory.clone()),
-            None => Backend::Other(std::sync::Arc::new(store)),
-        };
-        Throttle { limits, store }
-    }
-
-    pub(crate) fn limits(&self) -> ThrottleConfig {
-        self.limits
-    }
-
-    pub(crate) fn with_limits(self, limits: ThrottleConfig) -> Self {
-        Throttle { limits, ..self }
-    }
-
-    /// If the key is locked, the seconds until it is not (rounded up, at least one):
-    /// the `Retry-After` value.
-    pub(crate) async fn lock(
-        &self,
-        key: FailureKey<'_>,
-        now: SystemTime,
-    ) -> Result<Option<u64>, StoreError> {
-        let lock = match &self.store {
-            Backend::Memory(store) => store.lock_now(key, now),
-            Backend::Other(store) => store.lock(key, now).await?,
-        };
-        Ok(lock.map(|lock| {
-            let secs = lock.as_secs() + u64::from(lock.subsec_nanos() > 0);
-            secs.max(1)
-        }))
-    }
-
-    pub(crate) async fn record_failure(
-        &self,
-        key: FailureKey<'_>,
-        now: SystemTime,
-    ) -> Result<NewLocks, StoreError> {
-        match &self.store {
-            Backend::Memory(store) => Ok(store.fail_now(key, &self.limits, now)),
-            Backend::Other(store) => store.record_failure(key, &self.limits, now).await,
-        }
-    }
-
-    pub(crate) async fn record_success(
-        &self,
-        key: FailureKey<'_>,
-        now: SystemTime,
-    ) -> Result<(), StoreError> {
-        match &self.store {
-            Backend::Memory(store) => {
-                store.succeed_now(key);
-                Ok(())
-            }
-            Backend::Other(store) => store.record_success(key, now).await,
-        }
-    }
-}
-
-impl Default for Throttle {
-    fn default() -> Self {
-        Throttle::new(ThrottleConfig::default(), MemoryFailureStore::new())
-    }
-}
-
-impl fmt::Debug for Throttle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let store: &dyn fmt::Debug = match &self.store {
-            Backend::Memory(store) => store,
-            Backend::Other(_) => &"custom",
-        };
-        f.debug_struct("Throttle")
-            .field("limits", &self.limits)
-            .field("store", store)
-            .finish()
     }
 }
 

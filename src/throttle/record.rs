@@ -123,9 +123,85 @@ pub struct FailureRecord {
     strikes: u32,
     locked_until: u64,
     expires_at: u64,
+    /// Attempts admitted and not settled yet.
+    pending: u32,
+    /// When `pending` is void: reservations whose request never settled (a crashed
+    /// instance) free their room this long after the last one was made.
+    pending_until: u64,
+}
+
+/// How long a reservation holds its room at most, in seconds: far longer than any
+/// request takes to check, and short enough that reservations left by a crashed
+/// instance (a shared store) free their room soon.
+pub(crate) const RESERVATION_SECS: u64 = 60;
+
+/// The answer to [`FailureStore::reserve`](super::FailureStore::reserve) (and
+/// [`FailureRecord::reserve`]): whether one more attempt may be checked now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The attempt counts against the limits from now on, until it is settled.
+    Admitted,
+    /// Locked, or every attempt the limit still allows is already being checked: try
+    /// again after this long (at least a second).
+    Refused(Duration),
 }
 
 impl FailureRecord {
+    /// Admits one attempt if the key is not locked and the failures counted plus the
+    /// attempts still being checked stay below the limit; after a lock has ended, one
+    /// attempt at a time (its failure locks again). The admitted attempt holds its room
+    /// until [`release`](Self::release), or a minute at most (for a request that never
+    /// settles: a crashed instance of a shared store).
+    ///
+    /// So however long each check takes, no more than `max_failures` attempts are ever
+    /// checked toward one lock.
+    pub fn reserve(&mut self, limit: &FailureLimit, now: SystemTime) -> Admission {
+        let now = unix_secs(now);
+        self.forget_stale(now);
+        if now < self.locked_until {
+            return Admission::Refused(Duration::from_secs(self.locked_until - now));
+        }
+        let room = if self.strikes > 0 {
+            1
+        } else {
+            limit.max_failures.saturating_sub(self.failures)
+        };
+        if self.pending >= room {
+            return Admission::Refused(Duration::from_secs(1));
+        }
+        self.pending += 1;
+        self.pending_until = now.saturating_add(RESERVATION_SECS);
+        Admission::Admitted
+    }
+
+    /// Gives back the room of one admitted attempt, whatever its outcome.
+    pub fn release(&mut self) {
+        self.pending = self.pending.saturating_sub(1);
+    }
+
+    /// A login succeeded: forgets the failures and locks, keeping the attempts other
+    /// requests are still checking.
+    pub fn record_success(&mut self) {
+        *self = FailureRecord {
+            pending: self.pending,
+            pending_until: self.pending_until,
+            ..FailureRecord::default()
+        };
+    }
+
+    /// Drops what ran out: the count and locks after a quiet window, reservations after
+    /// [`RESERVATION_SECS`].
+    fn forget_stale(&mut self, now: u64) {
+        if now >= self.pending_until {
+            self.pending = 0;
+        }
+        if now >= self.expires_at {
+            self.failures = 0;
+            self.strikes = 0;
+            self.locked_until = 0;
+        }
+    }
+
     /// How long the key is still locked, if it is.
     pub fn locked_for(&self, now: SystemTime) -> Option<Duration> {
         let now = unix_secs(now);
@@ -139,6 +215,8 @@ impl FailureRecord {
             // A fresh key, or one quiet for a whole window: its window starts now.
             *self = FailureRecord {
                 expires_at: now.saturating_add(limit.window_secs),
+                pending: self.pending,
+                pending_until: self.pending_until,
                 ..FailureRecord::default()
             };
         }
@@ -158,12 +236,18 @@ impl FailureRecord {
 
     /// Whether the record has run out (no lock, no failure within its window).
     pub fn is_expired(&self, now: SystemTime) -> bool {
-        unix_secs(now) >= self.expires_at
+        let now = unix_secs(now);
+        now >= self.expires_at && (self.pending == 0 || now >= self.pending_until)
     }
 
-    /// When the record runs out.
+    /// When the record runs out: its window or lock, and its reservations, are over.
     pub fn expires_at(&self) -> SystemTime {
-        from_unix_secs(self.expires_at)
+        let reserved = if self.pending > 0 {
+            self.pending_until
+        } else {
+            0
+        };
+        from_unix_secs(self.expires_at.max(reserved))
     }
 
     /// The order in which a full store gives records up, least valuable first: unlocked
@@ -171,7 +255,9 @@ impl FailureRecord {
     /// ends first.
     pub(super) fn eviction_rank(&self, now: SystemTime) -> (bool, u32, u32, u64) {
         let locked = self.locked_for(now).is_some();
-        (locked, self.strikes, self.failures, self.locked_until)
+        // Attempts being checked weigh like failures: evicting them would let more in.
+        let weight = self.failures.saturating_add(self.pending);
+        (locked, self.strikes, weight, self.locked_until)
     }
 }
 
@@ -235,6 +321,60 @@ mod tests {
         assert!(record.is_expired(at(1262)));
         assert_eq!(record.record_failure(&limit, at(1262)), None);
         assert_eq!(record.expires_at(), at(1862));
+    }
+
+    #[test]
+    fn a_record_admits_no_more_attempts_in_flight_than_its_limit_leaves() {
+        let limit = FailureLimit::new(3, Duration::from_secs(600));
+        let mut record = FailureRecord::default();
+        record.record_failure(&limit, at(0));
+        // Two failures left: two attempts in flight, not three.
+        assert_eq!(record.reserve(&limit, at(0)), Admission::Admitted);
+        assert_eq!(record.reserve(&limit, at(0)), Admission::Admitted);
+        let full = Admission::Refused(Duration::from_secs(1));
+        assert_eq!(record.reserve(&limit, at(0)), full);
+        record.release();
+        assert_eq!(record.reserve(&limit, at(1)), Admission::Admitted);
+        // Locked: refused for the rest of the lock, whatever is in flight.
+        record.release();
+        record.release();
+        record.record_failure(&limit, at(2));
+        record.record_failure(&limit, at(2));
+        assert_eq!(
+            record.reserve(&limit, at(12)),
+            Admission::Refused(Duration::from_secs(50))
+        );
+        // After the lock, one at a time: the next failure locks again.
+        record.release();
+        assert_eq!(record.reserve(&limit, at(62)), Admission::Admitted);
+        assert_eq!(record.reserve(&limit, at(62)), full);
+    }
+
+    #[test]
+    fn a_reservation_keeps_its_record_alive_for_a_minute_at_most() {
+        let limit = FailureLimit::new(1, Duration::from_secs(10));
+        let mut record = FailureRecord::default();
+        assert_eq!(record.reserve(&limit, at(0)), Admission::Admitted);
+        assert!(
+            !record.is_expired(at(59)),
+            "held while the attempt is checked"
+        );
+        assert_eq!(record.expires_at(), at(60));
+        assert_eq!(
+            record.reserve(&limit, at(59)),
+            Admission::Refused(Duration::from_secs(1))
+        );
+        // Never settled (its instance died): the room is back after a minute.
+        assert!(record.is_expired(at(60)));
+        assert_eq!(record.reserve(&limit, at(60)), Admission::Admitted);
+        // A success keeps the attempts in flight and forgets the failures.
+        record.record_failure(&limit, at(61));
+        record.record_success();
+        assert_eq!(record.locked_for(at(61)), None);
+        assert_eq!(
+            record.reserve(&limit, at(61)),
+            Admission::Refused(Duration::from_secs(1))
+        );
     }
 
     #[test]

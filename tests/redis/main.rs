@@ -9,6 +9,7 @@
 mod common;
 mod e2e;
 mod support;
+mod throttle;
 
 use std::convert::Infallible;
 use std::fmt::Debug;
