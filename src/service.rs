@@ -398,7 +398,9 @@ fn credential_store_failed<C, N, R>(
     now: std::time::SystemTime,
 ) -> Rejection {
     let error: Box<dyn std::error::Error + Send + Sync> = error.into();
-    store_failed(shared, "credential", &*error, client, now)
+    // `&error`, the box itself (which is Display): `&*error` would upcast
+    // `dyn Error` to `dyn Display`, which needs Rust 1.86, past the crate's MSRV.
+    store_failed(shared, "credential", &error, client, now)
 }
 
 /// Everything after a verified password that needs the attempt, with no store call: the
