@@ -330,11 +330,11 @@ fn conclude(
         config.dummy_ha1(algorithm.hash_function()),
         method,
     )?;
-    let age = attempt.fresh_age(now, config.lifetime_secs, config.epoch)?;
+    let age = attempt.fresh_age(now, config.lifetime_secs, &*config.epochs)?;
     let use_ = NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
     let next_nonce = config
         .wants_next_nonce(age)
-        .then(|| config.signer.issue(algorithm, config.epoch, client, now));
+        .then(|| config.signer.issue(algorithm, config.epochs.current(), client, now));
     Ok((use_, attempt.authentication_info(verified, next_nonce)))
 }
 
