@@ -332,9 +332,11 @@ fn conclude(
     )?;
     let age = attempt.fresh_age(now, config.lifetime_secs, &*config.epochs)?;
     let use_ = NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
-    let next_nonce = config
-        .wants_next_nonce(age)
-        .then(|| config.signer.issue(algorithm, config.epochs.current(), client, now));
+    let next_nonce = config.wants_next_nonce(age).then(|| {
+        config
+            .signer
+            .issue(algorithm, config.epochs.current(), client, now)
+    });
     Ok((use_, attempt.authentication_info(verified, next_nonce)))
 }
 

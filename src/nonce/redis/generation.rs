@@ -88,7 +88,10 @@ mod tests {
             let (tag, generation) = generations.split(epoch).unwrap();
             assert_eq!(generation, if tag == 5 { 0x0abc_def1 } else { 0 });
         }
-        assert_eq!(Generations::new(1).split(NonceEpoch::from_u32(1 << 28)), None);
+        assert_eq!(
+            Generations::new(1).split(NonceEpoch::from_u32(1 << 28)),
+            None
+        );
         assert_eq!(tag_prefix(b"p:", 11), b"p:{b}");
         assert!((0..1000).all(|_| (1..=GENERATION_MASK).contains(&fresh())));
     }

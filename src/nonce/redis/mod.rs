@@ -371,10 +371,9 @@ impl Inner {
         serial: &mut Option<u64>,
     ) -> Result<NcCheck, RedisStoreError> {
         // The layer never hands over an expired use, nor one of another layout.
-        let (Some(remaining), Some((tag, generation))) = (
-            use_.remaining_life(),
-            self.generations.split(use_.epoch),
-        ) else {
+        let (Some(remaining), Some((tag, generation))) =
+            (use_.remaining_life(), self.generations.split(use_.epoch))
+        else {
             return Ok(NcCheck::Forgotten);
         };
         let (current, mut conn) = self.connection().await?;
