@@ -380,17 +380,28 @@ impl Inner {
         *serial = Some(current);
         self.check_server_if_due(&mut conn).await?;
         let ttl = remaining + MAX_CLOCK_SKEW + TTL_MARGIN;
-        let reply: i64 = self
-            .script
-            .key(self.key(tag, &use_.id))
-            .key(&self.tags[tag].1)
+        // One command buffer, the numbers formatted straight into it: no per-argument
+        // allocation (as `Script::key`/`arg` would make), built once even on `NOSCRIPT`.
+        let mut cmd = Cmd::with_capacity(9, 160);
+        cmd.arg("EVALSHA")
+            .arg(self.script.get_hash())
+            .arg(2)
+            .arg(self.key(tag, &use_.id))
+            .arg(&self.tags[tag].1)
             .arg(use_.nc >> 32)
             .arg(use_.nc & 0xffff_ffff)
             .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
             .arg(generation)
-            .arg(generation::fresh())
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(generation::fresh());
+        let reply: i64 = match cmd.query_async(&mut conn).await {
+            Err(error)
+                if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                self.script.prepare_invoke().load_async(&mut conn).await?;
+                cmd.query_async(&mut conn).await?
+            }
+            reply => reply?,
+        };
         match reply {
             0 => {
                 self.wait_for_replicas(&mut conn).await?;
