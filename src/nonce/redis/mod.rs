@@ -453,9 +453,11 @@ impl Inner {
         }
         let mut conn = match &self.target {
             Target::Single(client) => {
+                // No response timeout of the client's own: every call is bounded by
+                // ours (`record`), and a second timer per call costs for nothing.
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
+                    .set_response_timeout(None)
                     // Retrying is the next request's job: it has its own time bound.
                     .set_number_of_retries(0);
                 Conn::Single(ConnectionManager::new_lazy_with_config(
