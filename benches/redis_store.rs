@@ -85,7 +85,7 @@ fn cpu_ticks() -> u64 {
 }
 
 /// Median wall time per call and CPU time per call over the rounds.
-async fn run(store: &RedisNonceStore, calls: usize, rounds: usize) -> (Duration, Duration) {
+async fn run(store: &RedisNonceStore, calls: u32, rounds: u32) -> (Duration, Duration) {
     let mut walls = Vec::new();
     let mut ticks = 0;
     for _ in 0..rounds {
@@ -93,17 +93,17 @@ async fn run(store: &RedisNonceStore, calls: usize, rounds: usize) -> (Duration,
         let epoch = store.epoch();
         let started_ticks = cpu_ticks();
         let started = Instant::now();
-        for nc in 1..=calls as u64 {
+        for nc in 1..=u64::from(calls) {
             let now = SystemTime::now();
             let use_ = NonceUse::new(id, nc, now, Duration::from_secs(1800), now).in_epoch(epoch);
             assert_eq!(store.record_use(use_).await.unwrap(), NcCheck::Accepted);
         }
-        walls.push(started.elapsed() / calls as u32);
+        walls.push(started.elapsed() / calls);
         ticks += cpu_ticks() - started_ticks;
     }
     walls.sort();
     // Clock ticks are 10 ms.
-    let cpu = Duration::from_millis(ticks * 10) / (calls * rounds) as u32;
+    let cpu = Duration::from_millis(ticks * 10) / (calls * rounds);
     (walls[walls.len() / 2], cpu)
 }
 
@@ -115,8 +115,8 @@ async fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    let calls: usize = env("REDIS_BENCH_CALLS", 5000);
-    let rounds: usize = env("REDIS_BENCH_ROUNDS", 7);
+    let calls: u32 = env("REDIS_BENCH_CALLS", 5000);
+    let rounds: u32 = env("REDIS_BENCH_ROUNDS", 7);
     let primary = Server::start(&[]);
     let replica = Server::start(&[
         "--replicaof".into(),

@@ -193,7 +193,7 @@ async fn a_nonce_is_accepted_until_the_millisecond_before_its_lifetime_ends_and_
     let last_moment = challenge(send(&layer, None).await);
     let at_the_end = challenge(send(&layer, None).await);
 
-    clock.advance(lifetime - Duration::from_millis(1));
+    clock.advance(Duration::from_millis(29_999));
     let response = send(&layer, Some(&Answer::get("/").header(&last_moment))).await;
     assert_eq!(response.status(), StatusCode::OK, "age = lifetime - 1 ms");
 

@@ -12,6 +12,8 @@ use super::{connected, send};
 
 const SKEW: Duration = Duration::from_secs(60);
 const LIFETIME: Duration = Duration::from_secs(30);
+/// The last millisecond of a nonce's life, after its issue.
+const LAST_MS: Duration = Duration::from_millis(29_999);
 
 fn instance(
     server: &RedisServer,
@@ -43,14 +45,14 @@ async fn a_request_accepted_by_a_fast_clock_near_its_nonces_end_is_never_accepte
     let challenge = challenges(send(&fast, None).await.headers()).remove(0);
     let answer = Answer::get("/").header(&challenge);
     // The nonce's last millisecond by the fast clock.
-    fast_clock.advance(LIFETIME - Duration::from_millis(1));
+    fast_clock.advance(LAST_MS);
     assert_eq!(send(&fast, Some(&answer)).await.status(), StatusCode::OK);
 
     // Long past a TTL of the nonce's remaining life by the fast clock (1 ms).
     tokio::time::sleep(Duration::from_millis(100)).await;
     // By the slow clock the nonce was issued 60 s ahead: accepted from now until the
     // slow clock's own last millisecond of the nonce's life.
-    for advance in [Duration::ZERO, SKEW + LIFETIME - Duration::from_millis(1)] {
+    for advance in [Duration::ZERO, SKEW + LAST_MS] {
         slow_clock.advance(advance);
         let response = send(&slow, Some(&answer)).await;
         assert_eq!(

@@ -241,7 +241,9 @@ async fn store_contract<S: Subject>(store: S) {
     let now = SystemTime::now();
     let use_ = NonceUse::new(random_id(), 1, now, short, now).in_epoch(store.epoch());
     assert_eq!(store.record_use(use_).await.unwrap(), Accepted);
-    let held = now + short + S::HELD_BEYOND_LIFE - Duration::from_millis(100);
+    let held = (now + short + S::HELD_BEYOND_LIFE)
+        .checked_sub(Duration::from_millis(100))
+        .unwrap();
     assert_eq!(
         store.live(held).await,
         before + 1,
