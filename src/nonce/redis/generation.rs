@@ -6,11 +6,15 @@
 //! the same slot as its nonces, created once with a random generation and never expiring.
 //! A nonce's [`NonceEpoch`] names its tag (high 4 bits) and the tag's generation when it
 //! was issued (low 28 bits). The window script reads the marker in the call that updates
-//! the window: a missing marker (Redis lost its data: restarted without persistence,
-//! flushed, failed over to an empty replica) is created afresh, and a nonce of another
-//! generation is answered [`NcCheck::Forgotten`](super::super::NcCheck::Forgotten) at
-//! once. No clock and no polling: Redis itself says its data is not what the nonce was
-//! issued against.
+//! the window, whenever the nonce has no window: a missing marker (Redis lost its data:
+//! restarted without persistence, flushed, failed over to an empty replica) is created
+//! afresh, and a nonce of another generation is answered
+//! [`NcCheck::Forgotten`](super::super::NcCheck::Forgotten) at once. No clock and no
+//! polling: Redis itself says its data is not what the nonce was issued against. A
+//! window that exists needs no look at the marker: it was created under its nonce's
+//! generation, after the marker, and Redis does not lose a key while keeping one written
+//! after it (a restart, a flush or a failover loses every write, or the latest ones).
+//! That keeps the common call (a client reusing its nonce) at one `GET` and one `SET`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

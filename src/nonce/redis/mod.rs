@@ -104,7 +104,9 @@ pub enum RedisStoreError {
 /// `prefix{t}generation`, created once with a random 28-bit generation and never
 /// expiring; every nonce carries (in its signed [`NonceEpoch`]) its tag and the
 /// generation it was issued under. The script that updates a window reads the marker in
-/// the same call: when Redis lost its data (restarted without persistence, `FLUSHALL`,
+/// the same call when the nonce has no window yet (one that exists was created under its
+/// nonce's generation, after the marker, and Redis never loses a key but keeps a later
+/// one): when Redis lost its data (restarted without persistence, `FLUSHALL`,
 /// failed over to a replica that had nothing) the marker is gone, the script creates a
 /// new one, and every nonce of the old generation gets `stale=true` at once (the client
 /// retries with a fresh nonce, without asking its user). The instance learns the new
