@@ -2,24 +2,27 @@
 //! prefix: one Redis node or a Redis Cluster.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::{ClusterClient, ClusterConfig};
-use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::cluster::ClusterClient;
+use redis::{Cmd, Value};
 
 use super::{NcCheck, NonceEpoch, NonceStore, NonceUse};
 use crate::clock::MAX_CLOCK_SKEW;
-use generation::{CLUSTER_TAGS, Generations};
+use generation::Generations;
 use server::{LogLimiter, ServerReport, Unfit};
 
+mod builder;
+mod conn;
 mod generation;
 mod server;
+
+pub use builder::RedisNonceStoreBuilder;
+use conn::{Conn, Target};
 
 /// The nc window update and the generation check, atomic on the server.
 ///
@@ -156,28 +159,6 @@ pub struct RedisNonceStore {
     inner: Arc<Inner>,
 }
 
-/// Configures a [`RedisNonceStore`]; see [`RedisNonceStore::from_url`].
-#[must_use]
-pub struct RedisNonceStoreBuilder {
-    target: Target,
-    prefix: Vec<u8>,
-    timeout: Duration,
-    check_eviction_policy: bool,
-    replicas: Option<(u32, Duration)>,
-}
-
-enum Target {
-    Single(redis::Client),
-    Cluster(ClusterClient),
-}
-
-/// A live connection: both kinds reconnect by themselves after I/O errors.
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
 struct Inner {
     target: Target,
     prefix: Vec<u8>,
@@ -266,89 +247,6 @@ impl RedisNonceStore {
             Err(error) => inner.failed(error, serial),
         }
         result
-    }
-}
-
-impl RedisNonceStoreBuilder {
-    fn new(target: Target) -> Self {
-        RedisNonceStoreBuilder {
-            target,
-            prefix: RedisNonceStore::DEFAULT_PREFIX.as_bytes().to_vec(),
-            timeout: RedisNonceStore::DEFAULT_TIMEOUT,
-            check_eviction_policy: true,
-            replicas: None,
-        }
-    }
-
-    /// The prefix of every key (default [`RedisNonceStore::DEFAULT_PREFIX`]). Instances
-    /// accept each other's nonces only with the same prefix (and nonce key): each prefix
-    /// has its own generation markers.
-    pub fn prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// The longest a call may take, connecting included (default 500 ms); past it the
-    /// request gets a 500.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Whether to refuse a server that may evict keys (default `true`). Turn it off only
-    /// for a server whose `INFO` hides `maxmemory`/`maxmemory_policy` and that you know
-    /// never evicts.
-    pub fn check_eviction_policy(mut self, check: bool) -> Self {
-        self.check_eviction_policy = check;
-        self
-    }
-
-    /// Exactly once across a failover (off by default): after each accepted window
-    /// update, Redis `WAIT`s until `replicas` replicas have it, for at most `timeout`
-    /// (rounded up to a millisecond); when fewer acknowledge in time, the request is
-    /// refused with a 500 ([`RedisStoreError::NotReplicated`]), never accepted on an update
-    /// a promoted replica could lack. Pick `timeout` below the store's
-    /// [`timeout`](Self::timeout), which bounds the whole call. It costs a round trip
-    /// to Redis and the replication delay per accepted request, and needs that many
-    /// healthy replicas: with fewer, every login fails. On a Cluster, `WAIT` goes to
-    /// every primary (each needs `replicas` replicas).
-    pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
-        self.replicas = (replicas > 0).then_some((replicas, timeout.max(Duration::from_millis(1))));
-        self
-    }
-
-    /// The store. It connects on first use, so Redis need not be up yet.
-    pub fn build(self) -> RedisNonceStore {
-        let tags = match self.target {
-            Target::Single(_) => 1,
-            Target::Cluster(_) => CLUSTER_TAGS,
-        };
-        let tags = (0..tags)
-            .map(|tag| {
-                let start = generation::tag_prefix(&self.prefix, tag);
-                let mut marker = start.clone();
-                marker.extend_from_slice(b"generation");
-                (start, marker)
-            })
-            .collect::<Vec<_>>();
-        RedisNonceStore {
-            inner: Arc::new(Inner {
-                generations: Generations::new(tags.len()),
-                tags,
-                target: self.target,
-                prefix: self.prefix,
-                timeout: self.timeout,
-                check_eviction_policy: self.check_eviction_policy,
-                replicas: self.replicas,
-                script: redis::Script::new(WINDOW_SCRIPT),
-                generation_script: redis::Script::new(GENERATION_SCRIPT),
-                conn: Mutex::new(None),
-                connecting: tokio::sync::Mutex::new(()),
-                serial: AtomicU64::new(0),
-                health: Mutex::new(Health::default()),
-                log: LogLimiter::default(),
-            }),
-        }
     }
 }
 
@@ -443,52 +341,6 @@ impl Inner {
         Ok(())
     }
 
-    /// The connection, made now if there is none; a new connection reads (or creates)
-    /// every tag's generation marker.
-    async fn connection(&self) -> Result<(u64, Conn), RedisStoreError> {
-        if let Some(conn) = self.lock_conn().clone() {
-            return Ok(conn);
-        }
-        let _connecting = self.connecting.lock().await;
-        if let Some(conn) = self.lock_conn().clone() {
-            return Ok(conn);
-        }
-        let mut conn = match &self.target {
-            Target::Single(client) => {
-                // No response timeout of the client's own: every call is bounded by
-                // ours (`record`), and a second timer per call costs for nothing.
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(None)
-                    // Retrying is the next request's job: it has its own time bound.
-                    .set_number_of_retries(0);
-                Conn::Single(ConnectionManager::new_lazy_with_config(
-                    client.clone(),
-                    config,
-                )?)
-            }
-            Target::Cluster(client) => {
-                let config = ClusterConfig::new()
-                    .set_connection_timeout(self.timeout)
-                    .set_response_timeout(self.timeout);
-                Conn::Cluster(client.get_async_connection_with_config(config).await?)
-            }
-        };
-        for (tag, (_, marker)) in self.tags.iter().enumerate() {
-            let generation: i64 = self
-                .generation_script
-                .key(marker)
-                .arg(generation::fresh())
-                .invoke_async(&mut conn)
-                .await?;
-            self.learn(tag, generation);
-        }
-        let serial = self.serial.fetch_add(1, Ordering::AcqRel) + 1;
-        self.lock_health().check_needed = true;
-        *self.lock_conn() = Some((serial, conn.clone()));
-        Ok((serial, conn))
-    }
-
     /// Reads the server's eviction settings when a check is due: after a new connection
     /// or an error, and every [`CHECK_EVERY`].
     async fn check_server_if_due(&self, conn: &mut Conn) -> Result<(), RedisStoreError> {
@@ -557,34 +409,6 @@ impl From<Unfit> for RedisStoreError {
     }
 }
 
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(conn) => conn.req_packed_command(cmd),
-            Conn::Cluster(conn) => conn.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(conn) => conn.req_packed_commands(cmd, offset, count),
-            Conn::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(conn) => conn.get_db(),
-            Conn::Cluster(conn) => conn.get_db(),
-        }
-    }
-}
-
 impl fmt::Debug for RedisNonceStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The client holds the URL, which may hold a password: not printed.
@@ -592,16 +416,6 @@ impl fmt::Debug for RedisNonceStore {
             .field("cluster", &matches!(self.inner.target, Target::Cluster(_)))
             .field("prefix", &String::from_utf8_lossy(&self.inner.prefix))
             .field("timeout", &self.inner.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-impl fmt::Debug for RedisNonceStoreBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisNonceStoreBuilder")
-            .field("cluster", &matches!(self.target, Target::Cluster(_)))
-            .field("prefix", &String::from_utf8_lossy(&self.prefix))
-            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
