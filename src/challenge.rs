@@ -23,13 +23,14 @@ pub(crate) fn challenges(
 ) -> impl Iterator<Item = HeaderValue> + '_ {
     let suffix = config.challenge_suffix.as_str();
     let stale = if stale { ", stale=true" } else { "" };
+    let epochs = &*config.epochs;
     arranged(&config.challenge_prefixes, arrangement).map(move |(algorithm, prefix)| {
         let len = prefix.len() + ENCODED_NONCE_LEN + suffix.len() + stale.len();
         let mut value = String::with_capacity(len);
         value.push_str(prefix);
         config
             .signer
-            .issue_into(*algorithm, config.epoch, client, now, &mut value);
+            .issue_into(*algorithm, epochs.current(), client, now, &mut value);
         value.push_str(suffix);
         value.push_str(stale);
         // The realm, opaque and domain were checked for control characters when the

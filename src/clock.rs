@@ -83,6 +83,14 @@ impl Clock for ManualClock {
     }
 }
 
+/// How far apart the clocks of instances sharing a nonce key may be. A genuine nonce
+/// issued up to this far in our future (another instance's clock running ahead) is
+/// accepted; past it, our clock has stepped back since the nonce was issued and its age
+/// cannot be told, so it is stale. A shared nonce store keeps each record this much
+/// longer than the nonce's remaining life, so an instance whose clock runs behind never
+/// finds the record gone while it still accepts the nonce.
+pub(crate) const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
 /// Whole seconds since the Unix epoch; times before it count as 0.
 pub(crate) fn unix_secs(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH)

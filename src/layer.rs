@@ -21,7 +21,8 @@ pub struct DigestLayer<C, N = MemoryNonceStore, R = PlainTextRejection> {
 pub(crate) struct Shared<C, N, R> {
     pub(crate) config: Config,
     pub(crate) credentials: C,
-    pub(crate) nonces: N,
+    /// Shared with the configuration, which reads its epochs.
+    pub(crate) nonces: Arc<N>,
     pub(crate) rejection: R,
     /// Set once the missing-peer-address mistake was explained at length, so the
     /// explanation appears once and later requests log a short line.
@@ -40,7 +41,7 @@ impl<C: CredentialStore> DigestLayer<C> {
 }
 
 impl<C, N, R> DigestLayer<C, N, R> {
-    pub(crate) fn from_parts(config: Config, credentials: C, nonces: N, rejection: R) -> Self {
+    pub(crate) fn from_parts(config: Config, credentials: C, nonces: Arc<N>, rejection: R) -> Self {
         DigestLayer {
             shared: Arc::new(Shared {
                 config,

@@ -414,11 +414,13 @@ fn conclude(
     now: std::time::SystemTime,
 ) -> Result<(NonceUse, AuthInfo), Rejection> {
     let algorithm = attempt.answer.algorithm;
-    let age = attempt.fresh_age(now, config.lifetime_secs, config.epoch)?;
+    let age = attempt.fresh_age(now, config.lifetime_secs, &*config.epochs)?;
     let use_ = NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
-    let next_nonce = config
-        .wants_next_nonce(age)
-        .then(|| config.signer.issue(algorithm, config.epoch, client, now));
+    let next_nonce = config.wants_next_nonce(age).then(|| {
+        config
+            .signer
+            .issue(algorithm, config.epochs.current(), client, now)
+    });
     Ok((use_, attempt.authentication_info(verified, next_nonce)))
 }
 

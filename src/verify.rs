@@ -12,19 +12,14 @@ use http::{HeaderValue, Uri};
 use subtle::ConstantTimeEq;
 
 use crate::auth_int::{CollectedBody, PendingRspauth};
-use crate::clock::unix_secs;
+use crate::clock::{MAX_CLOCK_SKEW, from_unix_secs, unix_secs};
 use crate::config::Config;
 use crate::credentials::Ha1;
 use crate::hash::{Algorithm, DigestInput, Hasher, HexDigest, RawDigest};
 use crate::hash::{finish_kd, finish_kd_with, ha2_pair};
 use crate::header::{DigestParams, ParseError, parse_authorization};
-use crate::nonce::{IssuedNonce, NonceEpoch, NonceError};
+use crate::nonce::{EpochSource, IssuedNonce, NonceError, expiry, remaining_life};
 use crate::rejection::Rejection;
-
-/// How far in the future a genuine nonce's issue time may be (another instance's clock
-/// running ahead) before it is taken as stale: past this, our clock has stepped back
-/// since the nonce was issued, and its age cannot be told.
-const CLOCK_SKEW_SECS: u64 = 60;
 
 /// A well-formed answer to a challenge, whose nonce is not checked yet: everything known
 /// without hashing.
@@ -242,24 +237,27 @@ impl Attempt<'_> {
     /// Seconds since the nonce was issued, if it is still usable; `StaleNonce` when the
     /// client must retry with a fresh one (asked only of a verified response, so a stale
     /// answer never tells an attacker anything):
-    /// - older than `lifetime_secs`;
-    /// - issued more than a minute in our future: the MAC verifies, so we issued it, and
-    ///   our clock has stepped back since; its age cannot be told;
-    /// - issued against another nonce store `epoch` (before a restart, by the old side of
-    ///   a deploy): this store cannot know its past uses.
+    /// - its lifetime is over: accepted only while `age < lifetime`, to the millisecond
+    ///   of our clock ([`remaining_life`], the boundary the stores use too);
+    /// - issued more than [`MAX_CLOCK_SKEW`] in our future: the MAC verifies, so we issued
+    ///   it, and our clock has stepped back since; its age cannot be told;
+    /// - issued against a nonce store epoch the store no longer accepts (before a restart,
+    ///   by the old side of a deploy): this store cannot know its past uses.
     pub(crate) fn fresh_age(
         &self,
         now: SystemTime,
         lifetime_secs: u64,
-        epoch: NonceEpoch,
+        epochs: &dyn EpochSource,
     ) -> Result<u64, Rejection> {
-        let now = unix_secs(now);
-        let age = now.saturating_sub(self.nonce.issued_at);
-        let from_the_future = self.nonce.issued_at > now.saturating_add(CLOCK_SKEW_SECS);
-        if age > lifetime_secs || from_the_future || self.nonce.epoch != epoch {
+        let issued_at = self.nonce.issued_at;
+        let expired = remaining_life(expiry(issued_at, lifetime_secs), now).is_none();
+        let from_the_future = now
+            .checked_add(MAX_CLOCK_SKEW)
+            .is_some_and(|latest| from_unix_secs(issued_at) > latest);
+        if expired || from_the_future || !epochs.accepts(self.nonce.epoch) {
             return Err(Rejection::StaleNonce);
         }
-        Ok(age)
+        Ok(unix_secs(now).saturating_sub(issued_at))
     }
 
     /// `Authentication-Info` for a success: `rspauth` proves to the client that we know

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use axum::Router;
@@ -59,7 +60,7 @@ async fn get_from(
     let mut stream = socket.connect(server).await.unwrap();
     let mut request = format!("GET /whoami HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n");
     for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
+        writeln!(request, "{name}: {value}\r").unwrap();
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -88,9 +89,17 @@ async fn challenge(server: SocketAddr, from: &str, real_ip: &str) -> Challenge {
 }
 
 /// The status of a correct answer to `challenge`, sent from `from` saying `X-Real-IP: real_ip`.
-async fn answer(server: SocketAddr, challenge: &Challenge, from: &str, real_ip: &str) -> StatusCode {
+async fn answer(
+    server: SocketAddr,
+    challenge: &Challenge,
+    from: &str,
+    real_ip: &str,
+) -> StatusCode {
     let authorization = Answer::get("/whoami").header(challenge);
-    let headers = [("authorization", authorization.as_str()), ("x-real-ip", real_ip)];
+    let headers = [
+        ("authorization", authorization.as_str()),
+        ("x-real-ip", real_ip),
+    ];
     get_from(server, from, &headers).await.0
 }
 

@@ -176,3 +176,28 @@ async fn after_a_restart_with_a_random_key_clients_get_a_fresh_challenge() {
     assert_eq!(challenges.len(), 2);
     assert!(challenges.iter().all(|c| !c.stale));
 }
+
+#[tokio::test]
+async fn a_nonce_is_accepted_until_the_millisecond_before_its_lifetime_ends_and_stale_at_it() {
+    // A whole second, so the issue time the nonce carries is exactly the clock's.
+    let clock =
+        ManualClock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    let lifetime = Duration::from_secs(30);
+    let layer = DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
+        .nonce_key(key())
+        .nonce_lifetime(lifetime)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let challenge = |response: Response<String>| challenges(response.headers()).remove(0);
+    let last_moment = challenge(send(&layer, None).await);
+    let at_the_end = challenge(send(&layer, None).await);
+
+    clock.advance(Duration::from_millis(29_999));
+    let response = send(&layer, Some(&Answer::get("/").header(&last_moment))).await;
+    assert_eq!(response.status(), StatusCode::OK, "age = lifetime - 1 ms");
+
+    clock.advance(Duration::from_millis(1));
+    let response = send(&layer, Some(&Answer::get("/").header(&at_the_end))).await;
+    assert_stale(&response, "age = lifetime");
+}

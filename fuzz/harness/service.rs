@@ -974,8 +974,7 @@ impl Model {
             .is_some_and(|(ip, n)| ip.to_canonical() == n.client);
         let genuine = issued.is_some() && same_client;
         let fresh = issued.as_ref().is_some_and(|n| {
-            now.saturating_sub(n.at_secs) <= self.lifetime_secs
-                && n.at_secs <= now + CLOCK_SKEW_SECS
+            now.saturating_sub(n.at_secs) < self.lifetime_secs && n.at_secs <= now + CLOCK_SKEW_SECS
         });
         let used = facts.nonce.and_then(|i| self.accepted.get(&i));
         let replay = match (used, facts.nc) {

@@ -92,6 +92,6 @@ async fn locked(
 /// boundary, asked before the password instead of after it.
 fn fresh(attempt: &Attempt<'_>, config: &Config, now: SystemTime) -> Result<(), Rejection> {
     attempt
-        .fresh_age(now, config.lifetime_secs, config.epoch)
+        .fresh_age(now, config.lifetime_secs, &*config.epochs)
         .map(drop)
 }

@@ -538,9 +538,10 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             .collect();
         let dummy_secret = key.derive(b"dummy ha1");
         let dummy_ha1 = HashFunction::ALL.map(|hash| hash.hex_digest(&[&dummy_secret]));
+        let nonces = Arc::new(self.nonces);
         let config = Config {
             signer: NonceSigner::new(key, self.previous_keys, &self.realm),
-            epoch: self.nonces.epoch(),
+            epochs: nonces.clone(),
             realm: self.realm.into(),
             algorithms: self.algorithms,
             lifetime_secs: self.lifetime.as_secs(),
@@ -560,7 +561,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         Ok(DigestLayer::from_parts(
             config,
             self.credentials,
-            self.nonces,
+            nonces,
             self.rejection,
         ))
     }

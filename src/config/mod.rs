@@ -16,7 +16,7 @@ use crate::client_order::ChallengeOrder;
 use crate::clock::Clock;
 use crate::hash::{Algorithm, HashFunction, HexDigest};
 use crate::mode::AuthMode;
-use crate::nonce::{NonceEpoch, NonceSigner};
+use crate::nonce::{EpochSource, NonceSigner};
 use crate::prefix::ExternalPrefix;
 use crate::throttle::Throttle;
 
@@ -72,8 +72,9 @@ pub(crate) struct Config {
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) lifetime_secs: u64,
     pub(crate) signer: NonceSigner,
-    /// The nonce store's epoch, read once: stamped into every nonce we issue.
-    pub(crate) epoch: NonceEpoch,
+    /// The nonce store (the same one the layer records uses in), read for its epoch at
+    /// every nonce we issue and check.
+    pub(crate) epochs: Arc<dyn EpochSource>,
     pub(crate) client_ip: ClientIpSource,
     pub(crate) opaque: String,
     /// Per offered algorithm, the challenge text before the nonce.

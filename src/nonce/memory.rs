@@ -282,6 +282,7 @@ mod tests {
             issued_at,
             expires_at: issued_at + LIFETIME,
             now,
+            epoch: NonceEpoch::UNKNOWN,
         }
     }
 

@@ -31,6 +31,7 @@ mod verified_cache;
 pub use self::redis::{RedisNonceStore, RedisNonceStoreBuilder, RedisStoreError};
 pub use memory::MemoryNonceStore;
 pub use store::{NcCheck, NcWindow, NonceStore, NonceUse};
+pub(crate) use store::{expiry, remaining_life};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -354,9 +355,18 @@ fn ip_bytes(ip: IpAddr) -> [u8; 16] {
 pub struct NonceEpoch(u32);
 
 impl NonceEpoch {
+    /// The epoch of a [`NonceUse`] made without one; no Redis generation has it.
+    pub const UNKNOWN: NonceEpoch = NonceEpoch(0);
+
     /// A fresh random epoch, for a store whose state lives and dies with one process.
     pub fn random() -> Self {
         NonceEpoch(rand::random())
+    }
+
+    /// An epoch from its number (the inverse of [`get`](NonceEpoch::get)), for stores
+    /// that encode their own state in it.
+    pub fn from_u32(epoch: u32) -> Self {
+        NonceEpoch(epoch)
     }
 
     /// The epoch every process derives from the same `label` (for example a shared
@@ -374,6 +384,25 @@ impl NonceEpoch {
     /// The epoch as a number (for logs and stores that record it).
     pub fn get(self) -> u32 {
         self.0
+    }
+}
+
+/// The layer's view of its nonce store's epochs, so that the configuration (which is
+/// not generic over the store) reads them at every nonce it issues and checks.
+pub(crate) trait EpochSource: Send + Sync + 'static {
+    /// The epoch to write into a nonce issued now.
+    fn current(&self) -> NonceEpoch;
+    /// Whether a nonce of `epoch` may reach the store.
+    fn accepts(&self, epoch: NonceEpoch) -> bool;
+}
+
+impl<N: NonceStore> EpochSource for N {
+    fn current(&self) -> NonceEpoch {
+        self.epoch()
+    }
+
+    fn accepts(&self, epoch: NonceEpoch) -> bool {
+        self.accepts_epoch(epoch)
     }
 }
 

@@ -7,6 +7,23 @@ use std::time::{Duration, SystemTime};
 use super::{IssuedNonce, NonceEpoch, NonceId};
 use crate::clock::from_unix_secs;
 
+/// How long a nonce that expires at `expires_at` is still accepted at `now`: `None` once
+/// `now` reaches `expires_at`. The one boundary of a nonce's life: the layer refuses a
+/// nonce as stale by it, and a store that keeps records for a limited time derives how
+/// long from it (the Redis store adds the tolerated clock skew).
+pub(crate) fn remaining_life(expires_at: SystemTime, now: SystemTime) -> Option<Duration> {
+    expires_at
+        .duration_since(now)
+        .ok()
+        .filter(|remaining| !remaining.is_zero())
+}
+
+/// When a nonce issued at `issued_at` (Unix seconds, as the nonce carries it) with a
+/// lifetime of `lifetime_secs` expires.
+pub(crate) fn expiry(issued_at: u64, lifetime_secs: u64) -> SystemTime {
+    from_unix_secs(issued_at.saturating_add(lifetime_secs))
+}
+
 /// One use of a verified nonce, as handed to a [`NonceStore`].
 ///
 /// The layer builds these; a store only reads the fields. It may gain fields (so it is
@@ -34,12 +51,16 @@ pub struct NonceUse {
     /// The current time, from the layer's clock (stores should not read their own, so
     /// tests can move time).
     pub now: SystemTime,
+    /// The epoch the nonce carries (see [`NonceStore::epoch`]), for a store that checks it
+    /// itself, atomically with its records (the Redis store).
+    pub epoch: NonceEpoch,
 }
 
 impl NonceUse {
     /// Use number `nc` of nonce `id`, issued at `issued_at` and valid for `lifetime`, seen
     /// at `now` (by the layer's clock). A lifetime that overflows `SystemTime` expires in
-    /// the far future instead (as the layer's own far-future times do).
+    /// the far future instead (as the layer's own far-future times do). Its epoch is
+    /// [`NonceEpoch::UNKNOWN`] until set with [`in_epoch`](NonceUse::in_epoch).
     pub fn new(
         id: NonceId,
         nc: u64,
@@ -55,7 +76,22 @@ impl NonceUse {
                 .checked_add(lifetime)
                 .unwrap_or_else(|| from_unix_secs(u64::MAX)),
             now,
+            epoch: NonceEpoch::UNKNOWN,
         }
+    }
+
+    /// The same use, of a nonce that carries `epoch`.
+    #[must_use]
+    pub fn in_epoch(mut self, epoch: NonceEpoch) -> Self {
+        self.epoch = epoch;
+        self
+    }
+
+    /// How long the nonce is still accepted: `None` once it expired (the layer never hands
+    /// such a use to a store). A store that keeps a record for a limited time must keep it
+    /// at least this long.
+    pub fn remaining_life(&self) -> Option<Duration> {
+        remaining_life(self.expires_at, self.now)
     }
 
     pub(crate) fn of_issued(
@@ -68,8 +104,9 @@ impl NonceUse {
             id: nonce.id,
             nc,
             issued_at: from_unix_secs(nonce.issued_at),
-            expires_at: from_unix_secs(nonce.issued_at.saturating_add(lifetime_secs)),
+            expires_at: expiry(nonce.issued_at, lifetime_secs),
             now,
+            epoch: nonce.epoch,
         }
     }
 }
@@ -159,7 +196,20 @@ pub trait NonceStore: Send + Sync + 'static {
     /// ([`NonceEpoch::random`]); a store shared by several processes returns the same
     /// epoch in each of them ([`NonceEpoch::from_label`] over what names the shared
     /// state), so they accept each other's nonces. Clones of one store share its epoch.
+    ///
+    /// The layer asks at every nonce it issues, so the epoch may change while the store
+    /// runs: the Redis store's follows the generation marker kept in Redis, which changes
+    /// when Redis loses its data.
     fn epoch(&self) -> NonceEpoch;
+
+    /// Whether a nonce that carries `epoch` may reach [`record_use`](NonceStore::record_use);
+    /// when not, the layer answers `stale=true` without asking the store. By default, an
+    /// epoch equal to [`epoch`](NonceStore::epoch). A store that checks the epoch itself,
+    /// atomically with its records ([`NonceUse::epoch`]), answers `true` and
+    /// [`NcCheck::Forgotten`] from `record_use` for an epoch it does not hold.
+    fn accepts_epoch(&self, epoch: NonceEpoch) -> bool {
+        epoch == self.epoch()
+    }
 
     /// Records one use and says whether it is allowed.
     fn record_use(
@@ -173,6 +223,10 @@ impl<T: NonceStore> NonceStore for std::sync::Arc<T> {
 
     fn epoch(&self) -> NonceEpoch {
         T::epoch(self)
+    }
+
+    fn accepts_epoch(&self, epoch: NonceEpoch) -> bool {
+        T::accepts_epoch(self, epoch)
     }
 
     fn record_use(

@@ -20,9 +20,6 @@ fn example_binary() -> &'static str {
         if cfg!(feature = "redis-tls") {
             features.push("redis-tls");
         }
-        if cfg!(feature = "interop-tests") {
-            features.push("interop-tests");
-        }
         let output = Command::new(env!("CARGO"))
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .args(["build", "--example", "server", "--message-format=json"])
@@ -44,13 +41,16 @@ fn example_binary() -> &'static str {
 }
 
 /// One example-server process, killed on drop.
-struct ServerProcess {
+pub(crate) struct ServerProcess {
     child: Child,
-    url: String,
+    /// `http://127.0.0.1:PORT`, no path.
+    pub(crate) url: String,
 }
 
 impl ServerProcess {
-    fn start(redis_url: &str) -> Self {
+    /// The example server with `NONCE_KEY` and `REDIS_URL` set, as a deployment of several
+    /// instances runs it.
+    pub(crate) fn start(redis_url: &str) -> Self {
         let mut child = Command::new(example_binary())
             .env("ADDR", "127.0.0.1:0")
             .env("NONCE_KEY", NONCE_KEY)
@@ -92,7 +92,7 @@ for url in urls:
                       "authorization": r.request.headers.get("Authorization", "")}))
 "#;
 
-fn curl_status(args: &[&str]) -> String {
+pub(crate) fn curl_status(args: &[&str]) -> String {
     let out = Command::new("curl")
         .args([
             "-s",

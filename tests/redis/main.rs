@@ -5,9 +5,12 @@
 
 #![allow(missing_docs)]
 
+mod clock_skew;
 #[path = "../common/mod.rs"]
 mod common;
+mod data_loss;
 mod e2e;
+mod failover;
 mod support;
 mod throttle;
 
@@ -21,8 +24,8 @@ use http::{Request, Response, StatusCode};
 use support::{RedisCluster, RedisServer};
 use tower::{ServiceExt, service_fn};
 use tower_digest_auth::{
-    DigestLayer, MemoryCredentials, MemoryNonceStore, NcCheck, NcWindow, NonceId, NonceKey,
-    NonceStore, NonceUse, RedisNonceStore, RedisStoreError,
+    DigestLayer, MemoryCredentials, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId,
+    NonceKey, NonceStore, NonceUse, RedisNonceStore, RedisStoreError,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -30,11 +33,20 @@ use tower_digest_auth::{
 
 /// A store under test, with a way to count what it holds.
 trait Subject: NonceStore<Error: Debug> + Clone {
-    /// How many nonces the store holds at `at` (waiting for it, for Redis's real TTLs).
+    /// How long past its nonce's expiry a record is still held: the tolerated clock skew
+    /// for a store that instances share.
+    const HELD_BEYOND_LIFE: Duration;
+    /// By when past its nonce's expiry a record is gone.
+    const GONE_WITHIN: Duration;
+    /// How many nonces the store holds at `at`.
     async fn live(&self, at: SystemTime) -> usize;
 }
 
 impl Subject for MemoryNonceStore {
+    const HELD_BEYOND_LIFE: Duration = Duration::ZERO;
+    // The memory store's expiry works in whole seconds.
+    const GONE_WITHIN: Duration = Duration::from_millis(1100);
+
     async fn live(&self, at: SystemTime) -> usize {
         self.sweep_expired(at);
         self.len()
@@ -94,17 +106,30 @@ impl NonceStore for OnRedis {
 }
 
 impl Subject for OnRedis {
+    // The tolerated clock skew (60 s) ...
+    const HELD_BEYOND_LIFE: Duration = Duration::from_secs(60);
+    // ... plus a 5 s margin.
+    const GONE_WITHIN: Duration = Duration::from_millis(65_100);
+
+    /// The windows (keys with a TTL: generation markers have none) whose TTL outlasts
+    /// `at`, read from every node without waiting for Redis's clock.
     async fn live(&self, at: SystemTime) -> usize {
-        if let Ok(wait) = at.duration_since(SystemTime::now()) {
-            tokio::time::sleep(wait).await;
-        }
+        let left = at.duration_since(SystemTime::now()).unwrap_or_default();
+        let left = i64::try_from(left.as_millis()).unwrap();
         let pattern = format!("{}*", self.prefix);
         self.ports
             .iter()
             .map(|port| {
                 support::cli(*port, &["--scan", "--pattern", &pattern])
                     .lines()
-                    .filter(|l| !l.is_empty())
+                    .filter(|key| !key.is_empty())
+                    .filter(|key| {
+                        let ttl: i64 = support::cli(*port, &["-c", "PTTL", key])
+                            .trim()
+                            .parse()
+                            .unwrap();
+                        ttl >= 0 && ttl > left
+                    })
                     .count()
             })
             .sum()
@@ -119,41 +144,61 @@ fn random_id() -> NonceId {
     NonceId::from_bytes(rand::random())
 }
 
-fn use_of(id: NonceId, nc: u64, lifetime: Duration) -> NonceUse {
+/// A use of a nonce issued now, carrying the store's current epoch (as the layer's own
+/// nonces do).
+fn use_of<S: NonceStore>(store: &S, id: NonceId, nc: u64, lifetime: Duration) -> NonceUse {
     let now = SystemTime::now();
-    NonceUse::new(id, nc, now, lifetime, now)
+    NonceUse::new(id, nc, now, lifetime, now).in_epoch(store.epoch())
 }
 
-async fn record<S: Subject>(store: &S, id: NonceId, nc: u64) -> NcCheck {
-    store
-        .record_use(use_of(id, nc, Duration::from_secs(600)))
-        .await
-        .unwrap()
+/// Use `nc` of nonce `id`, which carries `epoch` (one per nonce, as the layer's do).
+async fn record<S: Subject>(store: &S, epoch: NonceEpoch, id: NonceId, nc: u64) -> NcCheck {
+    let now = SystemTime::now();
+    let use_ = NonceUse::new(id, nc, now, Duration::from_secs(600), now).in_epoch(epoch);
+    store.record_use(use_).await.unwrap()
 }
 
 /// First use, replay, out-of-order within 64, below the window, values across 2^32 and
 /// up to 2^64 - 1 against the reference window, and expiry.
 async fn store_contract<S: Subject>(store: S) {
     use NcCheck::{Accepted, BelowWindow, Replayed};
+    // A store that learns its epoch when it connects (Redis) answers a use made before
+    // as forgotten; the layer's first nonces would be stale once.
+    let _ = store
+        .record_use(use_of(&store, random_id(), 1, Duration::from_secs(60)))
+        .await;
+    let epoch = store.epoch();
     let id = random_id();
-    assert_eq!(record(&store, id, 1).await, Accepted, "first use");
-    assert_eq!(record(&store, id, 1).await, Replayed, "replay");
-    assert_eq!(record(&store, id, 9).await, Accepted);
+    assert_eq!(record(&store, epoch, id, 1).await, Accepted, "first use");
+    assert_eq!(record(&store, epoch, id, 1).await, Replayed, "replay");
+    assert_eq!(record(&store, epoch, id, 9).await, Accepted);
     for nc in [4, 2, 8, 3] {
         assert_eq!(
-            record(&store, id, nc).await,
+            record(&store, epoch, id, nc).await,
             Accepted,
             "nc {nc} out of order"
         );
-        assert_eq!(record(&store, id, nc).await, Replayed, "nc {nc} again");
+        assert_eq!(
+            record(&store, epoch, id, nc).await,
+            Replayed,
+            "nc {nc} again"
+        );
     }
-    assert_eq!(record(&store, id, 100).await, Accepted);
-    assert_eq!(record(&store, id, 100 - 63).await, Accepted, "63 below");
-    assert_eq!(record(&store, id, 100 - 64).await, BelowWindow, "64 below");
-    assert_eq!(record(&store, id, 9).await, BelowWindow);
+    assert_eq!(record(&store, epoch, id, 100).await, Accepted);
+    assert_eq!(
+        record(&store, epoch, id, 100 - 63).await,
+        Accepted,
+        "63 below"
+    );
+    assert_eq!(
+        record(&store, epoch, id, 100 - 64).await,
+        BelowWindow,
+        "64 below"
+    );
+    assert_eq!(record(&store, epoch, id, 9).await, BelowWindow);
 
     // Another nonce is another window.
-    assert_eq!(record(&store, random_id(), 1).await, Accepted);
+    assert_eq!(record(&store, epoch, random_id(), 1).await, Accepted);
 
     // Every answer equals the reference window's, over sequences that cross 2^32, shift
     // by every distance around 32 and 64, and end at the top of u64.
@@ -167,7 +212,7 @@ async fn store_contract<S: Subject>(store: S) {
     for start in [1, (1 << 32) - 40, (1 << 53) - 3, u64::MAX - 300] {
         let id = random_id();
         let mut model = NcWindow::first(start);
-        assert_eq!(record(&store, id, start).await, Accepted);
+        assert_eq!(record(&store, epoch, id, start).await, Accepted);
         let mut highest = start;
         for step in 0..150 {
             let r = next();
@@ -183,28 +228,34 @@ async fn store_contract<S: Subject>(store: S) {
             highest = highest.max(nc);
             let expected = model.record(nc);
             assert_eq!(
-                record(&store, id, nc).await,
+                record(&store, epoch, id, nc).await,
                 expected,
                 "start {start}, step {step}, nc {nc}"
             );
         }
     }
 
-    // Expiry: an entry lives as long as its nonce.
-    let now = SystemTime::now();
-    let before = store.live(now).await;
+    // Expiry: an entry lives as long as its nonce (plus the clock skew, when shared),
+    // then goes.
+    let before = store.live(SystemTime::now()).await;
     let short = Duration::from_millis(1200);
-    let id = random_id();
+    let now = SystemTime::now();
+    let use_ = NonceUse::new(random_id(), 1, now, short, now).in_epoch(store.epoch());
+    assert_eq!(store.record_use(use_).await.unwrap(), Accepted);
+    let held = (now + short + S::HELD_BEYOND_LIFE)
+        .checked_sub(Duration::from_millis(100))
+        .unwrap();
     assert_eq!(
-        store.record_use(use_of(id, 1, short)).await.unwrap(),
-        Accepted
-    );
-    assert_eq!(
-        store.live(now).await,
+        store.live(held).await,
         before + 1,
         "held while the nonce lives"
     );
-    let later = now + short + Duration::from_millis(1100);
+    let later = now + short + S::GONE_WITHIN;
+    if let Ok(wait) = later.duration_since(SystemTime::now()) {
+        if wait < Duration::from_secs(5) {
+            tokio::time::sleep(wait).await;
+        }
+    }
     assert_eq!(store.live(later).await, before, "gone once it expired");
 }
 
@@ -219,7 +270,8 @@ async fn redis_store_keeps_the_contract_on_one_node() {
     let server = RedisServer::start();
     let store = OnRedis::single(&server);
     store_contract(store.clone()).await;
-    // The key's TTL is the nonce's remaining lifetime, from the layer's clock.
+    // The key's TTL is the nonce's remaining lifetime, from the layer's clock, plus the
+    // tolerated clock skew (60 s) and a margin (5 s).
     let id = random_id();
     let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
     let use_ = NonceUse::new(
@@ -228,11 +280,12 @@ async fn redis_store_keeps_the_contract_on_one_node() {
         t,
         Duration::from_secs(1800),
         t + Duration::from_secs(600),
-    );
+    )
+    .in_epoch(store.epoch());
     assert_eq!(store.record_use(use_).await.unwrap(), NcCheck::Accepted);
-    let key = String::from_utf8(store.store.key_of(&id)).unwrap();
+    let key = String::from_utf8(store.store.key_of(&id, use_.epoch).unwrap()).unwrap();
     let ttl: u64 = server.cli(&["PTTL", &key]).trim().parse().unwrap();
-    assert!((1_199_000..=1_200_000).contains(&ttl), "PTTL {ttl}");
+    assert!((1_264_000..=1_265_000).contains(&ttl), "PTTL {ttl}");
 }
 
 #[tokio::test]
@@ -242,7 +295,7 @@ async fn redis_store_keeps_the_contract_on_a_cluster() {
     store_contract(store.clone()).await;
     // The keys really are spread: more than one primary holds some.
     for _ in 0..30 {
-        record(&store, random_id(), 1).await;
+        record(&store, store.epoch(), random_id(), 1).await;
     }
     let pattern = format!("{}*", store.prefix);
     let holding = cluster
@@ -281,7 +334,7 @@ async fn redis_store_keeps_the_contract_over_tls() {
     let id = random_id();
     assert!(
         untrusted
-            .record_use(use_of(id, 1, Duration::from_secs(60)))
+            .record_use(use_of(&untrusted, id, 1, Duration::from_secs(60)))
             .await
             .is_err()
     );
@@ -317,6 +370,9 @@ async fn send<N: NonceStore>(
 }
 
 async fn exactly_once_across(layers: Vec<DigestLayer<MemoryCredentials, RedisNonceStore>>) {
+    for layer in &layers {
+        connected(layer).await;
+    }
     let layers = Arc::new(layers);
     for round in 0..20 {
         let challenge = challenges(send(&layers[round % 3], None).await.headers()).remove(0);
@@ -376,6 +432,7 @@ async fn instances_with_another_prefix_do_not_take_each_others_nonces() {
             .prefix("other:")
             .build(),
     );
+    connected(&a).await;
     let challenge = challenges(send(&a, None).await.headers()).remove(0);
     let answer = Answer::get("/").header(&challenge);
     let response = send(&b, Some(&answer)).await;
@@ -388,6 +445,17 @@ async fn instances_with_another_prefix_do_not_take_each_others_nonces() {
 // Fail closed, recover alone.
 
 const TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Handshakes until one succeeds: a layer's nonces issued before its store first
+/// connected carry no generation, and are answered stale once.
+async fn connected<N: NonceStore>(layer: &DigestLayer<MemoryCredentials, N>) {
+    for _ in 0..3 {
+        if handshake(layer).await == StatusCode::OK {
+            return;
+        }
+    }
+    panic!("no successful handshake");
+}
 
 /// A fresh handshake and one answer; the status of the answer.
 async fn handshake<N: NonceStore>(layer: &DigestLayer<MemoryCredentials, N>) -> StatusCode {
@@ -406,6 +474,7 @@ async fn redis_down_gives_500_never_200_and_recovery_needs_no_restart() {
             .timeout(TIMEOUT)
             .build(),
     );
+    connected(&layer).await;
     let challenge = challenges(send(&layer, None).await.headers()).remove(0);
     let first = Answer::get("/").header(&challenge);
     let next = Answer::get("/").nc(2).header(&challenge);
@@ -480,7 +549,7 @@ async fn a_redis_that_never_answers_gives_500_within_the_timeout() {
     }
     let started = Instant::now();
     let error = store
-        .record_use(use_of(random_id(), 1, Duration::from_secs(60)))
+        .record_use(use_of(&store, random_id(), 1, Duration::from_secs(60)))
         .await
         .unwrap_err();
     assert!(started.elapsed() < TIMEOUT + Duration::from_secs(2));
@@ -526,7 +595,7 @@ async fn a_redis_that_may_evict_nonces_is_refused_until_configured_safely() {
         RedisServer::start_with(&["--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru"]);
     let store = RedisNonceStore::from_url(&server.url()).unwrap().build();
     let error = store
-        .record_use(use_of(random_id(), 1, Duration::from_secs(60)))
+        .record_use(use_of(&store, random_id(), 1, Duration::from_secs(60)))
         .await
         .unwrap_err();
     assert!(
@@ -542,10 +611,10 @@ async fn a_redis_that_may_evict_nonces_is_refused_until_configured_safely() {
         .unwrap()
         .check_eviction_policy(false)
         .build();
-    assert_eq!(handshake(&layer(unchecked)).await, StatusCode::OK);
+    connected(&layer(unchecked)).await;
     // noeviction under a limit is safe (a full Redis then refuses writes: 500s).
     let safe =
         RedisServer::start_with(&["--maxmemory", "64mb", "--maxmemory-policy", "noeviction"]);
     let store = RedisNonceStore::from_url(&safe.url()).unwrap().build();
-    assert_eq!(handshake(&layer(store)).await, StatusCode::OK);
+    connected(&layer(store)).await;
 }

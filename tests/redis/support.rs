@@ -244,6 +244,26 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 
+    /// The URL of a client speaking RESP3.
+    pub fn resp3_url(&self) -> String {
+        format!("redis://127.0.0.1:{}/?protocol=resp3", self.port)
+    }
+
+    /// A replica of `primary` (`--replicaof`), once its link to the primary is up.
+    pub fn start_replica_of(primary: &RedisServer) -> Self {
+        let port = primary.port.to_string();
+        let replica = Self::start_with(&["--replicaof", "127.0.0.1", &port]);
+        wait_until(
+            || {
+                replica
+                    .cli(&["INFO", "replication"])
+                    .contains("master_link_status:up")
+            },
+            "replica link up",
+        );
+        replica
+    }
+
     pub fn tls_url(&self) -> String {
         format!(
             "rediss://127.0.0.1:{}/",

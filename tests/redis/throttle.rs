@@ -3,10 +3,7 @@
 //! that share a Redis counting together, and a Redis that fails or never answers.
 
 use std::fmt::Debug;
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
@@ -16,6 +13,7 @@ use tower_digest_auth::{
 };
 
 use super::common::{Answer, PASSWORD, REALM, USER, challenges};
+use super::e2e::{ServerProcess, curl_status};
 use super::support::{self, RedisCluster, RedisServer, wait_until};
 use super::{rand_u64, send};
 
@@ -461,89 +459,10 @@ async fn a_redis_throttle_that_fails_or_never_answers_gives_500_never_200() {
 // ---------------------------------------------------------------------------------------
 // Two example-server processes with the same REDIS_URL.
 
-/// The example server, built with this test build's features (as `e2e` builds it).
-fn example_binary() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let mut features = vec!["axum", "redis"];
-        if cfg!(feature = "redis-tls") {
-            features.push("redis-tls");
-        }
-        if cfg!(feature = "interop-tests") {
-            features.push("interop-tests");
-        }
-        let output = Command::new(env!("CARGO"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--example", "server", "--message-format=json"])
-            .args(["--features", &features.join(",")])
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run cargo build --example server");
-        assert!(
-            output.status.success(),
-            "cargo build --example server failed"
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-            .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "server")
-            .find_map(|m| m["executable"].as_str().map(str::to_owned))
-            .expect("cargo reported the example's executable")
-    })
-}
-
-/// One example-server process, killed on drop.
-struct ServerProcess {
-    child: Child,
-    url: String,
-}
-
-impl ServerProcess {
-    fn start(redis_url: &str) -> Self {
-        let mut child = Command::new(example_binary())
-            .env("ADDR", "127.0.0.1:0")
-            .env("REDIS_URL", redis_url)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the example server");
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
-        let url = lines
-            .find_map(|line| line.ok()?.strip_prefix("listening on ").map(str::to_owned))
-            .expect("the server prints its address");
-        std::thread::spawn(move || lines.for_each(drop));
-        ServerProcess {
-            child,
-            url: format!("{url}/dir/index.html"),
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `curl --digest` as `user:password`: a whole handshake; the final status.
-fn curl_digest(url: &str, credentials: &str) -> String {
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--max-time",
-            "10",
-        ])
-        .args(["--digest", "-u", credentials, url])
-        .output()
-        .expect("curl is installed by tests/interop-setup.sh");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn curl_digest(server: &ServerProcess, credentials: &str) -> String {
+    let url = format!("{}/dir/index.html", server.url);
+    curl_status(&["--digest", "-u", credentials, &url])
 }
 
 #[test]
@@ -556,16 +475,16 @@ fn ten_wrong_passwords_spread_over_two_example_servers_lock_the_user_on_both() {
     let right = format!("{USER}:{PASSWORD}");
     for server in [&a, &b] {
         wait_until(
-            || curl_digest(&server.url, &right) == "200",
+            || curl_digest(server, &right) == "200",
             "the example server",
         );
     }
     for _ in 0..5 {
         for server in [&a, &b] {
-            assert_eq!(curl_digest(&server.url, &format!("{USER}:wrong")), "401");
+            assert_eq!(curl_digest(server, &format!("{USER}:wrong")), "401");
         }
     }
     // The default limit is 10 per address and user: reached only counting both.
-    assert_eq!(curl_digest(&a.url, &right), "429", "instance a");
-    assert_eq!(curl_digest(&b.url, &right), "429", "instance b");
+    assert_eq!(curl_digest(&a, &right), "429", "instance a");
+    assert_eq!(curl_digest(&b, &right), "429", "instance b");
 }

@@ -2,39 +2,48 @@
 //! prefix: one Redis node or a Redis Cluster.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::{ClusterClient, ClusterConfig};
-use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::cluster::ClusterClient;
+use redis::{Cmd, Value};
 
 use super::{NcCheck, NonceEpoch, NonceStore, NonceUse};
-use crate::clock::unix_secs;
+use crate::clock::MAX_CLOCK_SKEW;
+use generation::Generations;
 use server::{LogLimiter, ServerReport, Unfit};
 
+mod builder;
+mod conn;
+mod generation;
 mod server;
 
-/// The nc window update, atomic on the server.
+pub use builder::RedisNonceStoreBuilder;
+use conn::{Conn, Target};
+
+/// The nc window update and the generation check, atomic on the server.
 ///
 /// Lua numbers are doubles, so no 64-bit value is ever held in one: `nc` and the highest
 /// value seen travel as 32-bit halves, and the 64-bit bitmap (bit `i`: `highest - i` was
 /// used) as two 32-bit words shifted with Redis's `bit` library. The value is 16 bytes:
 /// highest (high, low), bitmap (high, low), big-endian. The difference `nc - highest` is
 /// exact below 2^53 and, above, still has the right sign and a size of at least 64, which
-/// is all the window needs.
-///
-/// KEYS[1]: the nonce's key. ARGV: nc high, nc low, TTL in milliseconds, and `1` when a
-/// missing key may be created (`0`: the nonce may have been used before Redis lost it).
-/// Returns 0 accepted, 1 replayed, 2 below the window, 3 forgotten.
+/// is all the window needs. The arguments are in the script's header.
 const WINDOW_SCRIPT: &str = include_str!("window.lua");
 
-/// How often the store asks Redis who it is (`INFO`) when nothing went wrong.
+/// Reads a tag's generation marker, creating it when missing.
+const GENERATION_SCRIPT: &str = include_str!("generation.lua");
+
+/// How often the store reads the server's eviction settings (`INFO`) when nothing went
+/// wrong. (Data loss needs no polling: the generation marker tells at once.)
 const CHECK_EVERY: Duration = Duration::from_secs(10);
+
+/// Added to a window's TTL beyond the nonce's remaining life and the tolerated clock
+/// skew: the time between the layer reading its clock and the script running.
+const TTL_MARGIN: Duration = Duration::from_secs(5);
 
 /// Why a [`RedisNonceStore`] could not answer. The request gets a 500: a store that cannot
 /// tell a replay from a first use refuses both.
@@ -66,38 +75,65 @@ pub enum RedisStoreError {
     /// see [`RedisNonceStoreBuilder::check_eviction_policy`].
     #[error("redis INFO lacks {0}; cannot tell whether nonces may be evicted")]
     UnknownPolicy(&'static str),
+    /// With [`wait_for_replicas`](RedisNonceStoreBuilder::wait_for_replicas), fewer
+    /// replicas than asked acknowledged the window update in time: the request is refused
+    /// (500), since a failover now could forget that it was accepted.
+    #[error("{acknowledged} of {wanted} redis replicas acknowledged the nonce update in time")]
+    NotReplicated {
+        /// Replicas asked for.
+        wanted: u32,
+        /// Replicas that acknowledged.
+        acknowledged: i64,
+    },
 }
 
 /// A [`NonceStore`] in Redis, for several instances behind one load balancer.
 ///
-/// Every nonce that has verified is one Redis key, `prefix` + the nonce id in base64url,
-/// holding the same 64-value window as [`NcWindow`](super::NcWindow) in 16 bytes, with a
-/// TTL of the nonce's remaining lifetime. A Lua script (sent as `EVALSHA`, loaded again
-/// on `NOSCRIPT`) updates it atomically on the server, so when one `(nonce, nc)` reaches
-/// several instances at once exactly one of them accepts it. One key per nonce means one
-/// hash slot per nonce, so the store works the same on a Redis Cluster.
+/// Every nonce that has verified is one Redis key, `prefix{t}` + the nonce id in
+/// base64url, holding the same 64-value window as [`NcWindow`](super::NcWindow) in 16
+/// bytes. A Lua script (sent as `EVALSHA`, loaded again on `NOSCRIPT`) updates it
+/// atomically on the server, so when one `(nonce, nc)` reaches several instances at once
+/// exactly one of them accepts it. The `{t}` is a hash tag: one on a single node, 16 on a
+/// Cluster, so a Cluster spreads the nonces over 16 hash slots (and up to 16 primaries).
 ///
-/// Every instance with the same prefix shares one [`NonceEpoch`] (derived from the
-/// prefix), so a nonce issued by one is accepted by the others. Give each deployment
-/// that must not accept another's nonces its own prefix.
+/// **Clocks.** A nonce is accepted while its age is under the lifetime, by the clock of
+/// the instance that sees it; instances may disagree by up to 60 seconds (a nonce issued
+/// up to that far in an instance's future is accepted). So a window lives the nonce's
+/// remaining life (by the clock of the instance that creates it) plus those 60 seconds
+/// plus 5 seconds of margin: no instance within the tolerated skew still accepts a nonce
+/// whose window is gone. Keep the clocks synchronized (NTP) well within 60 seconds.
+///
+/// **Lost data is told by Redis itself.** Each hash tag has a generation marker,
+/// `prefix{t}generation`, created once with a random 28-bit generation and never
+/// expiring; every nonce carries (in its signed [`NonceEpoch`]) its tag and the
+/// generation it was issued under. The script that updates a window reads the marker in
+/// the same call when the nonce has no window yet (one that exists was created under its
+/// nonce's generation, after the marker, and Redis never loses a key but keeps a later
+/// one): when Redis lost its data (restarted without persistence, `FLUSHALL`,
+/// failed over to a replica that had nothing) the marker is gone, the script creates a
+/// new one, and every nonce of the old generation gets `stale=true` at once (the client
+/// retries with a fresh nonce, without asking its user). The instance learns the new
+/// generation from that reply and issues nonces under it; an instance started later reads
+/// the markers when it connects. No clock, no polling, the same over RESP2 and RESP3, on
+/// one node and on every node of a Cluster (each node's markers stand for its slots).
+/// Nonces issued before an instance knows a generation carry none and are answered stale
+/// once. A lost marker is told apart from its re-creation except when the new random
+/// generation equals the old one (one chance in 2^28).
 ///
 /// **Fails closed, recovers alone.** Building the store does not connect: the first use
 /// does, and a lost connection is rebuilt by a later use. Every call is bounded by
 /// [`timeout`](RedisNonceStoreBuilder::timeout); when Redis is down, slow or answers
 /// something else the call returns an error (the request gets a 500), never a guess.
-/// Errors are logged at most once per 10 seconds, with the number held back.
+/// Errors are logged at most once per 10 seconds, with the number held back. The store
+/// refuses to work with a server that may evict keys (`maxmemory` set and a
+/// `maxmemory-policy` other than `noeviction`), answering errors that name the setting.
 ///
-/// **Lost keys.** A key that vanishes before its nonce expires would make a replay look
-/// like a first use. So the store
-/// - refuses to work with a server that may evict keys (`maxmemory` set and a
-///   `maxmemory-policy` other than `noeviction`; every `volatile-*` policy can evict
-///   these keys, which all have a TTL), answering errors that name the setting;
-/// - notices a restarted or failed-over server (its `run_id` changes) and answers
-///   [`NcCheck::Forgotten`] (`stale=true`, the client retries with a fresh nonce) for
-///   nonces issued up to then that the server no longer knows.
-///
-/// Redis's data must outlive the nonce key otherwise: if Redis loses its data while no
-/// instance runs, rotate the nonce key (or change the prefix) before starting them again.
+/// **Failover.** Redis replicates asynchronously: a replica promoted after a primary
+/// failed may lack the last window updates the primary acknowledged (its markers
+/// replicated long before, so it does not look like lost data), and a request accepted
+/// in that gap can be accepted once more. With
+/// [`wait_for_replicas`](RedisNonceStoreBuilder::wait_for_replicas) a request is
+/// accepted only once that many replicas have the update.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -123,52 +159,29 @@ pub struct RedisNonceStore {
     inner: Arc<Inner>,
 }
 
-/// Configures a [`RedisNonceStore`]; see [`RedisNonceStore::from_url`].
-#[must_use]
-pub struct RedisNonceStoreBuilder {
-    target: Target,
-    prefix: Vec<u8>,
-    timeout: Duration,
-    check_eviction_policy: bool,
-}
-
-enum Target {
-    Single(redis::Client),
-    Cluster(ClusterClient),
-}
-
-/// A live connection: both kinds reconnect by themselves after I/O errors.
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
 struct Inner {
     target: Target,
     prefix: Vec<u8>,
     timeout: Duration,
     check_eviction_policy: bool,
-    epoch: NonceEpoch,
+    /// `WAIT` for this many replicas, this long, before accepting.
+    replicas: Option<(u32, Duration)>,
+    /// Per hash tag, `prefix{t}` and its generation marker's key.
+    tags: Vec<(Vec<u8>, Vec<u8>)>,
+    generations: Generations,
     script: redis::Script,
-    /// The connection in use and its generation; `None` until first use and after an error.
+    generation_script: redis::Script,
+    /// The connection in use and its serial; `None` until first use and after an error.
     conn: Mutex<Option<(u64, Conn)>>,
     /// Held while connecting, so concurrent requests make one connection.
     connecting: tokio::sync::Mutex<()>,
-    generation: AtomicU64,
+    serial: AtomicU64,
     health: Mutex<Health>,
-    /// Issue time (Unix seconds) up to which a nonce Redis does not know may have been
-    /// used and lost (the server restarted or failed over).
-    forgotten_through: AtomicU64,
-    /// The latest `now` seen (Unix seconds), from the layer's clock.
-    latest_now: AtomicU64,
     log: LogLimiter,
 }
 
 #[derive(Default)]
 struct Health {
-    /// Run ids of the server (every primary of a cluster), sorted; empty until checked.
-    run_ids: Vec<String>,
     last_check: Option<Instant>,
     /// Set by every error and every new connection: check before the next command.
     check_needed: bool,
@@ -184,7 +197,7 @@ impl RedisNonceStore {
 
     /// A store on the single Redis node at `url` (`redis://host:port/db`, or
     /// `rediss://` with the `redis-tls` feature; credentials as in
-    /// `redis://user:password@host/`). Nothing connects yet.
+    /// `redis://user:password@host/`; `?protocol=resp3` for RESP3). Nothing connects yet.
     ///
     /// # Errors
     /// When `url` is not a Redis URL.
@@ -216,87 +229,33 @@ impl RedisNonceStore {
         RedisNonceStoreBuilder::new(Target::Cluster(client))
     }
 
-    /// The Redis key of a nonce id, for operators and tests.
-    pub fn key_of(&self, id: &super::NonceId) -> Vec<u8> {
-        self.inner.key(id)
+    /// The Redis key of the window of a nonce with id `id` and epoch `epoch`, for
+    /// operators and tests; `None` for an epoch of another store's layout.
+    pub fn key_of(&self, id: &super::NonceId, epoch: NonceEpoch) -> Option<Vec<u8>> {
+        let (tag, _) = self.inner.generations.split(epoch)?;
+        Some(self.inner.key(tag, id))
     }
 
     async fn record(&self, use_: NonceUse) -> Result<NcCheck, RedisStoreError> {
         let inner = &*self.inner;
-        inner
-            .latest_now
-            .fetch_max(unix_secs(use_.now), Ordering::AcqRel);
-        let mut generation = None;
-        let result = tokio::time::timeout(inner.timeout, inner.record(use_, &mut generation))
+        let mut serial = None;
+        let result = tokio::time::timeout(inner.timeout, inner.record(use_, &mut serial))
             .await
             .unwrap_or(Err(RedisStoreError::Timeout(inner.timeout)));
         match &result {
             Ok(_) => inner.log.success(),
-            Err(error) => inner.failed(error, generation),
+            Err(error) => inner.failed(error, serial),
         }
         result
     }
 }
 
-impl RedisNonceStoreBuilder {
-    fn new(target: Target) -> Self {
-        RedisNonceStoreBuilder {
-            target,
-            prefix: RedisNonceStore::DEFAULT_PREFIX.as_bytes().to_vec(),
-            timeout: RedisNonceStore::DEFAULT_TIMEOUT,
-            check_eviction_policy: true,
-        }
-    }
-
-    /// The prefix of every key (default [`RedisNonceStore::DEFAULT_PREFIX`]). It also
-    /// names the store's [`NonceEpoch`]: instances accept each other's nonces only with
-    /// the same prefix (and nonce key).
-    pub fn prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
-        self.prefix = prefix.into();
-        self
-    }
-
-    /// The longest a call may take, connecting included (default 500 ms); past it the
-    /// request gets a 500.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Whether to refuse a server that may evict keys (default `true`). Turn it off only
-    /// for a server whose `INFO` hides `maxmemory`/`maxmemory_policy` and that you know
-    /// never evicts.
-    pub fn check_eviction_policy(mut self, check: bool) -> Self {
-        self.check_eviction_policy = check;
-        self
-    }
-
-    /// The store. It connects on first use, so Redis need not be up yet.
-    pub fn build(self) -> RedisNonceStore {
-        RedisNonceStore {
-            inner: Arc::new(Inner {
-                epoch: NonceEpoch::from_label(&self.prefix),
-                target: self.target,
-                prefix: self.prefix,
-                timeout: self.timeout,
-                check_eviction_policy: self.check_eviction_policy,
-                script: redis::Script::new(WINDOW_SCRIPT),
-                conn: Mutex::new(None),
-                connecting: tokio::sync::Mutex::new(()),
-                generation: AtomicU64::new(0),
-                health: Mutex::new(Health::default()),
-                forgotten_through: AtomicU64::new(0),
-                latest_now: AtomicU64::new(0),
-                log: LogLimiter::default(),
-            }),
-        }
-    }
-}
-
 impl Inner {
-    fn key(&self, id: &super::NonceId) -> Vec<u8> {
-        let mut key = Vec::with_capacity(self.prefix.len() + 22);
-        key.extend_from_slice(&self.prefix);
+    /// `prefix{tag}` + the id in base64url.
+    fn key(&self, tag: usize, id: &super::NonceId) -> Vec<u8> {
+        let start_key = &self.tags[tag].0;
+        let mut key = Vec::with_capacity(start_key.len() + 22);
+        key.extend_from_slice(start_key);
         let start = key.len();
         key.resize(start + 22, 0);
         let written = URL_SAFE_NO_PAD
@@ -309,74 +268,85 @@ impl Inner {
     async fn record(
         &self,
         use_: NonceUse,
-        generation: &mut Option<u64>,
+        serial: &mut Option<u64>,
     ) -> Result<NcCheck, RedisStoreError> {
+        // The layer never hands over an expired use, nor one of another layout.
+        let (Some(remaining), Some((tag, generation))) =
+            (use_.remaining_life(), self.generations.split(use_.epoch))
+        else {
+            return Ok(NcCheck::Forgotten);
+        };
         let (current, mut conn) = self.connection().await?;
-        *generation = Some(current);
+        *serial = Some(current);
         self.check_server_if_due(&mut conn).await?;
-        let may_create = unix_secs(use_.issued_at) > self.forgotten_through.load(Ordering::Acquire);
-        let ttl = use_
-            .expires_at
-            .duration_since(use_.now)
-            .unwrap_or(Duration::ZERO);
-        // At least a millisecond: PX refuses zero, and the layer has already checked
-        // that the nonce is fresh.
-        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
-        let reply: i64 = self
-            .script
-            .key(self.key(&use_.id))
+        let ttl = remaining + MAX_CLOCK_SKEW + TTL_MARGIN;
+        // One command buffer, the numbers formatted straight into it: no per-argument
+        // allocation (as `Script::key`/`arg` would make), built once even on `NOSCRIPT`.
+        let mut cmd = Cmd::with_capacity(9, 160);
+        cmd.arg("EVALSHA")
+            .arg(self.script.get_hash())
+            .arg(2)
+            .arg(self.key(tag, &use_.id))
+            .arg(&self.tags[tag].1)
             .arg(use_.nc >> 32)
             .arg(use_.nc & 0xffff_ffff)
-            .arg(ttl_ms)
-            .arg(if may_create { "1" } else { "0" })
-            .invoke_async(&mut conn)
-            .await?;
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+            .arg(generation)
+            .arg(generation::fresh());
+        let reply: i64 = match cmd.query_async(&mut conn).await {
+            Err(error)
+                if error.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) =>
+            {
+                self.script.prepare_invoke().load_async(&mut conn).await?;
+                cmd.query_async(&mut conn).await?
+            }
+            reply => reply?,
+        };
         match reply {
-            0 => Ok(NcCheck::Accepted),
+            0 => {
+                self.wait_for_replicas(&mut conn).await?;
+                Ok(NcCheck::Accepted)
+            }
             1 => Ok(NcCheck::Replayed),
             2 => Ok(NcCheck::BelowWindow),
-            3 => Ok(NcCheck::Forgotten),
+            current if current < 0 => {
+                self.learn(tag, -current);
+                Ok(NcCheck::Forgotten)
+            }
             other => Err(RedisStoreError::UnexpectedReply(other)),
         }
     }
 
-    /// The connection, made now if there is none.
-    async fn connection(&self) -> Result<(u64, Conn), RedisStoreError> {
-        if let Some(conn) = self.lock_conn().clone() {
-            return Ok(conn);
+    fn learn(&self, tag: usize, generation: i64) {
+        if let Ok(generation) = u32::try_from(generation) {
+            self.generations.learn(tag, generation);
         }
-        let _connecting = self.connecting.lock().await;
-        if let Some(conn) = self.lock_conn().clone() {
-            return Ok(conn);
-        }
-        let conn = match &self.target {
-            Target::Single(client) => {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    // Retrying is the next request's job: it has its own time bound.
-                    .set_number_of_retries(0);
-                Conn::Single(ConnectionManager::new_lazy_with_config(
-                    client.clone(),
-                    config,
-                )?)
-            }
-            Target::Cluster(client) => {
-                let config = ClusterConfig::new()
-                    .set_connection_timeout(self.timeout)
-                    .set_response_timeout(self.timeout);
-                Conn::Cluster(client.get_async_connection_with_config(config).await?)
-            }
-        };
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        self.lock_health().check_needed = true;
-        *self.lock_conn() = Some((generation, conn.clone()));
-        Ok((generation, conn))
     }
 
-    /// Asks the server who it is when a check is due: after a new connection or an
-    /// error, and every [`CHECK_EVERY`].
+    async fn wait_for_replicas(&self, conn: &mut Conn) -> Result<(), RedisStoreError> {
+        let Some((wanted, timeout)) = self.replicas else {
+            return Ok(());
+        };
+        let acknowledged: i64 = redis::cmd("WAIT")
+            .arg(wanted)
+            .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
+            .query_async(conn)
+            .await?;
+        if acknowledged < i64::from(wanted) {
+            return Err(RedisStoreError::NotReplicated {
+                wanted,
+                acknowledged,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads the server's eviction settings when a check is due: after a new connection
+    /// or an error, and every [`CHECK_EVERY`].
     async fn check_server_if_due(&self, conn: &mut Conn) -> Result<(), RedisStoreError> {
+        if !self.check_eviction_policy {
+            return Ok(());
+        }
         {
             let health = self.lock_health();
             let due = health.check_needed
@@ -391,27 +361,8 @@ impl Inner {
             }
         }
         let info: Value = redis::cmd("INFO").query_async(conn).await?;
-        let report = ServerReport::from_info(&info);
-        let unfit = if self.check_eviction_policy {
-            report.unfit()
-        } else {
-            None
-        };
+        let unfit = ServerReport::from_info(&info).unfit();
         let mut health = self.lock_health();
-        if !health.run_ids.is_empty() && health.run_ids != report.run_ids {
-            // Restarted or failed over: whatever it held may be gone, so a nonce issued
-            // until now that it does not know may have been used already.
-            let now = self.latest_now.load(Ordering::Acquire);
-            self.forgotten_through.fetch_max(now, Ordering::AcqRel);
-            tracing::warn!(
-                forgotten_through = now,
-                "digest auth: redis restarted or failed over (run_id changed); unknown nonces \
-                 issued until now get stale=true"
-            );
-        }
-        if !report.run_ids.is_empty() {
-            health.run_ids = report.run_ids;
-        }
         health.last_check = Some(Instant::now());
         health.check_needed = false;
         health.unfit.clone_from(&unfit);
@@ -421,17 +372,19 @@ impl Inner {
     /// After an error: log (rate-limited), check the server before the next command, and
     /// drop the connection the call used so the next one starts afresh (a connection
     /// that timed out or read garbage may be out of step).
-    fn failed(&self, error: &RedisStoreError, generation: Option<u64>) {
+    fn failed(&self, error: &RedisStoreError, serial: Option<u64>) {
         self.log.error(error);
         self.lock_health().check_needed = true;
         if matches!(
             error,
-            RedisStoreError::EvictionPossible { .. } | RedisStoreError::UnknownPolicy(_)
+            RedisStoreError::EvictionPossible { .. }
+                | RedisStoreError::UnknownPolicy(_)
+                | RedisStoreError::NotReplicated { .. }
         ) {
             return;
         }
         let mut conn = self.lock_conn();
-        if generation.is_none() || conn.as_ref().map(|(g, _)| *g) == generation {
+        if serial.is_none() || conn.as_ref().map(|(s, _)| *s) == serial {
             *conn = None;
         }
     }
@@ -456,34 +409,6 @@ impl From<Unfit> for RedisStoreError {
     }
 }
 
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(conn) => conn.req_packed_command(cmd),
-            Conn::Cluster(conn) => conn.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(conn) => conn.req_packed_commands(cmd, offset, count),
-            Conn::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(conn) => conn.get_db(),
-            Conn::Cluster(conn) => conn.get_db(),
-        }
-    }
-}
-
 impl fmt::Debug for RedisNonceStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The client holds the URL, which may hold a password: not printed.
@@ -495,21 +420,18 @@ impl fmt::Debug for RedisNonceStore {
     }
 }
 
-impl fmt::Debug for RedisNonceStoreBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisNonceStoreBuilder")
-            .field("cluster", &matches!(self.target, Target::Cluster(_)))
-            .field("prefix", &String::from_utf8_lossy(&self.prefix))
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
 impl NonceStore for RedisNonceStore {
     type Error = RedisStoreError;
 
+    /// A random tag's generation, as last learned from Redis.
     fn epoch(&self) -> NonceEpoch {
-        self.inner.epoch
+        self.inner.generations.current()
+    }
+
+    /// Every epoch reaches the script, which checks it against the generation marker
+    /// atomically with the window.
+    fn accepts_epoch(&self, _epoch: NonceEpoch) -> bool {
+        true
     }
 
     fn record_use(
@@ -525,17 +447,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_the_prefix_and_the_id_in_base64url() {
+    fn keys_are_the_prefix_the_tag_and_the_id_in_base64url() {
         let store = RedisNonceStore::from_url("redis://127.0.0.1:1/")
             .unwrap()
             .prefix("p:")
             .build();
-        let key = store.key_of(&super::super::NonceId::from_bytes([0xff; 16]));
-        assert_eq!(key, b"p:_____________________w");
+        let id = super::super::NonceId::from_bytes([0xff; 16]);
+        let key = store.key_of(&id, store.epoch()).unwrap();
+        assert_eq!(key, b"p:{0}_____________________w");
+        assert_eq!(store.inner.tags[0].1, b"p:{0}generation");
         assert_eq!(
-            store.epoch(),
-            NonceEpoch::from_label(b"p:"),
-            "the epoch names the prefix"
+            store.key_of(&id, NonceEpoch::from_u32(1 << 28)),
+            None,
+            "one tag on a single node"
         );
     }
 }

@@ -1,8 +1,22 @@
+-- KEYS[1]: the nonce's window; KEYS[2]: the generation marker of its hash tag (one slot).
+-- ARGV[1], ARGV[2]: nc, high and low 32 bits; ARGV[3]: the TTL of a new window in ms;
+-- ARGV[4]: the generation the nonce carries; ARGV[5]: a fresh generation, for a missing
+-- marker. Returns 0 accepted, 1 replayed, 2 below the window, or minus the marker's
+-- generation when the nonce carries another one (its window may have been lost).
+-- The marker is read when the window is missing: a window is created only under its
+-- nonce's generation, after the marker, and Redis never loses a marker and keeps what
+-- was written after it (a restart, a flush or a failover loses a suffix of the writes or
+-- all of them), so a window that exists proves its nonce's generation still holds.
 local v = redis.call('GET', KEYS[1])
 local nc_hi, nc_lo = tonumber(ARGV[1]), tonumber(ARGV[2])
 local word = 4294967296
 if not v then
-  if ARGV[4] ~= '1' then return 3 end
+  local g = redis.call('GET', KEYS[2])
+  if not g then
+    redis.call('SET', KEYS[2], ARGV[5])
+    return -tonumber(ARGV[5])
+  end
+  if g ~= ARGV[4] then return -tonumber(g) end
   redis.call('SET', KEYS[1], struct.pack('>I4I4I4I4', nc_hi, nc_lo, 0, 1), 'PX', ARGV[3])
   return 0
 end
