@@ -104,6 +104,8 @@ mod layer;
 mod mode;
 mod nonce;
 mod prefix;
+#[cfg(feature = "redis")]
+mod redis_conn;
 mod rejection;
 mod service;
 mod throttle;

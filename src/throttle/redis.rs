@@ -8,10 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::{ClusterClient, ClusterConfig};
-use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::cluster::ClusterClient;
 use sha2::{Digest as _, Sha256};
 
 use super::record::RESERVATION_SECS;
@@ -19,6 +16,7 @@ use super::{
     Admission, AttemptOutcome, FailureKey, FailureLimit, FailureStore, NewLocks, ThrottleConfig,
 };
 use crate::clock::unix_secs;
+use crate::redis_conn::{Conn, Target};
 
 /// The whole decision, atomic on the server: see the script's header.
 const SCRIPT: &str = include_str!("throttle.lua");
@@ -96,18 +94,6 @@ pub struct RedisFailureStoreBuilder {
     target: Target,
     prefix: Vec<u8>,
     timeout: Duration,
-}
-
-enum Target {
-    Single(redis::Client),
-    Cluster(ClusterClient),
-}
-
-/// A live connection: both kinds reconnect by themselves after I/O errors.
-#[derive(Clone)]
-enum Conn {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
 }
 
 struct Inner {
@@ -270,25 +256,7 @@ impl Inner {
     }
 
     async fn connect(&self) -> Result<Conn, RedisThrottleError> {
-        Ok(match &self.target {
-            Target::Single(client) => {
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(self.timeout))
-                    .set_response_timeout(Some(self.timeout))
-                    // Retrying is the next request's job: it has its own time bound.
-                    .set_number_of_retries(0);
-                Conn::Single(ConnectionManager::new_lazy_with_config(
-                    client.clone(),
-                    config,
-                )?)
-            }
-            Target::Cluster(client) => {
-                let config = ClusterConfig::new()
-                    .set_connection_timeout(self.timeout)
-                    .set_response_timeout(self.timeout);
-                Conn::Cluster(client.get_async_connection_with_config(config).await?)
-            }
-        })
+        Ok(self.target.connect(self.timeout).await?)
     }
 }
 
@@ -340,34 +308,6 @@ impl FailureStore for RedisFailureStore {
         let limits = ThrottleConfig::default();
         let reply = self.call(key, Op::Lock, &limits, now).await?;
         Ok((reply[0] > 0).then(|| Duration::from_secs(reply[0])))
-    }
-}
-
-impl ConnectionLike for Conn {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Conn::Single(conn) => conn.req_packed_command(cmd),
-            Conn::Cluster(conn) => conn.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Conn::Single(conn) => conn.req_packed_commands(cmd, offset, count),
-            Conn::Cluster(conn) => conn.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Conn::Single(conn) => conn.get_db(),
-            Conn::Cluster(conn) => conn.get_db(),
-        }
     }
 }
 
