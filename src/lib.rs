@@ -57,7 +57,7 @@
 //! | forged nonce, nonce of another client IP or algorithm, replayed `(nonce, nc)` | 401 + fresh challenge |
 //! | expired nonce with a correct response | 401 + challenge with `stale=true` |
 //! | a trusted proxy's forwarding header names no usable client | 400, plain-text reason |
-//! | client address (or address + username) over its failed-login limit ([`ThrottleConfig`]) | 429 + `Retry-After`, before any hashing or store lookup; only wrong passwords and unknown users count |
+//! | client address (or address + account) over its failed-login limit, or as many attempts as the limit allows being checked at once ([`ThrottleConfig`]) | 429 + `Retry-After`, before any hashing or credential lookup (with `userhash`, after mapping the hash to its account); only wrong passwords and unknown users count, and every spelling of one account shares its budget |
 //! | authenticated, but the route's [`AuthorizeLayer`] refuses the user | 403, no `WWW-Authenticate` |
 //! | credential or nonce store error, authorizer error, no client address at all | 500, logged |
 //! | a method listed in [`unauthenticated_methods`](DigestLayerBuilder::unauthenticated_methods) (off by default) | inner service, no user |
