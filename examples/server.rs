@@ -184,6 +184,16 @@ pub fn app(options: ServerOptions) -> Router {
             // Connects on first use: the server starts (and answers 500 to authenticated
             // requests) while Redis is down, and recovers when it appears.
             .build();
+            // Connect now, so the first nonces already carry Redis's generation (issued
+            // before, they would be answered stale once).
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let nonces = nonces.clone();
+                runtime.spawn(async move {
+                    if let Err(error) = nonces.connect().await {
+                        tracing::warn!(%error, "redis not reachable yet; connecting on first use");
+                    }
+                });
+            }
             // Failed logins count in the same Redis, so every instance shares one budget.
             let failures = if cluster {
                 RedisFailureStore::from_cluster_urls(nodes())

@@ -108,7 +108,7 @@ const OUTSIDE_THE_MATRIX: &[(&str, &str)] = &[
 
 #[tokio::test]
 async fn every_configuration_keeps_the_core_contract() {
-    let world = Arc::new(World::new());
+    let world = Arc::new(World::new().await);
     let mut broken = Vec::new();
     for row in MATRIX {
         // A task per row: a failed check is a panic, caught here so every row reports.
@@ -286,12 +286,15 @@ type Svc = tower::util::BoxCloneSyncService<Request<Full<Bytes>>, Response<Bytes
 
 /// What the rows share: one Redis server and one htdigest file.
 struct World {
-    redis: RedisServer,
+    /// The server behind `redis_store`, stopped when the test ends.
+    _redis: RedisServer,
+    /// Connected before the rows run, so its first nonces carry Redis's generation.
+    redis_store: RedisNonceStore,
     htdigest_dir: TempDir,
 }
 
 impl World {
-    fn new() -> Self {
+    async fn new() -> Self {
         let htdigest_dir = TempDir::new("contract-htdigest");
         // Apache's MD5 line and the crate's SHA-256 line, hashed here, not by the crate.
         let secret = format!("{USER}:{REALM}:{PASSWORD}");
@@ -299,8 +302,15 @@ impl World {
         let sha256 = h("SHA-256", secret.as_bytes());
         let text = format!("{USER}:{REALM}:{md5}\n#!SHA-256:{USER}:{REALM}:{sha256}:{md5}\n");
         std::fs::write(htdigest_dir.path().join("users"), text).unwrap();
+        let redis = RedisServer::start();
+        let redis_store = RedisNonceStore::from_url(&redis.url())
+            .unwrap()
+            .prefix(format!("contract{}:", rand::random::<u64>()))
+            .build();
+        redis_store.connect().await.unwrap();
         World {
-            redis: RedisServer::start(),
+            _redis: redis,
+            redis_store,
             htdigest_dir,
         }
     }
@@ -309,12 +319,9 @@ impl World {
         HtdigestFile::open(self.htdigest_dir.path().join("users"), REALM).unwrap()
     }
 
-    /// A store on the shared server, under a prefix of its own.
+    /// The store on the shared server, under a prefix of its own.
     fn redis_store(&self) -> RedisNonceStore {
-        RedisNonceStore::from_url(&self.redis.url())
-            .unwrap()
-            .prefix(format!("contract{}:", rand::random::<u64>()))
-            .build()
+        self.redis_store.clone()
     }
 }
 

@@ -229,6 +229,23 @@ impl RedisNonceStore {
         RedisNonceStoreBuilder::new(Target::Cluster(client))
     }
 
+    /// Connects now and learns every generation marker, rather than on the first
+    /// request. Call it at startup: a store connects on first use otherwise, and the
+    /// nonces a layer issues before then carry no generation, so their first answers get
+    /// `stale=true` (the client retries with a fresh nonce, but a login takes one round
+    /// trip more). An error (Redis down) changes nothing: the store still connects on
+    /// first use.
+    ///
+    /// # Errors
+    /// When Redis cannot be reached within the store's [`timeout`](RedisNonceStoreBuilder::timeout).
+    pub async fn connect(&self) -> Result<(), RedisStoreError> {
+        let inner = &*self.inner;
+        tokio::time::timeout(inner.timeout, inner.connection())
+            .await
+            .unwrap_or(Err(RedisStoreError::Timeout(inner.timeout)))
+            .map(drop)
+    }
+
     /// The Redis key of the window of a nonce with id `id` and epoch `epoch`, for
     /// operators and tests; `None` for an epoch of another store's layout.
     pub fn key_of(&self, id: &super::NonceId, epoch: NonceEpoch) -> Option<Vec<u8>> {
