@@ -228,6 +228,9 @@ where
     let Some(throttle) = &config.throttle else {
         return check_admitted(shared, parts, answer, account, None, client, now).await;
     };
+    if throttle.is_proven(answer.raw_nonce(), &account.name, now) {
+        return check_proven(shared, parts, answer, account, client, now).await;
+    }
     // Every spelling of one account (userhash, username*, the plain name) shares one
     // budget; a name no account answers to counts under itself.
     let mut reservation = match throttle.reserve(client, &account.name, now).await {
@@ -254,6 +257,47 @@ where
         // the attempt taught nothing, and gives its room back.
         if let Err(error) = reservation.settle(AttemptOutcome::Void, now).await {
             store_failed(shared, "throttle", &error, client, now);
+        }
+    }
+    result
+}
+
+/// An answer to a nonce this process already accepted a correct answer to for this
+/// account (a logged-in client's next request): no reservation, so many such requests
+/// in flight at once are never refused for filling the throttle's room. A wrong password
+/// still counts, after the fact.
+async fn check_proven<C, N, R>(
+    shared: &Shared<C, N, R>,
+    parts: &http::request::Parts,
+    answer: crate::verify::Answer<'_>,
+    account: Account,
+    client: IpAddr,
+    now: std::time::SystemTime,
+) -> Result<Authenticated, Rejection>
+where
+    C: CredentialStore,
+    N: NonceStore,
+{
+    let name = account.name.clone();
+    let result = check_admitted(shared, parts, answer, account, None, client, now).await;
+    if let (Err(Rejection::BadCredentials), Some(throttle)) = (&result, &shared.config.throttle) {
+        match throttle.reserve(client, &name, now).await {
+            Ok(Ok(mut reservation)) => {
+                settle(
+                    shared,
+                    &mut reservation,
+                    AttemptOutcome::Failed,
+                    &name,
+                    client,
+                    now,
+                )
+                .await?;
+            }
+            Ok(Err(retry_after_secs)) => {
+                let rejection = Rejection::Throttled { retry_after_secs };
+                return Err(logged(rejection, client, &name));
+            }
+            Err(error) => return Err(store_failed(shared, "throttle", &error, client, now)),
         }
     }
     result
@@ -333,9 +377,13 @@ where
     let verified = verified.map_err(|rejection| logged(rejection, client, &username))?;
     let (use_, info) = conclude(config, &attempt, verified, client, now)
         .map_err(|rejection| logged(rejection, client, &username))?;
-    drop(attempt);
     match shared.nonces.record_use(use_).await {
-        Ok(NcCheck::Accepted) => {}
+        Ok(NcCheck::Accepted) => {
+            if let Some(throttle) = &config.throttle {
+                let nonce = attempt.answer.raw_nonce();
+                throttle.remember_proven(nonce, &username, config.lifetime_secs, now);
+            }
+        }
         Ok(NcCheck::Replayed) => return Err(logged(Rejection::Replay, client, &username)),
         // Below the window: a browser with more than 64 requests in flight on one nonce,
         // or a replay of an old count. Either way the request is refused; stale lets an

@@ -157,6 +157,11 @@ pub(crate) fn parse_answer<'a>(config: &Config, parts: &'a Parts) -> Result<Answ
 }
 
 impl<'a> Answer<'a> {
+    /// The nonce as sent.
+    pub(crate) fn raw_nonce(&self) -> &[u8] {
+        &self.raw_nonce
+    }
+
     /// Checks the nonce's MAC (in constant time): one we issued, to this client, for
     /// this algorithm.
     pub(crate) fn check_nonce(

@@ -842,3 +842,62 @@ async fn an_unknown_userhash_counts_and_answers_like_a_wrong_password() {
     assert_eq!(a.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(retry_after(&a), retry_after(&b));
 }
+
+/// Sends each header at once, all from `from`; returns the statuses in the same order.
+async fn headers_at_once(app: &App, from: SocketAddr, headers: Vec<String>) -> Vec<StatusCode> {
+    let mut running = tokio::task::JoinSet::new();
+    for (index, header) in headers.into_iter().enumerate() {
+        let service = app.service.clone();
+        let request = request_from(from, "GET", "/", Some(&header));
+        running.spawn(async move { (index, service.oneshot(request).await.unwrap().status()) });
+    }
+    let mut statuses = Vec::new();
+    while let Some(done) = running.join_next().await {
+        statuses.push(done.unwrap());
+    }
+    statuses.sort_by_key(|(index, _)| *index);
+    statuses.into_iter().map(|(_, status)| status).collect()
+}
+
+#[tokio::test]
+async fn a_logged_in_client_with_many_requests_in_flight_on_a_slow_store_is_never_refused() {
+    let app = app_with(|builder| builder); // 10 attempts in flight per address and user.
+    app.delay_ms.store(50, Ordering::SeqCst);
+    let me = client_addr();
+    let challenge = app.challenge(me).await;
+    let first = Answer::get("/").header(&challenge);
+    let login = app.send(request_from(me, "GET", "/", Some(&first))).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    // Forty requests at once on the accepted nonce, each waiting 50 ms on the store.
+    let headers = (2..42)
+        .map(|nc| Answer::get("/").nc(nc).header(&challenge))
+        .collect();
+    let statuses = headers_at_once(&app, me, headers).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_on_an_accepted_nonce_still_counts() {
+    let app = app_with(|builder| builder);
+    let me = client_addr();
+    let challenge = app.challenge(me).await;
+    let first = Answer::get("/").header(&challenge);
+    let login = app.send(request_from(me, "GET", "/", Some(&first))).await;
+    assert_eq!(login.status(), StatusCode::OK);
+    for nc in 2..12 {
+        let guess = Answer::get("/").nc(nc).password("wrong").header(&challenge);
+        let response = app.send(request_from(me, "GET", "/", Some(&guess))).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "guess {nc}");
+    }
+    // Ten failures lock the user, on this nonce and on a fresh one.
+    let guess = Answer::get("/").nc(12).password("wrong").header(&challenge);
+    let response = app.send(request_from(me, "GET", "/", Some(&guess))).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        app.status(me, USER, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::proven::ProvenNonces;
 use super::{
     Admission, AttemptOutcome, FailureKey, FailureStore, MemoryFailureStore, NewLocks,
     ThrottleConfig,
@@ -85,6 +86,8 @@ impl<T: FailureStore> ErasedStore for T {
 pub(crate) struct Throttle {
     limits: ThrottleConfig,
     store: Backend,
+    /// Answers that skip the reservation (see [`ProvenNonces`]).
+    proven: Arc<ProvenNonces>,
 }
 
 #[derive(Clone)]
@@ -100,7 +103,28 @@ impl Throttle {
             Some(memory) => Backend::Memory(memory.clone()),
             None => Backend::Other(Arc::new(store)),
         };
-        Throttle { limits, store }
+        Throttle {
+            limits,
+            store,
+            proven: Arc::new(ProvenNonces::new()),
+        }
+    }
+
+    /// Whether this process accepted a correct answer to `nonce` for `account` before:
+    /// such an answer is no guess, and skips [`reserve`](Self::reserve).
+    pub(crate) fn is_proven(&self, nonce: &[u8], account: &str, now: SystemTime) -> bool {
+        self.proven.contains(nonce, account, now)
+    }
+
+    /// Remembers an accepted answer to `nonce` for `account`, for the nonce's lifetime.
+    pub(crate) fn remember_proven(
+        &self,
+        nonce: &[u8],
+        account: &str,
+        lifetime_secs: u64,
+        now: SystemTime,
+    ) {
+        self.proven.insert(nonce, account, lifetime_secs, now);
     }
 
     pub(crate) fn limits(&self) -> ThrottleConfig {
@@ -254,6 +278,6 @@ impl fmt::Debug for Throttle {
         f.debug_struct("Throttle")
             .field("limits", &self.limits)
             .field("store", store)
-            .finish()
+            .finish_non_exhaustive()
     }
 }

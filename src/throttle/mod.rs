@@ -7,6 +7,7 @@
 
 mod handle;
 mod memory;
+mod proven;
 mod record;
 #[cfg(feature = "redis")]
 mod redis;
