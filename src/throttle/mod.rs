@@ -12,7 +12,9 @@ mod record;
 #[cfg(feature = "redis")]
 mod redis;
 
-pub(crate) use handle::{Reservation, StoreError, Throttle};
+#[cfg(feature = "auth-int")]
+pub(crate) use handle::StoreError;
+pub(crate) use handle::{Reservation, Throttle};
 pub use memory::MemoryFailureStore;
 pub use record::{Admission, FailureLimit, FailureRecord};
 #[cfg(feature = "redis")]
