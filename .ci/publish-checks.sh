@@ -1,19 +1,14 @@
 #!/usr/bin/env bash
-# What crates.io, docs.rs and a user on the oldest supported Rust see: the MSRV build, the
-# docs as docs.rs builds them, and the package as `cargo publish` would upload it, tested
-# from its own unpacked tarball. Called by .ci/run; runs on its own too.
+# What crates.io and docs.rs see: the docs as docs.rs builds them, and the package as
+# `cargo publish` would upload it, tested from its own unpacked tarball. (.ci/run checks
+# the MSRV.) Not yet called by .ci/run: the package is still over its size goal.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # A target directory of its own: other toolchains and the unpacked package must not
 # invalidate the main build's cache.
 export CARGO_TARGET_DIR="${PUBLISH_CHECKS_TARGET:-$PWD/target/publish-checks}"
-msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 max_package_kib=150
-
-echo "== MSRV: Rust $msrv"
-rustup toolchain install "$msrv" --profile minimal --no-self-update
-cargo "+$msrv" check -p tower-digest-auth --all-features --lib --bins
 
 echo "== docs as docs.rs builds them (nightly, --cfg docsrs, every feature)"
 rustup toolchain install nightly --profile minimal --no-self-update
