@@ -502,7 +502,7 @@ mod tests {
         ])
     }
 
-    /// (algorithm, response, rspauth) from RFC 7616 section 3.9.1 and DESIGN.md section 7.
+    /// (algorithm, response, rspauth) from RFC 7616 section 3.9.1 and the test vectors computed from it.
     #[test]
     fn kd_prefix_is_the_same_gathered_or_part_by_part() {
         // Around the gather buffer's size: a cnonce that fits and ones that do not.

@@ -58,7 +58,7 @@ pub(crate) struct Attempt<'a> {
 }
 
 /// Everything that can be checked from the request alone without hashing, in the order
-/// DESIGN.md's table implies: format (400) before the nonce (401, [`Answer::check_nonce`]).
+/// the crate's behaviour table implies: format (400) before the nonce (401, [`Answer::check_nonce`]).
 pub(crate) fn parse_answer<'a>(config: &Config, parts: &'a Parts) -> Result<Answer<'a>, Rejection> {
     let mut headers = parts
         .headers

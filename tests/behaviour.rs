@@ -1,4 +1,4 @@
-//! Every row of DESIGN.md's behaviour table, driven through the service with `oneshot`.
+//! Every row of the behaviour table (the crate docs' "What a request gets"), driven through the service with `oneshot`.
 
 #![allow(missing_docs)]
 
