@@ -7,7 +7,7 @@
 # With REDIS=1 also the example server on the Redis nonce store (SHA-256, REDIS_URL to a private
 # redis-server on loopback), compared with the memory store's SHA-256 run of the same round.
 #
-# The matched method (issue 10, DESIGN.md section 8): server CPU per request depends on the pace,
+# The matched method (issue 10; measuring at a matched pace): server CPU per request depends on the pace,
 # so an open route is compared with a protected one only at the same pace and with the same
 # request bytes. The servers run pinned to one core (SERVER_CPU) and the load generator to the
 # other (CLIENT_CPU); each open route is loaded with `loadgen --decoy-from` its protected twin:

@@ -233,15 +233,7 @@ where
     }
     // Every spelling of one account (userhash, username*, the plain name) shares one
     // budget; a name no account answers to counts under itself.
-    let mut reservation = match throttle.reserve(client, &account.name, now).await {
-        Ok(Ok(reservation)) => reservation,
-        Ok(Err(retry_after_secs)) => {
-            let rejection = Rejection::Throttled { retry_after_secs };
-            log_rejection(rejection, client, Some(&account.name));
-            return Err(rejection);
-        }
-        Err(error) => return Err(store_failed(shared, "throttle", &error, client, now)),
-    };
+    let mut reservation = admit(shared, throttle, client, &account.name, now).await?;
     let result = check_admitted(
         shared,
         parts,
@@ -281,26 +273,37 @@ where
     let name = account.name.clone();
     let result = check_admitted(shared, parts, answer, account, None, client, now).await;
     if let (Err(Rejection::BadCredentials), Some(throttle)) = (&result, &shared.config.throttle) {
-        match throttle.reserve(client, &name, now).await {
-            Ok(Ok(mut reservation)) => {
-                settle(
-                    shared,
-                    &mut reservation,
-                    AttemptOutcome::Failed,
-                    &name,
-                    client,
-                    now,
-                )
-                .await?;
-            }
-            Ok(Err(retry_after_secs)) => {
-                let rejection = Rejection::Throttled { retry_after_secs };
-                return Err(logged(rejection, client, &name));
-            }
-            Err(error) => return Err(store_failed(shared, "throttle", &error, client, now)),
-        }
+        let mut reservation = admit(shared, throttle, client, &name, now).await?;
+        settle(
+            shared,
+            &mut reservation,
+            AttemptOutcome::Failed,
+            &name,
+            client,
+            now,
+        )
+        .await?;
     }
     result
+}
+
+/// Admits an attempt by `account` from `client`, or answers why not: a 429 (logged) while
+/// the throttle refuses, a 500 when its store fails.
+async fn admit<C, N, R>(
+    shared: &Shared<C, N, R>,
+    throttle: &crate::throttle::Throttle,
+    client: IpAddr,
+    account: &str,
+    now: std::time::SystemTime,
+) -> Result<Reservation, Rejection> {
+    match throttle.reserve(client, account, now).await {
+        Ok(Ok(reservation)) => Ok(reservation),
+        Ok(Err(retry_after_secs)) => {
+            let rejection = Rejection::Throttled { retry_after_secs };
+            Err(logged(rejection, client, account))
+        }
+        Err(error) => Err(store_failed(shared, "throttle", &error, client, now)),
+    }
 }
 
 /// The account an answer names: with `userhash`, mapped back through the credential
