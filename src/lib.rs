@@ -11,35 +11,25 @@
 // feature is labelled with the feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-#[cfg_attr(feature = "auth-int", doc = include_str!("docs/auth_int.md"))]
 mod auth_int;
-#[doc = include_str!("docs/authorization.md")]
 pub mod authorize;
 mod challenge;
-#[doc = include_str!("docs/reverse_proxy.md")]
 mod client_ip;
 mod client_order;
 mod clock;
 mod config;
-#[doc = include_str!("docs/database.md")]
-#[doc = include_str!("docs/userhash.md")]
-#[cfg_attr(feature = "cache", doc = include_str!("docs/caching.md"))]
-#[cfg_attr(feature = "htdigest", doc = include_str!("docs/htdigest.md"))]
 mod credentials;
 mod future;
 mod hash;
 mod header;
 mod layer;
 mod mode;
-#[doc = include_str!("docs/several_instances.md")]
 mod nonce;
 mod prefix;
 #[cfg(feature = "redis")]
 mod redis_conn;
-#[doc = include_str!("docs/rejections.md")]
 mod rejection;
 mod service;
-#[doc = include_str!("docs/throttling.md")]
 mod throttle;
 mod user;
 mod userhash;
