@@ -1,3 +1,4 @@
+#![doc = include_str!("docs/reverse_proxy.md")]
 //! Which address a request comes from: nonces are bound to it.
 
 use std::net::{IpAddr, SocketAddr};

@@ -1,90 +1,11 @@
-//! HTTP Digest Access Authentication ([RFC 7616], and [RFC 2617] clients) as Tower
-//! middleware, for axum, hyper or any `tower::Service` over `http` types.
-//!
-//! The password never crosses the wire: the client proves it knows it by hashing it with a
-//! server nonce, the request method and URI. Each nonce is bound to the client's IP and
-//! each `(nonce, nc)` is accepted once, so a captured request cannot be replayed or
-//! pointed at another URI, and `Authentication-Info` lets the client verify the server.
-//!
-//! [RFC 7616]: https://www.rfc-editor.org/rfc/rfc7616
-//! [RFC 2617]: https://www.rfc-editor.org/rfc/rfc2617
-//!
-//! # Example
-//!
-//! The README's quick start (`Cargo.toml`: this crate, `axum`, `tokio` with `macros`,
-//! `rt-multi-thread` and `net`, and `tracing-subscriber`):
-//!
-//! ```no_run
-//! use std::net::SocketAddr;
-//!
-//! use axum::{Router, routing::get};
-//! use tower_digest_auth::{AuthenticatedUser, DigestLayer, MemoryCredentials};
-//!
-//! async fn whoami(user: AuthenticatedUser) -> String {
-//!     format!("hello, {}", user.username())
-//! }
-//!
-//! #[tokio::main]
-//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//!     // The layer says why it refuses a request (and how to fix a set-up mistake) in the log.
-//!     tracing_subscriber::fmt::init();
-//!
-//!     let realm = "http-auth@example.org";
-//!     // Hashes each password at once and keeps only HA1s.
-//!     let users = MemoryCredentials::new(realm, [("Mufasa", "Circle of Life")]);
-//!     let app = Router::new()
-//!         .route("/whoami", get(whoami))
-//!         // route_layer: only the routes above are protected, so unknown paths stay 404 and
-//!         // the public routes below need no login.
-//!         .route_layer(DigestLayer::builder(realm, users).build()?)
-//!         .route("/", get(|| async { "public" }));
-//!
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//!     // Nonces are bound to the client's address: serve with connect info (forgetting it
-//!     // answers 500 to every request, and the log says so).
-//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
-//!     Ok(())
-//! }
-//! ```
-//!
-//! # What a request gets
-//!
-//! | request | answer |
-//! |---|---|
-//! | no `Authorization`, or another scheme | 401 with one `WWW-Authenticate: Digest` line per algorithm, ordered for the client ([`ChallengeOrder`]) |
-//! | unparsable header, duplicate or missing parameter, `qop` other than `auth`, algorithm not offered, foreign `realm` or `opaque`, `uri` not the request target | 400, plain-text reason |
-//! | wrong password or unknown user (indistinguishable) | 401 + fresh challenge |
-//! | forged nonce, nonce of another client IP or algorithm, replayed `(nonce, nc)` | 401 + fresh challenge |
-//! | expired nonce with a correct response | 401 + challenge with `stale=true` |
-//! | a trusted proxy's forwarding header names no usable client | 400, plain-text reason |
-//! | client address (or address + account) over its failed-login limit, or as many attempts as the limit allows being checked at once ([`ThrottleConfig`]) | 429 + `Retry-After`, before any hashing or credential lookup (with `userhash`, after mapping the hash to its account); only wrong passwords and unknown users count, and every spelling of one account shares its budget |
-//! | authenticated, but the route's [`AuthorizeLayer`] refuses the user | 403, no `WWW-Authenticate` |
-//! | credential or nonce store error, authorizer error, no client address at all | 500, logged |
-//! | a method listed in [`unauthenticated_methods`](DigestLayerBuilder::unauthenticated_methods) (off by default) | inner service, no user |
-//! | `qop=auth-int` body over the limit (`build_auth_int`, feature `auth-int`, only) | 413 |
-//! | `qop=auth-int` from a locked-out client, or with a forged or expired nonce | 429, 401, 401 with `stale=true`, before the body is read |
-//! | `qop=auth-int` body not in within the body timeout (`AuthIntLayer::body_timeout`, 30 s by default) | 408 |
-//! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
-//! | any of these in proxy mode ([`AuthMode::Proxy`]) | 407 + `Proxy-Authenticate` for 401 + `WWW-Authenticate`; credentials from `Proxy-Authorization`, removed before the request goes on; `Proxy-Authentication-Info` on success |
-//!
-//! # Deployment caveats
-//!
-//! - Use TLS. Digest hides the password, not the traffic, and MD5 survives only for old
-//!   clients: offer SHA-256 first (the default).
-//! - The client address must reach the layer: `ConnectInfo<SocketAddr>` with axum,
-//!   [`PeerAddr`] otherwise. Behind a reverse proxy, list it with
-//!   [`ClientIpSource::XForwardedFor`] (or [`ClientIpSource::Forwarded`], whichever header
-//!   the proxy writes), or every client shares the proxy's address.
-//!   Without an address the layer refuses every request (500) rather than issue nonces
-//!   valid from anywhere. With the proxy's address for everyone, one client's failed
-//!   logins would lock out all of them ([`ThrottleConfig`]).
-//! - Several instances must share a [`NonceKey`] and a [`NonceStore`] to accept each
-//!   other's nonces (`RedisNonceStore`, feature `redis`, on one Redis node or a Cluster),
-//!   and a [`FailureStore`] to count failed logins together.
-//! - Behind a reverse proxy that strips a path prefix, clients sign the outside path: set
-//!   [`DigestLayerBuilder::external_prefix`] (or
-//!   [`forwarded_prefix`](DigestLayerBuilder::forwarded_prefix)), or every login is a 400.
-
+#![doc = include_str!("docs/overview.md")]
+#![doc = include_str!("docs/behaviour.md")]
+#![doc = include_str!("docs/configuration.md")]
+#![doc = include_str!("docs/security.md")]
+#![doc = include_str!("docs/proxy_auth.md")]
+#![doc = include_str!("docs/tls.md")]
+#![doc = include_str!("docs/webdav.md")]
+#![doc = include_str!("docs/client_compatibility.md")]
 // On docs.rs (which builds with `--cfg docsrs`, see Cargo.toml), each item behind a cargo
 // feature is labelled with the feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -1,3 +1,4 @@
+#![doc = include_str!("docs/rejections.md")]
 //! Why a request was not let through, and the response that says so.
 
 use http::request::Parts;

@@ -1,3 +1,4 @@
+#![cfg_attr(feature = "auth-int", doc = include_str!("../docs/auth_int.md"))]
 //! `qop=auth-int` (RFC 7616 section 3.4.3): the client's answer covers the request body,
 //! and `rspauth` covers the response body.
 //!

@@ -1,3 +1,4 @@
+#![doc = include_str!("../docs/authorization.md")]
 //! Authorization after authentication: which authenticated users may use a route.
 //!
 //! [`DigestLayer`](crate::DigestLayer) answers *who* the client is; an [`AuthorizeLayer`]

@@ -1,3 +1,7 @@
+#![doc = include_str!("../docs/database.md")]
+#![doc = include_str!("../docs/userhash.md")]
+#![cfg_attr(feature = "cache", doc = include_str!("../docs/caching.md"))]
+#![cfg_attr(feature = "htdigest", doc = include_str!("../docs/htdigest.md"))]
 //! Where users' secrets come from: the [`CredentialStore`] trait, the [`Ha1`] and
 //! [`Credential`] it returns, and [`MemoryCredentials`], an in-memory store.
 //!

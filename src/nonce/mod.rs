@@ -1,3 +1,4 @@
+#![doc = include_str!("../docs/several_instances.md")]
 //! Nonces: stateless to issue and to check, stateful only once a response has verified.
 //!
 //! A nonce is `base64url(key id, algorithm, issue time, store epoch, 96 random bits, tag,

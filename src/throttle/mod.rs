@@ -1,3 +1,4 @@
+#![doc = include_str!("../docs/throttling.md")]
 //! Throttling of failed logins: the limits ([`ThrottleConfig`]), the rules per key
 //! ([`FailureRecord`]), where counts live ([`FailureStore`], [`MemoryFailureStore`], and
 //! `RedisFailureStore` with the `redis` feature), and the layer's handle on them
