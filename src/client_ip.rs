@@ -1,4 +1,22 @@
-//! Which address a request comes from: nonces are bound to it.
+//! Which address a request comes from: nonces are bound to it, and failed logins are
+//! counted per address. [`ClientIpSource`] says where to read it (the connection, or a
+//! trusted proxy's forwarding header), [`IpRange`] names trusted proxies, and [`PeerAddr`]
+//! carries the connection's address for servers that are not axum.
+//!
+//! ```
+//! use tower_digest_auth::client_ip::{ClientIpSource, IpRange};
+//! use tower_digest_auth::{DigestLayer, MemoryCredentials};
+//!
+//! // Behind a reverse proxy on 10.0.0.0/8 that appends to X-Forwarded-For.
+//! let proxies: IpRange = "10.0.0.0/8".parse()?;
+//! assert!(proxies.contains("10.1.2.3".parse()?));
+//! let users = MemoryCredentials::new("api@example.org", [("alice", "secret")]);
+//! let layer = DigestLayer::builder("api@example.org", users)
+//!     .client_ip(ClientIpSource::XForwardedFor(vec![proxies]))
+//!     .build()?;
+//! # let _ = layer;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::net::{IpAddr, SocketAddr};
 

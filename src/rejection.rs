@@ -1,4 +1,18 @@
-//! Why a request was not let through, and the response that says so.
+//! Why a request was not let through ([`Rejection`]), and the response that says so
+//! ([`RejectionResponse`]: [`PlainTextRejection`] by default, or any function of the
+//! rejection and the request head, set with
+//! [`DigestLayerBuilder::rejection_response`](crate::DigestLayerBuilder::rejection_response)).
+//!
+//! ```
+//! use http::StatusCode;
+//! use tower_digest_auth::rejection::{PlainTextRejection, Rejection, RejectionResponse};
+//!
+//! let (head, ()) = http::Request::new(()).into_parts();
+//! let response: http::Response<String> =
+//!     PlainTextRejection.response(&Rejection::UnsupportedQop, &head);
+//! assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+//! assert_eq!(response.body(), Rejection::UnsupportedQop.public_message());
+//! ```
 
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};

@@ -56,7 +56,7 @@ use std::future::{Future, ready};
 use std::sync::Arc;
 
 pub use permissions::{MemoryPermissions, Permissions};
-pub use service::{Authorize, AuthorizeLayer, ResponseFuture};
+pub use service::{Authorize, AuthorizeLayer, AuthorizeFuture};
 
 use crate::user::AuthenticatedUser;
 

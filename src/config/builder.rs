@@ -14,7 +14,7 @@ use super::{
     quote_escape,
 };
 use crate::client_ip::ClientIpSource;
-use crate::client_order::ChallengeOrder;
+use crate::challenge::ChallengeOrder;
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::CredentialStore;
 use crate::hash::{Algorithm, HashFunction};

@@ -1,8 +1,8 @@
 //! [`HtdigestFile`]: a [`CredentialStore`] over an Apache htdigest file, reloaded when
 //! the file changes.
 //!
-//! The format and its parser live in [`parse`] (pure, no I/O); which directories are
-//! watched is decided in [`watch`]; this module reads the file, watches and swaps the
+//! The format and its parser live in `parse` (pure, no I/O); which directories are
+//! watched is decided in `watch`; this module reads the file, watches and swaps the
 //! parsed users in.
 
 mod parse;
@@ -105,6 +105,7 @@ pub enum HtdigestError {
     InvalidRealm(String),
     /// The file could not be read (missing, no permission, ...).
     #[error("htdigest file {}: {source}", path.display())]
+    #[non_exhaustive]
     Read {
         /// The file.
         path: PathBuf,
@@ -113,6 +114,7 @@ pub enum HtdigestError {
     },
     /// Some lines are bad; none of the file was taken.
     #[error("htdigest file {}: {source}", path.display())]
+    #[non_exhaustive]
     Parse {
         /// The file.
         path: PathBuf,
@@ -126,6 +128,7 @@ pub enum HtdigestError {
          the {kept} users loaded before stay (a `#!no-users` line empties it on purpose)",
         path.display()
     )]
+    #[non_exhaustive]
     NoUsers {
         /// The file.
         path: PathBuf,
@@ -136,6 +139,7 @@ pub enum HtdigestError {
     },
     /// The directory could not be watched.
     #[error("cannot watch {}: {source}", dir.display())]
+    #[non_exhaustive]
     Watch {
         /// The directory of the file.
         dir: PathBuf,

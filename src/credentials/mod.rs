@@ -4,9 +4,26 @@
 //! Digest never needs the password itself, only `HA1 = H(username:realm:password)`, so a
 //! store keeps HA1s computed at registration time and plain-text passwords are never
 //! stored by anything in this crate.
+//!
+//! Submodules: `htdigest` (feature `htdigest`), a store over an Apache htdigest file;
+//! `cached` (feature `cache`), a cache in front of a slow store.
+//!
+//! ```
+//! use tower_digest_auth::algorithm::HashFunction;
+//! use tower_digest_auth::credentials::{Ha1, MemoryCredentials, userhash};
+//!
+//! let realm = "api@example.org";
+//! // Kept at registration time, in place of the password:
+//! let ha1 = Ha1::from_password(HashFunction::Sha256, "alice", realm, "secret");
+//! let users = MemoryCredentials::new(realm, [("bob", "hunter2")]);
+//! # let _ = (ha1, users);
+//! // What a client sends with `userhash=true` in place of the name.
+//! assert_eq!(userhash(HashFunction::Sha256, "alice", realm).len(), 64);
+//! ```
 
 #[cfg(feature = "htdigest")]
-pub(crate) mod htdigest;
+#[cfg_attr(docsrs, doc(cfg(feature = "htdigest")))]
+pub mod htdigest;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -19,12 +36,10 @@ use crate::hash::{HashFunction, HexDigest, RawDigest};
 use crate::user::{Roles, UserData};
 
 #[cfg(feature = "cache")]
-mod cached;
-#[cfg(feature = "cache")]
-pub use cached::{
-    CachedCredentials, CachedCredentialsBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL,
-    MAX_CACHE_TTL, MAX_CACHED_NAME_LEN,
-};
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+pub mod cached;
+
+pub use crate::userhash::userhash;
 
 /// `HA1 = H(username ":" realm ":" password)` for one hash function, the secret a
 /// [`CredentialStore`] hands out.

@@ -336,12 +336,31 @@ impl fmt::Display for LineProblem {
 }
 
 /// One bad line: its number (from 1) and what is wrong with it.
+///
+/// `#[non_exhaustive]`: read its fields, build one with [`LineError::new`] (to compare
+/// with [`HtdigestParseError::lines`] in a test, say).
+///
+/// ```
+/// use tower_digest_auth::credentials::htdigest::{LineError, LineProblem};
+///
+/// let error = LineError::new(3, LineProblem::EmptyUsername);
+/// assert_eq!((error.line, error.problem), (3, LineProblem::EmptyUsername));
+/// assert_eq!(error.to_string(), "line 3: empty username");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LineError {
     /// The line number, counting from 1.
     pub line: usize,
     /// What is wrong.
     pub problem: LineProblem,
+}
+
+impl LineError {
+    /// The error for line `line` (counting from 1).
+    pub const fn new(line: usize, problem: LineProblem) -> Self {
+        LineError { line, problem }
+    }
 }
 
 impl fmt::Display for LineError {
