@@ -44,7 +44,7 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_digest_auth::{Clock, ManualClock};
+/// use tower_digest_auth::clock::{Clock, ManualClock};
 ///
 /// let clock = ManualClock::new();
 /// let before = clock.now();

@@ -43,7 +43,8 @@ impl<A, R> AuthorizeLayer<A, R> {
     ///
     /// ```
     /// use http::{Response, StatusCode};
-    /// use tower_digest_auth::{AuthorizeLayer, Rejection};
+    /// use tower_digest_auth::authorize::AuthorizeLayer;
+    /// use tower_digest_auth::rejection::Rejection;
     ///
     /// let layer = AuthorizeLayer::role("admin").rejection_response(|rejection: &Rejection, _: &http::request::Parts| {
     ///     let body = match rejection.status() {

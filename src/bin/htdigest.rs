@@ -1,5 +1,5 @@
 //! `tower-htdigest`: manages htdigest files, like Apache's `htdigest`, for
-//! `tower_digest_auth::HtdigestFile`.
+//! `tower_digest_auth::credentials::htdigest::HtdigestFile`.
 //!
 //! It reads and writes Apache's format (`user:realm:MD5-HA1` lines), so it works on files
 //! Apache's `htdigest` wrote and Apache reads the files it writes. Next to each MD5 line
@@ -19,7 +19,9 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use tower_digest_auth::{Ha1, HashFunction, HtdigestUsers};
+use tower_digest_auth::Ha1;
+use tower_digest_auth::algorithm::HashFunction;
+use tower_digest_auth::credentials::htdigest::HtdigestUsers;
 
 const USAGE: &str = "\
 tower-htdigest: manage htdigest files (Apache's format) for tower-digest-auth

@@ -56,7 +56,8 @@ use crate::hash::HashFunction;
 /// Clones share the users and the watcher, which stops when the last clone is dropped.
 ///
 /// ```no_run
-/// use tower_digest_auth::{DigestLayer, HtdigestFile};
+/// use tower_digest_auth::DigestLayer;
+/// use tower_digest_auth::credentials::htdigest::HtdigestFile;
 ///
 /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let realm = "http-auth@example.org";

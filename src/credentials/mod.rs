@@ -48,7 +48,8 @@ pub use crate::userhash::userhash;
 /// password: its `Debug` output is redacted and it is never logged.
 ///
 /// ```
-/// use tower_digest_auth::{Ha1, HashFunction};
+/// use tower_digest_auth::Ha1;
+/// use tower_digest_auth::algorithm::HashFunction;
 ///
 /// let ha1 = Ha1::from_password(HashFunction::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life");
 /// assert_eq!(ha1.expose_hex(), "939e7578ed9e3c518a452acee763bce9");
@@ -114,7 +115,8 @@ pub struct InvalidHa1 {
 /// The roles and data end up in [`AuthenticatedUser`](crate::AuthenticatedUser).
 ///
 /// ```
-/// use tower_digest_auth::{Credential, Ha1, HashFunction};
+/// use tower_digest_auth::{Credential, Ha1};
+/// use tower_digest_auth::algorithm::HashFunction;
 ///
 /// #[derive(Debug)]
 /// struct Account { id: u64 }
@@ -197,7 +199,8 @@ impl fmt::Debug for Credential {
 /// ```
 /// use std::collections::HashMap;
 /// use std::convert::Infallible;
-/// use tower_digest_auth::{CredentialStore, Ha1, HashFunction};
+/// use tower_digest_auth::{CredentialStore, Ha1};
+/// use tower_digest_auth::algorithm::HashFunction;
 ///
 /// /// Users registered with a SHA-256 HA1 only.
 /// struct Users(HashMap<String, Ha1>);
@@ -219,7 +222,8 @@ impl fmt::Debug for Credential {
 /// Errors can be `anyhow::Error` (or any error that boxes):
 ///
 /// ```
-/// use tower_digest_auth::{CredentialStore, DigestLayer, Ha1, HashFunction};
+/// use tower_digest_auth::{CredentialStore, DigestLayer, Ha1};
+/// use tower_digest_auth::algorithm::HashFunction;
 ///
 /// struct Db;
 ///
@@ -254,7 +258,7 @@ pub trait CredentialStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Ha1>, Self::Error>> + Send;
 
     /// The username whose `userhash` (`H(username:realm)` in lowercase hex, see
-    /// [`userhash`](crate::userhash())) is `userhash` for `hash`, for clients that send a
+    /// [`userhash`](crate::credentials::userhash())) is `userhash` for `hash`, for clients that send a
     /// hashed username when [`userhash`](crate::DigestLayerBuilder::userhash) is on.
     ///
     /// The default knows no hash, so it fails closed: every hashed login is answered like
@@ -268,7 +272,9 @@ pub trait CredentialStore: Send + Sync + 'static {
     ///
     /// ```
     /// use std::convert::Infallible;
-    /// use tower_digest_auth::{CredentialStore, Ha1, HashFunction, userhash};
+    /// use tower_digest_auth::{CredentialStore, Ha1};
+    /// use tower_digest_auth::algorithm::HashFunction;
+    /// use tower_digest_auth::credentials::userhash;
     ///
     /// struct OneUser { ha1: Ha1, sha256_userhash: String }
     ///

@@ -102,7 +102,12 @@ mod tests {
         let lower: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let upper = lower.to_ascii_uppercase();
         let expected = fingerprint(&NonceKey::from_bytes(3, &bytes).unwrap());
-        for hex in [lower.clone(), upper, format!("  {lower}\n"), format!("{lower}\r\n")] {
+        for hex in [
+            lower.clone(),
+            upper,
+            format!("  {lower}\n"),
+            format!("{lower}\r\n"),
+        ] {
             let key = NonceKey::from_hex(3, &hex).unwrap();
             assert_eq!(key.id(), 3);
             assert_eq!(fingerprint(&key), expected, "{hex:?}");
@@ -119,13 +124,28 @@ mod tests {
     fn refusals_name_the_problem_without_the_secret() {
         let valid = "0123456789abcdef".repeat(4);
         let cases = [
-            (format!("{valid}g"), NonceKeyHexError::NotHex { position: 64 }),
-            (format!("0x{valid}"), NonceKeyHexError::NotHex { position: 1 }),
-            (format!("{} {}", &valid[..32], &valid[32..]), NonceKeyHexError::NotHex { position: 32 }),
+            (
+                format!("{valid}g"),
+                NonceKeyHexError::NotHex { position: 64 },
+            ),
+            (
+                format!("0x{valid}"),
+                NonceKeyHexError::NotHex { position: 1 },
+            ),
+            (
+                format!("{} {}", &valid[..32], &valid[32..]),
+                NonceKeyHexError::NotHex { position: 32 },
+            ),
             ("é".repeat(40), NonceKeyHexError::NotHex { position: 0 }),
-            (format!("{valid}a"), NonceKeyHexError::OddLength { digits: 65 }),
+            (
+                format!("{valid}a"),
+                NonceKeyHexError::OddLength { digits: 65 },
+            ),
             ("abc".to_owned(), NonceKeyHexError::OddLength { digits: 3 }),
-            (valid[..62].to_owned(), NonceKeyHexError::TooShort { digits: 62 }),
+            (
+                valid[..62].to_owned(),
+                NonceKeyHexError::TooShort { digits: 62 },
+            ),
             (String::new(), NonceKeyHexError::TooShort { digits: 0 }),
             ("\n".to_owned(), NonceKeyHexError::TooShort { digits: 0 }),
         ];

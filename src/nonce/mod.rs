@@ -309,6 +309,7 @@ impl NonceSigner {
     }
 
     /// [`check`](Self::check) without the cache: always the MAC (for benchmarks and tests).
+    #[cfg(test)]
     pub(crate) fn check_uncached(
         &self,
         nonce: &[u8],
@@ -371,7 +372,7 @@ fn ip_bytes(ip: IpAddr) -> [u8; 16] {
 /// Which replay state a nonce was issued against; see [`NonceStore::epoch`].
 ///
 /// ```
-/// use tower_digest_auth::NonceEpoch;
+/// use tower_digest_auth::nonce::NonceEpoch;
 ///
 /// // Every process naming the same shared state agrees; random epochs (almost) never do.
 /// assert_eq!(NonceEpoch::from_label(b"redis://cache/digest:"), NonceEpoch::from_label(b"redis://cache/digest:"));

@@ -75,7 +75,7 @@ use std::time::{Duration, SystemTime};
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_digest_auth::{FailureLimit, ThrottleConfig};
+/// use tower_digest_auth::throttle::{FailureLimit, ThrottleConfig};
 ///
 /// let defaults = ThrottleConfig::default();
 /// assert_eq!(defaults.address_and_user_limit(), ThrottleConfig::DEFAULT_PER_ADDRESS_AND_USER);
@@ -145,7 +145,7 @@ impl Default for ThrottleConfig {
 /// username, and the address alone.
 ///
 /// ```
-/// use tower_digest_auth::FailureKey;
+/// use tower_digest_auth::throttle::FailureKey;
 ///
 /// // IPv6 addresses count by their /64; IPv4-mapped ones as IPv4.
 /// let key = FailureKey::new("2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().unwrap(), "alice");
@@ -254,9 +254,8 @@ pub enum AttemptOutcome {
 /// use std::net::IpAddr;
 /// use std::sync::Mutex;
 /// use std::time::{Duration, SystemTime};
-/// use tower_digest_auth::{
-///     Admission, AttemptOutcome, FailureKey, FailureRecord, FailureStore, NewLocks,
-///     ThrottleConfig,
+/// use tower_digest_auth::throttle::{
+///     Admission, AttemptOutcome, FailureKey, FailureRecord, FailureStore, NewLocks, ThrottleConfig,
 /// };
 ///
 /// #[derive(Default)]
