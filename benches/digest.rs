@@ -62,7 +62,7 @@ use tower_digest_auth::nonce::{MemoryNonceStore, NcCheck, NonceId, NonceStore, N
 use tower_digest_auth::throttle::{
     AttemptOutcome, FailureKey, FailureStore, MemoryFailureStore, ThrottleConfig,
 };
-use tower_digest_auth::{Algorithm, DigestLayer, Ha1, MemoryCredentials, PeerAddr};
+use tower_digest_auth::{Algorithm, DigestLayer, MemoryCredentials, PeerAddr};
 
 use common::{Answer, Challenge, PASSWORD, REALM, USER};
 
