@@ -13,7 +13,9 @@
 //!
 //! let realm = "api@example.org";
 //! let users = MemoryCredentials::new(realm, [("alice", "secret")]);
-//! let layer: AuthIntLayer<MemoryCredentials> = DigestLayer::builder(realm, users).build_auth_int().unwrap();
+//! // Request bodies up to 64 KiB.
+//! let layer: AuthIntLayer<MemoryCredentials> =
+//!     DigestLayer::builder(realm, users).build_auth_int(64 * 1024).unwrap();
 //! # let _ = layer;
 //! ```
 
