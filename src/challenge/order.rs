@@ -370,7 +370,9 @@ mod tests {
         let product = |agent: &[u8]| order.rule_for(agent).map(|rule| rule.product.clone());
         assert_eq!(product(b"legacy-sync/1.0").as_deref(), Some("legacy-sync"));
         assert_eq!(
-            order.rule_for(b"python-requests/2.32.3").map(ClientRule::arrangement),
+            order
+                .rule_for(b"python-requests/2.32.3")
+                .map(ClientRule::arrangement),
             Some(Arrangement::Sha256Last)
         );
         assert_eq!(product(b"curl/8.5.0"), None);

@@ -99,7 +99,11 @@ mod tests {
     #[test]
     fn hex_of_either_case_gives_the_same_key_as_its_bytes() {
         let bytes: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0xa5).collect();
-        let lower: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let lower: String = bytes
+            .iter()
+            .flat_map(|b| [b >> 4, b & 0xf])
+            .map(|nibble| char::from_digit(nibble.into(), 16).expect("a nibble"))
+            .collect();
         let upper = lower.to_ascii_uppercase();
         let expected = fingerprint(&NonceKey::from_bytes(3, &bytes).unwrap());
         for hex in [
