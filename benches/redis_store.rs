@@ -16,7 +16,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use tower_digest_auth::{NcCheck, NonceId, NonceStore, NonceUse, RedisNonceStore};
+use tower_digest_auth::nonce::{NcCheck, NonceId, NonceStore, NonceUse, RedisNonceStore};
 
 struct Server(Child, u16);
 

@@ -39,10 +39,9 @@ use axum::http::StatusCode;
 use axum::routing::{get, put};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{OptionalExtension, params};
-use tower_digest_auth::{
-    AuthenticatedUser, CachedCredentials, Credential, CredentialStore, DigestLayer, Ha1,
-    HashFunction,
-};
+use tower_digest_auth::algorithm::HashFunction;
+use tower_digest_auth::credentials::cached::CachedCredentials;
+use tower_digest_auth::{AuthenticatedUser, Credential, CredentialStore, DigestLayer, Ha1};
 
 /// The realm users register in. It is part of every HA1: changing it means every user
 /// registers again.
@@ -92,7 +91,7 @@ pub enum StoreError {
     Pool(#[from] r2d2::Error),
     /// A stored HA1 is not hex of the right length (the message does not show it).
     #[error("user database holds a corrupt HA1: {0}")]
-    CorruptHa1(#[from] tower_digest_auth::InvalidHa1),
+    CorruptHa1(#[from] tower_digest_auth::credentials::InvalidHa1),
     /// The blocking task running the query panicked.
     #[error("user database task failed: {0}")]
     Task(#[from] tokio::task::JoinError),

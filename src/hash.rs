@@ -20,7 +20,8 @@ use subtle::{Choice, ConstantTimeEq};
 /// long-term `HA1` is used once per nonce instead of once per request.
 ///
 /// ```
-/// use tower_digest_auth::{Algorithm, HashFunction};
+/// use tower_digest_auth::Algorithm;
+/// use tower_digest_auth::algorithm::HashFunction;
 ///
 /// let algorithm: Algorithm = "SHA-256-sess".parse().unwrap();
 /// assert_eq!(algorithm.name(), "SHA-256-sess");
@@ -161,7 +162,8 @@ impl HashFunction {
     /// `HA1` per entry.
     ///
     /// ```
-    /// use tower_digest_auth::{Ha1, HashFunction};
+    /// use tower_digest_auth::Ha1;
+    /// use tower_digest_auth::algorithm::HashFunction;
     ///
     /// let ha1s = HashFunction::ALL.map(|hash| Ha1::from_password(hash, "alice", "realm", "pw"));
     /// assert_eq!(ha1s.len(), 3);
@@ -373,6 +375,8 @@ pub(crate) struct DigestInput<'a> {
     pub(crate) nc: &'a [u8],
     pub(crate) cnonce: &'a [u8],
     pub(crate) qop: &'a [u8],
+    // Read by `finish_kd` and `response`, which only tests and the benchmarks call.
+    #[cfg_attr(not(tower_digest_auth_bench), allow(dead_code))]
     pub(crate) uri: &'a [u8],
 }
 
@@ -427,6 +431,7 @@ impl DigestInput<'_> {
     }
 
     /// Finishes `KD` for `method` (empty for `rspauth`) from a shared prefix.
+    #[cfg_attr(not(tower_digest_auth_bench), allow(dead_code))]
     pub(crate) fn finish_kd(&self, prefix: &Hasher, method: &[u8]) -> RawDigest {
         finish_kd(
             prefix,
@@ -438,6 +443,7 @@ impl DigestInput<'_> {
     }
 
     /// The `response` a client with the right password sends for `method`.
+    #[cfg_attr(not(tower_digest_auth_bench), allow(dead_code))]
     pub(crate) fn response(&self, session_key: &HexDigest, method: &[u8]) -> HexDigest {
         self.finish_kd(&self.kd_prefix(session_key), method)
             .to_hex()

@@ -6,76 +6,61 @@
 #![doc = include_str!("docs/tls.md")]
 #![doc = include_str!("docs/webdav.md")]
 #![doc = include_str!("docs/client_compatibility.md")]
+
 // On docs.rs (which builds with `--cfg docsrs`, see Cargo.toml), each item behind a cargo
 // feature is labelled with the feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// The public modules, one per concern. Only the everyday types are re-exported at the root
+// (below); everything else is reached through its module, so a concern can grow without
+// crowding the root.
+pub mod algorithm;
+// The body-integrity stage is public only with its feature; without it, the module keeps
+// the few crate-internal pieces the verification shares with it.
+#[cfg(feature = "auth-int")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth-int")))]
+pub mod auth_int;
+#[cfg(not(feature = "auth-int"))]
 mod auth_int;
 pub mod authorize;
-mod challenge;
-mod client_ip;
-mod client_order;
-mod clock;
+pub mod challenge;
+pub mod client_ip;
+pub mod clock;
+pub mod credentials;
+pub mod nonce;
+pub mod rejection;
+pub mod throttle;
+
 mod config;
-mod credentials;
 mod future;
 mod hash;
 mod header;
 mod layer;
 mod mode;
-mod nonce;
 mod prefix;
 #[cfg(feature = "redis")]
 mod redis_conn;
-mod rejection;
 mod service;
-mod throttle;
 mod user;
 mod userhash;
 mod verify;
 
-#[cfg(feature = "auth-int")]
-pub use auth_int::{AuthInt, AuthIntBody, AuthIntLayer};
-pub use authorize::{AuthorizeLayer, Authorizer, MemoryPermissions, Permissions};
-pub use client_ip::{ClientIpSource, InvalidIpRange, IpRange, PeerAddr};
-pub use client_order::{
-    Arrangement, ChallengeOrder, ClientRule, KNOWN_CLIENTS, KNOWN_CLIENTS_VERSION,
-};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{ConfigError, DEFAULT_NONCE_LIFETIME, DigestLayerBuilder, MAX_NONCE_LIFETIME};
-#[cfg(feature = "htdigest")]
-pub use credentials::htdigest::{
-    HtdigestError, HtdigestFile, HtdigestParseError, HtdigestUsers, LineError, LineProblem,
-};
-#[cfg(feature = "cache")]
-pub use credentials::{
-    CachedCredentials, CachedCredentialsBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL,
-    MAX_CACHE_TTL, MAX_CACHED_NAME_LEN,
-};
-pub use credentials::{Credential, CredentialStore, Ha1, InvalidHa1, MemoryCredentials};
+// The root: what a quick start names. Keep it short (see the API policy in CONTRIBUTING.md).
+pub use client_ip::{ClientIpSource, PeerAddr};
+pub use config::{ConfigError, DigestLayerBuilder};
+pub use credentials::{Credential, CredentialStore, Ha1, MemoryCredentials};
 pub use future::ResponseFuture;
-pub use hash::{Algorithm, HashFunction, UnknownAlgorithm};
+pub use hash::Algorithm;
 pub use layer::DigestLayer;
 pub use mode::AuthMode;
-pub use nonce::{
-    MIN_NONCE_KEY_LEN, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceKey,
-    NonceKeyTooShort, NonceStore, NonceUse,
-};
-#[cfg(feature = "redis")]
-pub use nonce::{RedisNonceStore, RedisNonceStoreBuilder, RedisStoreError};
-pub use rejection::{PlainTextRejection, Rejection, RejectionResponse};
+pub use nonce::NonceKey;
 pub use service::DigestService;
-pub use throttle::{
-    Admission, AttemptOutcome, FailureKey, FailureLimit, FailureRecord, FailureStore,
-    MemoryFailureStore, NewLocks, ThrottleConfig,
-};
-#[cfg(feature = "redis")]
-pub use throttle::{RedisFailureStore, RedisFailureStoreBuilder, RedisThrottleError};
 pub use user::AuthenticatedUser;
-pub use userhash::userhash;
 
-/// Entry points for the crate's own benchmarks (`benches/`), which can only reach
-/// public items. Not part of the API: no stability promise, hidden from the docs.
+/// Entry points for the crate's own micro-benchmarks of internals (`benches/digest.rs`).
+/// Compiled only with `--cfg tower_digest_auth_bench`, which the benchmark scripts set and
+/// users never do: not part of the API.
+#[cfg(tower_digest_auth_bench)]
 #[doc(hidden)]
 pub mod __bench {
     use std::net::IpAddr;
@@ -132,25 +117,31 @@ pub mod __bench {
         pub fn issue(&self, algorithm: Algorithm, client: IpAddr, now: SystemTime) -> String {
             self.0.issue(
                 algorithm,
-                crate::NonceEpoch::from_label(b"bench"),
+                crate::nonce::NonceEpoch::from_label(b"bench"),
                 client,
                 now,
             )
         }
 
-        /// Whether `nonce` is ours and `client`'s, by the MAC every time (the layer's
-        /// per-thread cache of verified nonces is not asked).
+        /// Whether `nonce` is ours and `client`'s.
         pub fn check(&self, nonce: &[u8], client: IpAddr) -> bool {
-            self.0.check_uncached(nonce, client).is_ok()
+            self.0.check(nonce, client).is_ok()
         }
     }
 }
 
-/// Entry points for the fuzz targets (`fuzz/`) and their corpus replay test
-/// (`tests/fuzz_corpus.rs`). Not part of the API: no stability promise, hidden from the
-/// docs.
+/// Entry points for the fuzz targets (`fuzz/`) and the corpus replay test
+/// (`tests/fuzz_corpus.rs`). Compiled only with `--cfg fuzzing`, which cargo-fuzz sets
+/// (and CI for the replay) and users never do: not part of the API.
+#[cfg(fuzzing)]
 #[doc(hidden)]
 pub mod __fuzz {
+    /// Parses an `Authorization` value; true when it is acceptable Digest syntax (the
+    /// fast path, without collecting the parameters).
+    pub fn parse_authorization(value: &[u8]) -> bool {
+        crate::header::parse_authorization(value).is_ok()
+    }
+
     /// Parses an `Authorization` value; on success, the parameters the crate reads, by
     /// canonical name in a fixed order, as sent (quotes and escapes removed).
     ///

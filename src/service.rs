@@ -317,7 +317,7 @@ async fn resolve_account<C: CredentialStore>(
     store: &C,
     answer: &crate::verify::Answer<'_>,
     realm: &str,
-    hash: crate::HashFunction,
+    hash: crate::algorithm::HashFunction,
 ) -> Result<Account, C::Error> {
     let sent = &answer.username;
     if answer.hashed_username {

@@ -18,10 +18,10 @@ use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::{ServiceExt, service_fn};
-use tower_digest_auth::{
-    AuthIntBody, AuthIntLayer, AuthMode, AuthenticatedUser, DigestLayer, FailureLimit, ManualClock,
-    MemoryCredentials, PeerAddr, ThrottleConfig,
-};
+use tower_digest_auth::auth_int::{AuthIntBody, AuthIntLayer};
+use tower_digest_auth::clock::ManualClock;
+use tower_digest_auth::throttle::{FailureLimit, ThrottleConfig};
+use tower_digest_auth::{AuthMode, AuthenticatedUser, DigestLayer, MemoryCredentials, PeerAddr};
 
 const LIMIT: usize = 1024;
 

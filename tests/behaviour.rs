@@ -12,9 +12,13 @@ use std::time::Duration;
 use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges, param, params, request};
 use http::{Request, Response, StatusCode};
 use tower::{Service, ServiceExt, service_fn};
+use tower_digest_auth::algorithm::HashFunction;
+use tower_digest_auth::clock::ManualClock;
+use tower_digest_auth::nonce::MemoryNonceStore;
+use tower_digest_auth::rejection::Rejection;
 use tower_digest_auth::{
-    Algorithm, AuthenticatedUser, ClientIpSource, CredentialStore, DigestLayer, Ha1, HashFunction,
-    ManualClock, MemoryCredentials, MemoryNonceStore, Rejection,
+    Algorithm, AuthenticatedUser, ClientIpSource, CredentialStore, DigestLayer, Ha1,
+    MemoryCredentials,
 };
 
 type Inner = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;

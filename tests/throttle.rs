@@ -16,11 +16,15 @@ use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges, client_addr, 
 use http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
-use tower_digest_auth::{
-    Admission, AttemptOutcome, CredentialStore, DigestLayer, DigestLayerBuilder, FailureKey,
-    FailureLimit, FailureStore, Ha1, HashFunction, ManualClock, MemoryCredentials,
-    MemoryFailureStore, MemoryNonceStore, NewLocks, Rejection, RejectionResponse, ThrottleConfig,
+use tower_digest_auth::algorithm::HashFunction;
+use tower_digest_auth::clock::ManualClock;
+use tower_digest_auth::nonce::MemoryNonceStore;
+use tower_digest_auth::rejection::{Rejection, RejectionResponse};
+use tower_digest_auth::throttle::{
+    Admission, AttemptOutcome, FailureKey, FailureLimit, FailureStore, MemoryFailureStore,
+    NewLocks, ThrottleConfig,
 };
+use tower_digest_auth::{CredentialStore, DigestLayer, DigestLayerBuilder, Ha1, MemoryCredentials};
 
 type Service = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;
 

@@ -41,9 +41,11 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use md5::Md5;
 use sha2::{Digest, Sha256, Sha512_256};
 use tower::{Layer, Service};
+use tower_digest_auth::algorithm::HashFunction;
+use tower_digest_auth::clock::Clock;
+use tower_digest_auth::nonce::{MemoryNonceStore, NcCheck, NonceEpoch, NonceStore, NonceUse};
 use tower_digest_auth::{
-    Algorithm, AuthenticatedUser, Clock, CredentialStore, DigestLayer, Ha1, HashFunction,
-    MemoryCredentials, MemoryNonceStore, NcCheck, NonceEpoch, NonceStore, NonceUse, PeerAddr,
+    Algorithm, AuthenticatedUser, CredentialStore, DigestLayer, Ha1, MemoryCredentials, PeerAddr,
 };
 
 const REALM: &str = "http-auth@example.org";
@@ -337,7 +339,7 @@ type Svc = tower_digest_auth::DigestService<
     WhoAmI,
     FlakyCredentials,
     FlakyNonces,
-    tower_digest_auth::PlainTextRejection,
+    tower_digest_auth::rejection::PlainTextRejection,
 >;
 
 /// Every store here answers at once, so one poll finishes a request.

@@ -18,7 +18,7 @@ use super::body::AuthIntBody;
 use super::precheck::{HeaderCheck, check_header};
 use super::{CollectedBody, PendingRspauth, claims_auth_int};
 use crate::credentials::CredentialStore;
-use crate::future::ResponseFuture;
+use crate::future::AuthIntFuture;
 use crate::layer::{DigestLayer, Shared};
 use crate::mode::AuthMode;
 use crate::nonce::{MemoryNonceStore, NonceStore};
@@ -195,7 +195,7 @@ where
 {
     type Response = Response<AuthIntBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<Result<Self::Response, S::Error>>;
+    type Future = AuthIntFuture<Result<Self::Response, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -205,7 +205,7 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = Arc::clone(&self.shared);
-        ResponseFuture {
+        AuthIntFuture {
             inner: Box::pin(handle(shared, self.body_timeout, inner, request)),
         }
     }

@@ -43,7 +43,8 @@ impl<A, R> AuthorizeLayer<A, R> {
     ///
     /// ```
     /// use http::{Response, StatusCode};
-    /// use tower_digest_auth::{AuthorizeLayer, Rejection};
+    /// use tower_digest_auth::authorize::AuthorizeLayer;
+    /// use tower_digest_auth::rejection::Rejection;
     ///
     /// let layer = AuthorizeLayer::role("admin").rejection_response(|rejection: &Rejection, _: &http::request::Parts| {
     ///     let body = match rejection.status() {
@@ -146,7 +147,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<Result<Response<ResBody>, S::Error>>;
+    type Future = AuthorizeFuture<Result<Response<ResBody>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -157,7 +158,7 @@ where
         // behind for the next poll_ready.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture {
+        AuthorizeFuture {
             inner: Box::pin(authorize(
                 Arc::clone(&self.authorizer),
                 Arc::clone(&self.rejection),
@@ -173,11 +174,11 @@ where
 /// A named type (rather than a bare boxed future) so its insides can change without
 /// breaking anyone's code.
 #[must_use = "futures do nothing unless polled"]
-pub struct ResponseFuture<T> {
+pub struct AuthorizeFuture<T> {
     inner: Pin<Box<dyn Future<Output = T> + Send>>,
 }
 
-impl<T> Future for ResponseFuture<T> {
+impl<T> Future for AuthorizeFuture<T> {
     type Output = T;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
@@ -185,9 +186,9 @@ impl<T> Future for ResponseFuture<T> {
     }
 }
 
-impl<T> fmt::Debug for ResponseFuture<T> {
+impl<T> fmt::Debug for AuthorizeFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        f.debug_struct("AuthorizeFuture").finish_non_exhaustive()
     }
 }
 

@@ -13,8 +13,8 @@ use super::{
     Config, ConfigError, DEFAULT_NONCE_LIFETIME, MAX_NONCE_LIFETIME, ProtocolOptions, check_text,
     quote_escape,
 };
+use crate::challenge::ChallengeOrder;
 use crate::client_ip::ClientIpSource;
-use crate::client_order::ChallengeOrder;
 use crate::clock::{Clock, SystemClock};
 use crate::credentials::CredentialStore;
 use crate::hash::{Algorithm, HashFunction};
@@ -235,7 +235,8 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// turns the adjustment off.
     ///
     /// ```
-    /// use tower_digest_auth::{ChallengeOrder, DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::challenge::ChallengeOrder;
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
@@ -251,11 +252,12 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 
     /// The clock (the system clock by default); tests use
-    /// [`ManualClock`](crate::ManualClock) to expire nonces without sleeping.
+    /// [`ManualClock`](crate::clock::ManualClock) to expire nonces without sleeping.
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_digest_auth::{DigestLayer, ManualClock, MemoryCredentials};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::clock::ManualClock;
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
@@ -280,7 +282,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// The anonymous response carries the challenges (RFC 9110 allows them on any status),
     /// so a client can log in from it, and every 401 gets them too: a handler that takes
     /// `AuthenticatedUser` (not an `Option`) and an
-    /// [`AuthorizeLayer`](crate::AuthorizeLayer) both answer anonymous requests 401, so
+    /// [`AuthorizeLayer`](crate::authorize::AuthorizeLayer) both answer anonymous requests 401, so
     /// routes that need a login can share the layer with routes that do not.
     ///
     /// ```
@@ -298,7 +300,8 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// The store that accepts each `(nonce, nc)` once ([`MemoryNonceStore`] by default).
     ///
     /// ```
-    /// use tower_digest_auth::{DigestLayer, MemoryCredentials, MemoryNonceStore};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::nonce::MemoryNonceStore;
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
@@ -335,11 +338,12 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     }
 
     /// The response for rejected requests ([`PlainTextRejection`] by default); see
-    /// [`RejectionResponse`](crate::RejectionResponse).
+    /// [`RejectionResponse`](crate::rejection::RejectionResponse).
     ///
     /// ```
     /// use http::{Response, request::Parts};
-    /// use tower_digest_auth::{DigestLayer, MemoryCredentials, Rejection};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::rejection::Rejection;
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
@@ -386,7 +390,8 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_digest_auth::{DigestLayer, FailureLimit, MemoryCredentials, ThrottleConfig};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::throttle::{FailureLimit, ThrottleConfig};
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
@@ -403,13 +408,14 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         self
     }
 
-    /// Where failed logins are counted ([`MemoryFailureStore`](crate::MemoryFailureStore)
+    /// Where failed logins are counted ([`MemoryFailureStore`](crate::throttle::MemoryFailureStore)
     /// by default: per process, at most 100,000 keys; `RedisFailureStore`, with the
     /// `redis` feature, for instances that count together). Keeps the limits already set,
     /// and switches throttling back on after [`no_throttle`](Self::no_throttle).
     ///
     /// ```
-    /// use tower_digest_auth::{DigestLayer, MemoryCredentials, MemoryFailureStore};
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::throttle::MemoryFailureStore;
     ///
     /// let realm = "api@example.org";
     /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use http::Method;
 
+use crate::challenge::ChallengeOrder;
 use crate::client_ip::ClientIpSource;
-use crate::client_order::ChallengeOrder;
 use crate::clock::Clock;
 use crate::hash::{Algorithm, HashFunction, HexDigest};
 use crate::mode::AuthMode;

@@ -15,7 +15,8 @@ use crate::user::{Roles, UserData};
 /// password: its `Debug` output is redacted and it is never logged.
 ///
 /// ```
-/// use tower_digest_auth::{Ha1, HashFunction};
+/// use tower_digest_auth::Ha1;
+/// use tower_digest_auth::algorithm::HashFunction;
 ///
 /// let ha1 = Ha1::from_password(HashFunction::Md5, "Mufasa", "testrealm@host.com", "Circle Of Life");
 /// assert_eq!(ha1.expose_hex(), "939e7578ed9e3c518a452acee763bce9");
@@ -81,7 +82,8 @@ pub struct InvalidHa1 {
 /// The roles and data end up in [`AuthenticatedUser`](crate::AuthenticatedUser).
 ///
 /// ```
-/// use tower_digest_auth::{Credential, Ha1, HashFunction};
+/// use tower_digest_auth::{Credential, Ha1};
+/// use tower_digest_auth::algorithm::HashFunction;
 ///
 /// #[derive(Debug)]
 /// struct Account { id: u64 }

@@ -8,9 +8,26 @@
 //! Digest never needs the password itself, only `HA1 = H(username:realm:password)`, so a
 //! store keeps HA1s computed at registration time and plain-text passwords are never
 //! stored by anything in this crate.
+//!
+//! Submodules: `htdigest` (feature `htdigest`), a store over an Apache htdigest file;
+//! `cached` (feature `cache`), a cache in front of a slow store.
+//!
+//! ```
+//! use tower_digest_auth::algorithm::HashFunction;
+//! use tower_digest_auth::credentials::{Ha1, MemoryCredentials, userhash};
+//!
+//! let realm = "api@example.org";
+//! // Kept at registration time, in place of the password:
+//! let ha1 = Ha1::from_password(HashFunction::Sha256, "alice", realm, "secret");
+//! let users = MemoryCredentials::new(realm, [("bob", "hunter2")]);
+//! # let _ = (ha1, users);
+//! // What a client sends with `userhash=true` in place of the name.
+//! assert_eq!(userhash(HashFunction::Sha256, "alice", realm).len(), 64);
+//! ```
 
 #[cfg(feature = "htdigest")]
-pub(crate) mod htdigest;
+#[cfg_attr(docsrs, doc(cfg(feature = "htdigest")))]
+pub mod htdigest;
 
 use std::future::Future;
 
@@ -22,12 +39,10 @@ pub use credential::{Credential, Ha1, InvalidHa1};
 pub use memory::MemoryCredentials;
 
 #[cfg(feature = "cache")]
-mod cached;
-#[cfg(feature = "cache")]
-pub use cached::{
-    CachedCredentials, CachedCredentialsBuilder, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL,
-    MAX_CACHE_TTL, MAX_CACHED_NAME_LEN,
-};
+#[cfg_attr(docsrs, doc(cfg(feature = "cache")))]
+pub mod cached;
+
+pub use crate::userhash::userhash;
 
 /// Looks up a user's `HA1`: implement it over your user database.
 ///
@@ -40,7 +55,8 @@ pub use cached::{
 /// ```
 /// use std::collections::HashMap;
 /// use std::convert::Infallible;
-/// use tower_digest_auth::{CredentialStore, Ha1, HashFunction};
+/// use tower_digest_auth::{CredentialStore, Ha1};
+/// use tower_digest_auth::algorithm::HashFunction;
 ///
 /// /// Users registered with a SHA-256 HA1 only.
 /// struct Users(HashMap<String, Ha1>);
@@ -62,7 +78,8 @@ pub use cached::{
 /// Errors can be `anyhow::Error` (or any error that boxes):
 ///
 /// ```
-/// use tower_digest_auth::{CredentialStore, DigestLayer, Ha1, HashFunction};
+/// use tower_digest_auth::{CredentialStore, DigestLayer, Ha1};
+/// use tower_digest_auth::algorithm::HashFunction;
 ///
 /// struct Db;
 ///
@@ -97,7 +114,7 @@ pub trait CredentialStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Ha1>, Self::Error>> + Send;
 
     /// The username whose `userhash` (`H(username:realm)` in lowercase hex, see
-    /// [`userhash`](crate::userhash())) is `userhash` for `hash`, for clients that send a
+    /// [`userhash`](crate::credentials::userhash())) is `userhash` for `hash`, for clients that send a
     /// hashed username when [`userhash`](crate::DigestLayerBuilder::userhash) is on.
     ///
     /// The default knows no hash, so it fails closed: every hashed login is answered like
@@ -111,7 +128,9 @@ pub trait CredentialStore: Send + Sync + 'static {
     ///
     /// ```
     /// use std::convert::Infallible;
-    /// use tower_digest_auth::{CredentialStore, Ha1, HashFunction, userhash};
+    /// use tower_digest_auth::{CredentialStore, Ha1};
+    /// use tower_digest_auth::algorithm::HashFunction;
+    /// use tower_digest_auth::credentials::userhash;
     ///
     /// struct OneUser { ha1: Ha1, sha256_userhash: String }
     ///

@@ -45,7 +45,7 @@ const SWEEP_BATCH: usize = 1024;
 /// Clones share the same entries.
 ///
 /// ```
-/// use tower_digest_auth::MemoryNonceStore;
+/// use tower_digest_auth::nonce::MemoryNonceStore;
 ///
 /// let store = MemoryNonceStore::with_max_entries(100_000);
 /// assert_eq!(store.len(), 0);

@@ -1,5 +1,28 @@
+//! Nonces: the key that signs them ([`NonceKey`]), how long they live
+//! ([`DEFAULT_NONCE_LIFETIME`]), and the store that accepts each `(nonce, nc)` once
+//! ([`NonceStore`]: [`MemoryNonceStore`] by default, `RedisNonceStore` with the `redis`
+//! feature for several instances).
+//!
+//! ```
+//! use tower_digest_auth::nonce::{MemoryNonceStore, NonceKey};
+//! use tower_digest_auth::{DigestLayer, MemoryCredentials};
+//!
+//! // Every instance behind one load balancer: the same key (`openssl rand -hex 32`).
+//! let key = NonceKey::from_hex(1, &"5e".repeat(32))?;
+//! let users = MemoryCredentials::new("api@example.org", [("alice", "secret")]);
+//! let layer = DigestLayer::builder("api@example.org", users)
+//!     .nonce_key(key)
+//!     .nonce_store(MemoryNonceStore::new())
+//!     .build()?;
+//! # let _ = layer;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # How nonces work
+//!
+//! Stateless to issue and to check, stateful only once a response has verified.
+//!
 #![doc = include_str!("../docs/several_instances.md")]
-//! Nonces: stateless to issue and to check, stateful only once a response has verified.
 //!
 //! A nonce is `base64url(key id, algorithm, issue time, store epoch, 96 random bits, tag,
 //! client tag)`,
@@ -22,6 +45,7 @@
 //! [`NonceStore`] is asked only after a response has verified, to accept each
 //! `(nonce, nc)` once.
 
+mod key_hex;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
@@ -30,8 +54,11 @@ mod verified_cache;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisNonceStore, RedisNonceStoreBuilder, RedisStoreError};
+pub use key_hex::NonceKeyHexError;
 pub use memory::MemoryNonceStore;
 pub use store::{NcCheck, NcWindow, NonceStore, NonceUse};
+
+pub use crate::config::{DEFAULT_NONCE_LIFETIME, MAX_NONCE_LIFETIME};
 pub(crate) use store::{expiry, remaining_life};
 
 use std::fmt;
@@ -284,6 +311,7 @@ impl NonceSigner {
     }
 
     /// [`check`](Self::check) without the cache: always the MAC (for benchmarks and tests).
+    #[cfg(test)]
     pub(crate) fn check_uncached(
         &self,
         nonce: &[u8],
@@ -346,7 +374,7 @@ fn ip_bytes(ip: IpAddr) -> [u8; 16] {
 /// Which replay state a nonce was issued against; see [`NonceStore::epoch`].
 ///
 /// ```
-/// use tower_digest_auth::NonceEpoch;
+/// use tower_digest_auth::nonce::NonceEpoch;
 ///
 /// // Every process naming the same shared state agrees; random epochs (almost) never do.
 /// assert_eq!(NonceEpoch::from_label(b"redis://cache/digest:"), NonceEpoch::from_label(b"redis://cache/digest:"));

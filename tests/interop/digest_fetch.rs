@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use tower_digest_auth::{Arrangement, ChallengeOrder, ClientRule, KNOWN_CLIENTS};
+use tower_digest_auth::challenge::{Arrangement, ChallengeOrder, ClientRule};
 
 use crate::support::{
     PASSWORD, PROTECTED, Report, TestServer, USERNAME, custom_app, field, interop_file,
@@ -55,12 +55,9 @@ async fn digest_fetch_with_its_md5_default_needs_md5_first() {
     assert_eq!(answer.sent_algorithm(), "MD5");
     answer.assert_refused_not_stale();
 
-    let rules = KNOWN_CLIENTS
-        .iter()
-        .cloned()
-        .chain([ClientRule::new("node", Arrangement::Md5First)]);
+    let order = ChallengeOrder::known_clients_and([ClientRule::new("node", Arrangement::Md5First)]);
     let server = TestServer::start_app(custom_app(&[(USERNAME, PASSWORD)], |builder| {
-        builder.challenge_order(ChallengeOrder::rules(rules))
+        builder.challenge_order(order)
     }))
     .await;
     let report = digest_fetch(&server.url(PROTECTED), None).await;

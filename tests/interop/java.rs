@@ -57,7 +57,7 @@ async fn java_logs_in_with_sha256_and_reuses_the_nonce() {
 #[tokio::test]
 async fn java_answers_the_last_line_so_the_configured_order_gives_it_md5() {
     let server = TestServer::start_app(custom_app(&[(USERNAME, PASSWORD)], |builder| {
-        builder.challenge_order(tower_digest_auth::ChallengeOrder::configured())
+        builder.challenge_order(tower_digest_auth::challenge::ChallengeOrder::configured())
     }))
     .await;
     let reports = java(&server.url(PROTECTED), USERNAME, PASSWORD, 1).await;

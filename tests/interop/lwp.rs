@@ -54,7 +54,7 @@ async fn lwp_logs_in_with_md5_in_one_answer_and_reuses_the_nonce() {
 #[tokio::test]
 async fn lwp_without_the_order_policy_needs_a_refused_answer_first() {
     let server = TestServer::start_app(custom_app(&[(USERNAME, PASSWORD)], |builder| {
-        builder.challenge_order(tower_digest_auth::ChallengeOrder::configured())
+        builder.challenge_order(tower_digest_auth::challenge::ChallengeOrder::configured())
     }))
     .await;
     let reports = lwp(&server.url(PROTECTED), 1).await;

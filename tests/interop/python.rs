@@ -275,7 +275,7 @@ async fn urllib_with_a_wrong_password_gets_401() {
 #[tokio::test]
 async fn urllib_cannot_log_in_when_sha256_comes_first_for_it() {
     let server = TestServer::start_app(custom_app(&[(USERNAME, PASSWORD)], |builder| {
-        builder.challenge_order(tower_digest_auth::ChallengeOrder::configured())
+        builder.challenge_order(tower_digest_auth::challenge::ChallengeOrder::configured())
     }))
     .await;
     let script = interop_file("clients.py");

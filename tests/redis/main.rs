@@ -23,10 +23,11 @@ use common::{Answer, PASSWORD, REALM, USER, challenges, request};
 use http::{Request, Response, StatusCode};
 use support::{RedisCluster, RedisServer};
 use tower::{ServiceExt, service_fn};
-use tower_digest_auth::{
-    DigestLayer, MemoryCredentials, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId,
-    NonceKey, NonceStore, NonceUse, RedisNonceStore, RedisStoreError,
+use tower_digest_auth::nonce::{
+    MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore, NonceUse,
+    RedisNonceStore, RedisStoreError,
 };
+use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey};
 
 // ---------------------------------------------------------------------------------------
 // The store contract, one body for every store.
@@ -93,7 +94,7 @@ impl OnRedis {
 impl NonceStore for OnRedis {
     type Error = RedisStoreError;
 
-    fn epoch(&self) -> tower_digest_auth::NonceEpoch {
+    fn epoch(&self) -> tower_digest_auth::nonce::NonceEpoch {
         self.store.epoch()
     }
 

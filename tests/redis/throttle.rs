@@ -7,10 +7,11 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
-use tower_digest_auth::{
-    Admission, AttemptOutcome, DigestLayer, FailureKey, FailureLimit, FailureStore,
-    MemoryCredentials, MemoryFailureStore, NewLocks, RedisFailureStore, ThrottleConfig,
+use tower_digest_auth::throttle::{
+    Admission, AttemptOutcome, FailureKey, FailureLimit, FailureStore, MemoryFailureStore,
+    NewLocks, RedisFailureStore, ThrottleConfig,
 };
+use tower_digest_auth::{DigestLayer, MemoryCredentials};
 
 use super::common::{Answer, PASSWORD, REALM, USER, challenges};
 use super::e2e::{ServerProcess, curl_status};
@@ -370,7 +371,7 @@ async fn redis_failure_store_keeps_the_contract_on_a_cluster() {
 
 fn throttled_layer(
     store: RedisFailureStore,
-) -> DigestLayer<MemoryCredentials, tower_digest_auth::MemoryNonceStore> {
+) -> DigestLayer<MemoryCredentials, tower_digest_auth::nonce::MemoryNonceStore> {
     DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
         .throttle_store(store)
         .build()
@@ -378,7 +379,7 @@ fn throttled_layer(
 }
 
 async fn login(
-    layer: &DigestLayer<MemoryCredentials, tower_digest_auth::MemoryNonceStore>,
+    layer: &DigestLayer<MemoryCredentials, tower_digest_auth::nonce::MemoryNonceStore>,
     password: &str,
 ) -> StatusCode {
     let challenge = challenges(send(layer, None).await.headers()).remove(0);

@@ -4,7 +4,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-use tower_digest_auth::{Ha1, HashFunction, HtdigestUsers};
+use tower_digest_auth::Ha1;
+use tower_digest_auth::algorithm::HashFunction;
+use tower_digest_auth::credentials::htdigest::HtdigestUsers;
 
 use crate::args::Args;
 use crate::lines::{Kind, check_names, extension_line, kind, md5_line, read_lines, remove_user};

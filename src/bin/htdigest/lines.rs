@@ -5,7 +5,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
-use tower_digest_auth::{HashFunction, HtdigestUsers};
+use tower_digest_auth::algorithm::HashFunction;
+use tower_digest_auth::credentials::htdigest::HtdigestUsers;
 
 use crate::{Failure, fail};
 

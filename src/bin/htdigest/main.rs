@@ -1,5 +1,5 @@
 //! `tower-htdigest`: manages htdigest files, like Apache's `htdigest`, for
-//! `tower_digest_auth::HtdigestFile`.
+//! `tower_digest_auth::credentials::htdigest::HtdigestFile`.
 //!
 //! It reads and writes Apache's format (`user:realm:MD5-HA1` lines), so it works on files
 //! Apache's `htdigest` wrote and Apache reads the files it writes. Next to each MD5 line

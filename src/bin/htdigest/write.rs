@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use tower_digest_auth::HtdigestUsers;
+use tower_digest_auth::credentials::htdigest::HtdigestUsers;
 
 use crate::Failure;
 

@@ -7,7 +7,9 @@ use http::Method;
 use super::DigestLayerBuilder;
 use crate::mode::AuthMode;
 #[cfg(feature = "auth-int")]
-use crate::{ConfigError, CredentialStore, NonceStore};
+use crate::nonce::NonceStore;
+#[cfg(feature = "auth-int")]
+use crate::{ConfigError, CredentialStore};
 
 impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// Methods whose requests reach the inner service without authentication, for
@@ -20,7 +22,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// with anything protected. `OPTIONS` is the usual choice (a WebDAV server answers it
     /// with its `DAV` and `Allow` headers); never list `GET` or `PROPFIND`. Credentials on
     /// such a request are not checked. If the inner service answers 401 anyway (an
-    /// [`AuthorizeLayer`](crate::AuthorizeLayer), an `AuthenticatedUser` extractor), the
+    /// [`AuthorizeLayer`](crate::authorize::AuthorizeLayer), an `AuthenticatedUser` extractor), the
     /// layer adds the challenges.
     ///
     /// ```
@@ -122,7 +124,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     ///
     /// Never offered by a plain [`build`](Self::build): offering auth-int breaks some
     /// clients, and the body reading lives in the layer this returns. Needs the
-    /// `auth-int` feature; see [`AuthIntLayer`](crate::AuthIntLayer) for the body types.
+    /// `auth-int` feature; see [`AuthIntLayer`](crate::auth_int::AuthIntLayer) for the body types.
     ///
     /// # Errors
     /// A [`ConfigError`] naming what is wrong.
@@ -140,12 +142,12 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     pub fn build_auth_int(
         mut self,
         body_limit: usize,
-    ) -> Result<crate::AuthIntLayer<C, N, R>, ConfigError>
+    ) -> Result<crate::auth_int::AuthIntLayer<C, N, R>, ConfigError>
     where
         C: CredentialStore,
         N: NonceStore,
     {
         self.protocol.auth_int_limit = Some(body_limit);
-        Ok(crate::AuthIntLayer::new(self.build()?))
+        Ok(crate::auth_int::AuthIntLayer::new(self.build()?))
     }
 }

@@ -137,7 +137,8 @@ pub enum RedisStoreError {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey, RedisNonceStore};
+/// use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey};
+/// use tower_digest_auth::nonce::RedisNonceStore;
 ///
 /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let realm = "api@example.org";

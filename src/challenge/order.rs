@@ -1,17 +1,4 @@
-//! Which challenge a client sees first (or last), chosen per request from its `User-Agent`.
-//!
-//! Clients do not agree on which of several `WWW-Authenticate: Digest` lines they answer:
-//! curl, Chromium, httpx and aiohttp take the first one they support; Python's stdlib
-//! `urllib` (before 3.14) takes the first line and gives up if it cannot do its algorithm;
-//! `requests` and the JDK's `HttpURLConnection` take the last. One fixed order cannot give
-//! every client the strongest algorithm it supports, so the layer may rearrange the
-//! configured challenges for the clients that need it. It never changes *which*
-//! algorithms are offered, only their order, and only for a client that names itself.
-//!
-//! A `User-Agent` is the client's own claim. A client that lies about it can only make
-//! itself see a different order of the same offers, and every nonce stays bound to the
-//! algorithm of its challenge, so nothing is gained by lying; an attacker in the middle who
-//! can rewrite headers can already strip challenges, which is why TLS stays a requirement.
+//! The order of the challenges per client: [`ChallengeOrder`] and its rules.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -43,7 +30,7 @@ type Version = (u32, u32);
 /// within a version range, and says how to order its challenges.
 ///
 /// ```
-/// use tower_digest_auth::{Arrangement, ClientRule};
+/// use tower_digest_auth::challenge::{Arrangement, ClientRule};
 ///
 /// let rule = ClientRule::new("Python-urllib", Arrangement::Md5First).before_version(3, 14);
 /// assert!(rule.matches(b"Python-urllib/3.11"));
@@ -156,22 +143,14 @@ fn parse_version(text: &[u8]) -> Option<Version> {
 }
 
 /// The date of the last review of [`KNOWN_CLIENTS`]: each entry was checked against the
-/// client's behaviour on that date (the interop suite drives every one of them).
-pub const KNOWN_CLIENTS_VERSION: &str = "2026-11-28";
+/// client's behaviour on that date (the interop suite drives every one of them). Private,
+/// like the list: updating the table is not an API change; users read it through
+/// [`ChallengeOrder::known_clients_version`].
+const KNOWN_CLIENTS_VERSION: &str = "2026-11-28";
 
-/// The clients whose challenge order the layer adjusts by default
-/// ([`ChallengeOrder::known_clients`]), as of [`KNOWN_CLIENTS_VERSION`]:
-///
-/// | `User-Agent` product | versions | order | why |
-/// |---|---|---|---|
-/// | `Python-urllib` | before 3.14 | MD5 first | answers only the first line; MD5 and SHA-1 only, raises on SHA-256 |
-/// | `libwww-perl` (Perl LWP) | all | MD5 first | MD5 only; answers the first line with MD5 and retries the next after a 401 |
-/// | `python-requests` | 2.19 on | SHA-256 last | merges every line, the last one wins; SHA-256 since 2.19 |
-/// | `Java` (`HttpURLConnection`) | 17 on | SHA-256 last | the last Digest line wins; SHA-256 verified on 17 |
-///
-/// Clients not listed (curl, Chromium, Firefox, httpx, aiohttp, wget, ...) see the
-/// configured order. Extend the list with [`ChallengeOrder::rules`].
-pub const KNOWN_CLIENTS: &[ClientRule] = &[
+/// The clients whose challenge order the layer adjusts by default; documented (as a
+/// table) on [`ChallengeOrder::known_clients`], which must be kept in step.
+const KNOWN_CLIENTS: &[ClientRule] = &[
     ClientRule::new("Python-urllib", Arrangement::Md5First).before_version(3, 14),
     ClientRule::new("libwww-perl", Arrangement::Md5First),
     ClientRule::new("python-requests", Arrangement::Sha256Last).from_version(2, 19),
@@ -185,19 +164,16 @@ pub const KNOWN_CLIENTS: &[ClientRule] = &[
 /// algorithms are offered, and a client that can do SHA-256 is never steered to MD5.
 ///
 /// ```
-/// use tower_digest_auth::{
-///     Arrangement, ChallengeOrder, ClientRule, DigestLayer, KNOWN_CLIENTS, MemoryCredentials,
-/// };
+/// use tower_digest_auth::challenge::{Arrangement, ChallengeOrder, ClientRule};
+/// use tower_digest_auth::{DigestLayer, MemoryCredentials};
 ///
 /// let realm = "api@example.org";
 /// let users = MemoryCredentials::new(realm, [("alice", "secret")]);
 /// // The built-in list plus an in-house tool that answers only the first line, with MD5.
-/// let order = ChallengeOrder::rules(
-///     KNOWN_CLIENTS
-///         .iter()
-///         .cloned()
-///         .chain([ClientRule::new("legacy-sync", Arrangement::Md5First)]),
-/// );
+/// let order = ChallengeOrder::known_clients_and([ClientRule::new(
+///     "legacy-sync",
+///     Arrangement::Md5First,
+/// )]);
 /// let layer = DigestLayer::builder(realm, users).challenge_order(order).build().unwrap();
 /// # let _ = layer;
 /// ```
@@ -217,9 +193,51 @@ impl ChallengeOrder {
         ChallengeOrder(Policy::Configured)
     }
 
-    /// [`KNOWN_CLIENTS`]: the default.
+    /// The built-in list of clients that need another order: the default. As of
+    /// [`known_clients_version`](Self::known_clients_version):
+    ///
+    /// | `User-Agent` product | versions | order | why |
+    /// |---|---|---|---|
+    /// | `Python-urllib` | before 3.14 | MD5 first | answers only the first line; MD5 and SHA-1 only, raises on SHA-256 |
+    /// | `libwww-perl` (Perl LWP) | all | MD5 first | MD5 only; answers the first line with MD5 and retries the next after a 401 |
+    /// | `python-requests` | 2.19 on | SHA-256 last | merges every line, the last one wins; SHA-256 since 2.19 |
+    /// | `Java` (`HttpURLConnection`) | 17 on | SHA-256 last | the last Digest line wins; SHA-256 verified on 17 |
+    ///
+    /// Clients not listed (curl, Chromium, Firefox, httpx, aiohttp, wget, ...) see the
+    /// configured order. The list may change in any release, as clients change; add your
+    /// own rules with [`known_clients_and`](Self::known_clients_and), and ask which rule
+    /// applies to a `User-Agent` with [`rule_for`](Self::rule_for).
     pub fn known_clients() -> Self {
         ChallengeOrder(Policy::Rules(Arc::from(KNOWN_CLIENTS)))
+    }
+
+    /// The built-in list ([`known_clients`](Self::known_clients)) followed by your rules:
+    /// a built-in rule that matches decides first.
+    pub fn known_clients_and(rules: impl IntoIterator<Item = ClientRule>) -> Self {
+        ChallengeOrder::rules(KNOWN_CLIENTS.iter().cloned().chain(rules))
+    }
+
+    /// The date the built-in list was last checked against the clients' behaviour
+    /// (`YYYY-MM-DD`).
+    ///
+    /// ```
+    /// use tower_digest_auth::challenge::ChallengeOrder;
+    ///
+    /// assert_eq!(ChallengeOrder::known_clients_version().len(), "2026-11-28".len());
+    /// ```
+    pub fn known_clients_version() -> &'static str {
+        KNOWN_CLIENTS_VERSION
+    }
+
+    /// The rule that decides the order for a client sending this `User-Agent` value: the
+    /// first that [`matches`](ClientRule::matches) it. `None` when no rule does (the
+    /// configured order), and always for [`configured`](Self::configured) and
+    /// [`custom`](Self::custom), which have no rules.
+    pub fn rule_for(&self, user_agent: &[u8]) -> Option<&ClientRule> {
+        match &self.0 {
+            Policy::Rules(rules) => rules.iter().find(|rule| rule.matches(user_agent)),
+            Policy::Configured | Policy::Custom(_) => None,
+        }
     }
 
     /// Your own list; the first rule that matches the `User-Agent` decides.
@@ -236,13 +254,11 @@ impl ChallengeOrder {
     pub(crate) fn arrangement(&self, parts: &Parts) -> Arrangement {
         match &self.0 {
             Policy::Configured => Arrangement::Configured,
-            Policy::Rules(rules) => {
+            Policy::Rules(_) => {
                 let Some(user_agent) = parts.headers.get(USER_AGENT) else {
                     return Arrangement::Configured;
                 };
-                rules
-                    .iter()
-                    .find(|rule| rule.matches(user_agent.as_bytes()))
+                self.rule_for(user_agent.as_bytes())
                     .map_or(Arrangement::Configured, ClientRule::arrangement)
             }
             Policy::Custom(decide) => decide(parts),
@@ -342,6 +358,43 @@ mod tests {
         assert!(any.matches(b"TOOL/anything"));
         assert!(!any.matches(b"toolbox/1"));
         assert!(!any.clone().from_version(1, 0).matches(b"tool"));
+    }
+
+    #[test]
+    fn rule_for_names_the_deciding_rule_and_known_clients_and_appends_after_the_table() {
+        let order = ChallengeOrder::known_clients_and([
+            ClientRule::new("legacy-sync", Arrangement::Md5First),
+            // Shadowed: the built-in python-requests rule matches first.
+            ClientRule::new("python-requests", Arrangement::Configured),
+        ]);
+        let product = |agent: &[u8]| order.rule_for(agent).map(|rule| rule.product.clone());
+        assert_eq!(product(b"legacy-sync/1.0").as_deref(), Some("legacy-sync"));
+        assert_eq!(
+            order
+                .rule_for(b"python-requests/2.32.3")
+                .map(ClientRule::arrangement),
+            Some(Arrangement::Sha256Last)
+        );
+        assert_eq!(product(b"curl/8.5.0"), None);
+        assert!(ChallengeOrder::configured().rule_for(b"Java/17").is_none());
+        assert!(
+            ChallengeOrder::custom(|_| Arrangement::Md5First)
+                .rule_for(b"Java/17")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn the_table_version_is_an_iso_date() {
+        let version = ChallengeOrder::known_clients_version().as_bytes();
+        assert_eq!(version.len(), 10, "YYYY-MM-DD");
+        for (index, byte) in version.iter().enumerate() {
+            if index == 4 || index == 7 {
+                assert_eq!(*byte, b'-');
+            } else {
+                assert!(byte.is_ascii_digit());
+            }
+        }
     }
 
     #[test]
