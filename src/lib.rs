@@ -101,6 +101,7 @@ mod future;
 mod hash;
 mod header;
 mod layer;
+mod macros;
 mod mode;
 mod nonce;
 mod prefix;

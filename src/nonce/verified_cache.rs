@@ -153,7 +153,8 @@ mod tests {
     use base64::Engine as _;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-    use super::super::{NonceEpoch, NonceError, NonceKey, NonceSigner, ip_bytes};
+    use super::super::signer::ip_bytes;
+    use super::super::{NonceEpoch, NonceError, NonceKey, NonceSigner};
     use super::*;
     use crate::hash::Algorithm;
 

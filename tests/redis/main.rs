@@ -24,8 +24,8 @@ use http::{Request, Response, StatusCode};
 use support::{RedisCluster, RedisServer};
 use tower::{ServiceExt, service_fn};
 use tower_digest_auth::{
-    DigestLayer, MemoryCredentials, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId,
-    NonceKey, NonceStore, NonceUse, RedisNonceStore, RedisStoreError,
+    DigestLayer, FailureStore, MemoryCredentials, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch,
+    NonceId, NonceKey, NonceStore, NonceUse, PlainTextRejection, RedisNonceStore, RedisStoreError,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -359,8 +359,8 @@ fn layer<N: NonceStore>(nonces: N) -> DigestLayer<MemoryCredentials, N> {
         .unwrap()
 }
 
-async fn send<N: NonceStore>(
-    layer: &DigestLayer<MemoryCredentials, N>,
+async fn send<N: NonceStore, F: FailureStore>(
+    layer: &DigestLayer<MemoryCredentials, N, PlainTextRejection, F>,
     authorization: Option<&str>,
 ) -> Response<String> {
     tower::Layer::layer(layer, inner())
