@@ -196,8 +196,10 @@ where
     };
     let (_, roles, data) = credential.into_parts();
     let realm = Arc::clone(&config.realm);
-    let user = AuthenticatedUser::from_credential_parts(username, realm, algorithm, roles, data);
-    Ok(Authenticated { user, info })
+    Ok(Authenticated {
+        user: AuthenticatedUser::from_credential_parts(username, realm, algorithm, roles, data),
+        info,
+    })
 }
 
 /// The replay check: the nonce store accepts each `(nonce, nc)` once.
