@@ -24,6 +24,7 @@ mod authenticate;
 mod log;
 
 use authenticate::{Authenticated, authenticate};
+#[cfg(feature = "auth-int")]
 pub(crate) use log::log_rejection;
 use log::{StoreErrorLog, unknown_client};
 

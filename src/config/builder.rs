@@ -151,7 +151,7 @@ impl<C, N, R, F> DigestLayerBuilder<C, N, R, F> {
     }
 
     /// The key that signs nonces. By default each process draws a random one; set a shared
-    /// key (and a shared [`NonceStore`]) when several instances serve the same clients.
+    /// key (and a shared [`NonceStore`](crate::nonce::NonceStore)) when several instances serve the same clients.
     ///
     /// ```
     /// use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey};
