@@ -6,7 +6,6 @@
 #![doc = include_str!("docs/tls.md")]
 #![doc = include_str!("docs/webdav.md")]
 #![doc = include_str!("docs/client_compatibility.md")]
-
 // On docs.rs (which builds with `--cfg docsrs`, see Cargo.toml), each item behind a cargo
 // feature is labelled with the feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -36,6 +35,7 @@ mod future;
 mod hash;
 mod header;
 mod layer;
+mod macros;
 mod mode;
 mod prefix;
 #[cfg(feature = "redis")]

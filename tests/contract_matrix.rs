@@ -89,6 +89,7 @@ const MATRIX: &[Row] = &[
 /// `DigestLayerBuilder` must be called by a row of [`MATRIX`]
 /// (`builder_options_are_each_in_the_matrix_or_excused` checks it).
 const OUTSIDE_THE_MATRIX: &[(&str, &str)] = &[
+    ("builder", "DigestLayer::builder, where every row starts"),
     ("build", "every row builds"),
     ("clock", "every row sets its own ManualClock"),
     ("opaque", "an echoed value; tests/behaviour.rs checks it"),

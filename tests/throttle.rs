@@ -88,8 +88,10 @@ struct App {
     delay_ms: Arc<AtomicU64>,
 }
 
-fn app_with<R: RejectionResponse<String>>(
-    configure: impl FnOnce(DigestLayerBuilder<Users>) -> DigestLayerBuilder<Users, MemoryNonceStore, R>,
+fn app_with<R: RejectionResponse<String>, F: FailureStore>(
+    configure: impl FnOnce(
+        DigestLayerBuilder<Users>,
+    ) -> DigestLayerBuilder<Users, MemoryNonceStore, R, F>,
 ) -> App {
     let users = Users {
         inner: Arc::new(MemoryCredentials::new(
@@ -750,14 +752,15 @@ async fn attempts_that_prove_nothing_give_their_room_back() {
 async fn a_request_dropped_while_its_password_is_checked_gives_its_room_back() {
     for shared in [false, true] {
         let remote = Remote::default();
-        let app = app_with(|builder| {
-            let builder = if shared {
-                builder.throttle_store(remote.clone())
-            } else {
+        let app = if shared {
+            app_with(|builder| {
                 builder
-            };
-            builder.throttle(limits(1, 1000))
-        });
+                    .throttle_store(remote.clone())
+                    .throttle(limits(1, 1000))
+            })
+        } else {
+            app_with(|builder| builder.throttle(limits(1, 1000)))
+        };
         app.delay_ms.store(50, Ordering::SeqCst);
         let me = client_addr();
         let challenge = app.challenge(me).await;

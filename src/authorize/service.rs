@@ -11,6 +11,7 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 
 use super::Authorizer;
+use crate::macros::{define_inner_service_accessors, take_ready};
 use crate::rejection::{PlainTextRejection, Rejection, RejectionResponse};
 use crate::user::{Anonymous, AuthenticatedUser};
 
@@ -101,20 +102,7 @@ pub struct Authorize<S, A, R = PlainTextRejection> {
 }
 
 impl<S, A, R> Authorize<S, A, R> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<S: Clone, A, R> Clone for Authorize<S, A, R> {
@@ -154,10 +142,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // Keep the instance that was polled ready for this request; leave a fresh clone
-        // behind for the next poll_ready.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = take_ready(&mut self.inner);
         AuthorizeFuture {
             inner: Box::pin(authorize(
                 Arc::clone(&self.authorizer),

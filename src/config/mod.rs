@@ -18,7 +18,6 @@ use crate::hash::{Algorithm, HashFunction, HexDigest};
 use crate::mode::AuthMode;
 use crate::nonce::{EpochSource, NonceSigner};
 use crate::prefix::ExternalPrefix;
-use crate::throttle::Throttle;
 
 /// How long a nonce is accepted by default: 30 minutes.
 pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -90,8 +89,6 @@ pub(crate) struct Config {
     pub(crate) mode: AuthMode,
     /// The path prefix a reverse proxy strips, put back for the `uri` check.
     pub(crate) external_prefix: ExternalPrefix,
-    /// The failed-login throttle; `None` when switched off.
-    pub(crate) throttle: Option<Throttle>,
     /// Opt-in protocol extensions: methods that pass unauthenticated, userhash, auth-int.
     pub(crate) protocol: ProtocolOptions,
     /// Per hash function, the `HA1` an unknown user is checked against, so that answering
@@ -121,7 +118,6 @@ impl fmt::Debug for Config {
             .field("allow_anonymous", &self.allow_anonymous)
             .field("mode", &self.mode)
             .field("external_prefix", &self.external_prefix)
-            .field("throttle", &self.throttle)
             .field("protocol", &self.protocol)
             .finish_non_exhaustive()
     }

@@ -27,6 +27,8 @@ use tower_digest_auth::nonce::{
     MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore, NonceUse,
     RedisNonceStore, RedisStoreError,
 };
+use tower_digest_auth::rejection::PlainTextRejection;
+use tower_digest_auth::throttle::FailureStore;
 use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey};
 
 // ---------------------------------------------------------------------------------------
@@ -360,8 +362,8 @@ fn layer<N: NonceStore>(nonces: N) -> DigestLayer<MemoryCredentials, N> {
         .unwrap()
 }
 
-async fn send<N: NonceStore>(
-    layer: &DigestLayer<MemoryCredentials, N>,
+async fn send<N: NonceStore, F: FailureStore>(
+    layer: &DigestLayer<MemoryCredentials, N, PlainTextRejection, F>,
     authorization: Option<&str>,
 ) -> Response<String> {
     tower::Layer::layer(layer, inner())

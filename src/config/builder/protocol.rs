@@ -9,9 +9,11 @@ use crate::mode::AuthMode;
 #[cfg(feature = "auth-int")]
 use crate::nonce::NonceStore;
 #[cfg(feature = "auth-int")]
+use crate::throttle::FailureStore;
+#[cfg(feature = "auth-int")]
 use crate::{ConfigError, CredentialStore};
 
-impl<C, N, R> DigestLayerBuilder<C, N, R> {
+impl<C, N, R, F> DigestLayerBuilder<C, N, R, F> {
     /// Methods whose requests reach the inner service without authentication, for
     /// clients that probe before they log in: Windows' WebDAV redirector and several DAV
     /// clients send `OPTIONS` without credentials and give up on a 401. Empty (off) by
@@ -37,7 +39,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// # let _ = layer;
     /// ```
     pub fn unauthenticated_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
-        self.protocol.unauthenticated_methods = methods.into_iter().collect();
+        self.settings.protocol.unauthenticated_methods = methods.into_iter().collect();
         self
     }
 
@@ -61,7 +63,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// # let _ = layer;
     /// ```
     pub fn userhash(mut self, userhash: bool) -> Self {
-        self.protocol.userhash = userhash;
+        self.settings.protocol.userhash = userhash;
         self
     }
 
@@ -78,7 +80,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// # let _ = layer;
     /// ```
     pub fn mode(mut self, mode: AuthMode) -> Self {
-        self.mode = mode;
+        self.settings.mode = mode;
         self
     }
 
@@ -97,7 +99,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// # let _ = layer;
     /// ```
     pub fn external_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.external_prefix = prefix.into();
+        self.settings.external_prefix = prefix.into();
         self
     }
 
@@ -108,13 +110,13 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// other peer the header is ignored: it would let a client choose what it signs. One
     /// header line holding one path, or the request is refused with a 400. Off by default.
     pub fn forwarded_prefix(mut self, read: bool) -> Self {
-        self.forwarded_prefix = read;
+        self.settings.forwarded_prefix = read;
         self
     }
 }
 
 #[cfg(feature = "auth-int")]
-impl<C, N, R> DigestLayerBuilder<C, N, R> {
+impl<C, N, R, F> DigestLayerBuilder<C, N, R, F> {
     /// Checks the configuration and makes a layer that also offers `qop=auth-int`
     /// (`qop="auth,auth-int"` in its challenges): the client's answer then covers the
     /// request body, and `rspauth` the response body. Bodies of such requests are read
@@ -142,12 +144,13 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     pub fn build_auth_int(
         mut self,
         body_limit: usize,
-    ) -> Result<crate::auth_int::AuthIntLayer<C, N, R>, ConfigError>
+    ) -> Result<crate::auth_int::AuthIntLayer<C, N, R, F>, ConfigError>
     where
         C: CredentialStore,
         N: NonceStore,
+        F: FailureStore,
     {
-        self.protocol.auth_int_limit = Some(body_limit);
+        self.settings.protocol.auth_int_limit = Some(body_limit);
         Ok(crate::auth_int::AuthIntLayer::new(self.build()?))
     }
 }
