@@ -2,7 +2,7 @@
 # Side-by-side Digest benchmark, one run on one machine with one load generator
 # (loadgen/, a workspace member): the example server without the layer (AUTH=off), with it (MD5, SHA-256),
 # and Apache httpd 2.4 prefork without and with mod_auth_digest (MD5; the only algorithm it has).
-# Also the database example (examples/database.rs, SQLite through a pool) with its credential
+# Also the database example (suite/examples/database.rs, SQLite through a pool) with its credential
 # cache on and off (CACHE=off), against the example server's in-memory store (SHA-256).
 # With REDIS=1 also the example server on the Redis nonce store (SHA-256, REDIS_URL to a private
 # redis-server on loopback), compared with the memory store's SHA-256 run of the same round.
@@ -304,7 +304,7 @@ DECOY[apache-open]=apache-digest
     echo "kernel: $(uname -r)"
     echo "rustc: $(rustc --version 2>/dev/null || echo '?')"
     echo "source: $(git rev-parse --short HEAD 2>/dev/null || echo 'no commit'), working tree hash $(
-        find src examples/server.rs examples/database.rs loadgen/src Cargo.toml -type f 2>/dev/null | sort |
+        find src examples/server.rs suite/examples/database.rs loadgen/src Cargo.toml -type f 2>/dev/null | sort |
             xargs sha256sum | sha256sum | cut -c1-12)"
     command -v apache2 >/dev/null && echo "apache: $(apache2 -v | head -1)"
     echo "rounds: $ROUNDS, duration: ${DURATION}s, connections: $CONNECTIONS, warmup: ${WARMUP}s"

@@ -2,7 +2,7 @@
 //!
 //! Wall-clock time on shared machines is noisy; the number of instructions a request
 //! executes is not. This harness sends `COUNT` requests of one kind through the whole
-//! `DigestService` (around a trivial inner service, as `benches/digest.rs` does) inside
+//! `DigestService` (around a trivial inner service, as `suite/benches/digest.rs` does) inside
 //! one function, `measured_requests`, that `valgrind --tool=callgrind` is told to count
 //! alone (`--toggle-collect`). Building the requests happens outside it; parsing,
 //! hashing, the stores, the response and dropping it all happen inside. Instructions per
@@ -23,7 +23,7 @@
 
 #![allow(missing_docs)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::convert::Infallible;

@@ -50,7 +50,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "server.rs"]
+#[path = "../../examples/server.rs"]
 mod server;
 
 pub use server::{PASSWORD, ServerOptions, USERNAME, app};

@@ -2,10 +2,11 @@
 
 #![allow(missing_docs)]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/server.rs"]
+#[path = "../../examples/server.rs"]
 mod server;
 
 use std::net::SocketAddr;

@@ -3,10 +3,11 @@
 
 #![allow(missing_docs)]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../examples/hyper.rs"]
+#[path = "../../examples/hyper.rs"]
 mod hyper_example;
 
 #[allow(dead_code, unreachable_pub)]

@@ -14,14 +14,14 @@
 #![allow(unreachable_pub)]
 
 #[allow(dead_code)]
-#[path = "../examples/server.rs"]
+#[path = "../../examples/server.rs"]
 mod server;
 
 #[allow(dead_code)]
-#[path = "../examples/proxy.rs"]
+#[path = "../../examples/proxy.rs"]
 mod proxy_example;
 
-#[path = "common/origin.rs"]
+#[path = "../../tests/common/origin.rs"]
 mod origin;
 
 #[path = "interop/digest.rs"]

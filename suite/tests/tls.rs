@@ -1,4 +1,4 @@
-//! The TLS example (`examples/tls.rs`) on a loopback port with a certificate generated per test,
+//! The TLS example (`suite/examples/tls.rs`) on a loopback port with a certificate generated per test,
 //! logged into by real clients over HTTPS with HTTP/1.1 and HTTP/2 (curl with `--cacert`,
 //! reqwest + diqwest over OpenSSL, and with the `interop-tests` feature headless Chromium), and
 //! the plain example server's HTTP/2 without TLS (h2c).
@@ -9,6 +9,7 @@
 
 #![allow(missing_docs, unreachable_pub)]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 #[allow(dead_code)]
@@ -382,7 +383,7 @@ async fn reqwest_with_diqwest_logs_in_over_https_with_http2() {
 #[tokio::test]
 async fn chromium_logs_in_over_https_with_http2() {
     let server = start_tls().await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/interop/chromium.mjs");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/chromium.mjs");
     let base = format!("https://127.0.0.1:{}", server.addr.port());
     let mut command = tokio::process::Command::new("node");
     command

@@ -1,4 +1,4 @@
-//! WebDAV behind the layer (examples/webdav.rs, the `dav-server` crate), and methods that
+//! WebDAV behind the layer (suite/examples/webdav.rs, the `dav-server` crate), and methods that
 //! pass without authentication: through `oneshot`, then over a socket with curl and with
 //! litmus, the WebDAV conformance client built on neon (which answers Digest with SHA-256
 //! and checks `rspauth`).

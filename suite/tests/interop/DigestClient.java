@@ -1,5 +1,5 @@
 // The JDK's own HTTP Digest client (java.net.HttpURLConnection with an Authenticator),
-// for tests/interop.rs. Run as a single-file program: `java DigestClient.java URL USER
+// for suite/tests/interop.rs. Run as a single-file program: `java DigestClient.java URL USER
 // PASSWORD [COUNT]`.
 //
 // Makes COUNT GETs (one Authenticator for all) and prints one report per response as

@@ -1,5 +1,5 @@
 // The JDK's own Digest proxy authentication (java.net.HttpURLConnection through an HTTP
-// proxy, credentials from an Authenticator), for tests/interop.rs. Run as a single-file
+// proxy, credentials from an Authenticator), for suite/tests/interop.rs. Run as a single-file
 // program: `java ProxyClient.java PROXY_HOST PROXY_PORT URL USER PASSWORD [POST_BODY]`.
 //
 // Makes one GET (or a POST of POST_BODY) of URL through the proxy and prints one report as

@@ -1,4 +1,4 @@
-// Headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core, for tests/interop.rs.
+// Headless Chromium (Debian's /usr/bin/chromium) driven by playwright-core, for suite/tests/interop.rs.
 //
 // usage: node chromium.mjs BASE_URL USER PASSWORD PATH...
 //
@@ -6,7 +6,7 @@
 // the login prompt (playwright's httpCredentials answers Chromium's auth prompt; the Digest
 // computation is Chromium's own), visits each PATH in turn in one tab and prints one report per
 // page as `name<TAB>value` lines, starting with `response<TAB>N`.
-// IGNORE_HTTPS_ERRORS=1 accepts the self-signed certificate of tests/tls.rs's servers.
+// IGNORE_HTTPS_ERRORS=1 accepts the self-signed certificate of suite/tests/tls.rs's servers.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Python HTTP clients driven by tests/interop.rs against the example server.
+"""Python HTTP clients driven by suite/tests/interop.rs against the example server.
 
 Each scenario makes real requests with a real client library (requests, httpx, aiohttp, and the
 standard library's urllib.request with HTTPDigestAuthHandler) and

@@ -1,4 +1,4 @@
-// Node's most used Digest client, digest-fetch (over Node's own fetch), for tests/interop.rs.
+// Node's most used Digest client, digest-fetch (over Node's own fetch), for suite/tests/interop.rs.
 //
 // usage: node digest_fetch.mjs URL USER PASSWORD [ALGORITHM]
 //

@@ -1,6 +1,6 @@
 #!/usr/bin/env perl
 # Perl's LWP (libwww-perl, LWP::UserAgent with credentials; LWP::Authen::Digest does the
-# Digest computation) for tests/interop.rs.
+# Digest computation) for suite/tests/interop.rs.
 #
 # usage: perl lwp.pl URL USER PASSWORD REALM [COUNT]
 #

@@ -231,10 +231,9 @@ pub async fn start_plain_server(options: ServerOptions) -> SocketAddr {
     addr
 }
 
-/// Path of a file under `tests/interop/` (the interop test belongs to the suite/ package, whose
-/// manifest is one level below the repository root).
+/// Path of a file under `suite/tests/interop/`, beside these modules.
 pub fn interop_file(name: &str) -> String {
-    format!("{}/../tests/interop/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/tests/interop/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A finished client process.
