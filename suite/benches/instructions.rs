@@ -2,7 +2,7 @@
 //!
 //! Wall-clock time on shared machines is noisy; the number of instructions a request
 //! executes is not. This harness sends `COUNT` requests of one kind through the whole
-//! `DigestService` (around a trivial inner service, as `suite/benches/digest.rs` does) inside
+//! `DigestService` (around a trivial inner service, as `suite/benches/digest/` does) inside
 //! one function, `measured_requests`, that `valgrind --tool=callgrind` is told to count
 //! alone (`--toggle-collect`). Building the requests happens outside it; parsing,
 //! hashing, the stores, the response and dropping it all happen inside. Instructions per

@@ -119,10 +119,10 @@ async fn refused_answers_get_a_fresh_challenge_not_stale() {
 async fn wrong_password_and_unknown_user_answer_alike() {
     let f = fixture();
     let challenge = f.challenge().await;
-    let wrong = f.send(get(Answer::get(PAGE)
-        .password("Circle of Death")
-        .header(&challenge)));
-    let unknown = f.send(get(Answer::get(PAGE).username("Scar").header(&challenge)));
+    let wrong = Answer::get(PAGE).password("Circle of Death");
+    let unknown = Answer::get(PAGE).username("Scar");
+    let wrong = f.send(get(wrong.header(&challenge))).await;
+    let unknown = f.send(get(unknown.header(&challenge))).await;
     let without_nonces = |r: &Response<String>| {
         let mut headers = r.headers().clone();
         headers.remove("www-authenticate");
@@ -137,7 +137,7 @@ async fn wrong_password_and_unknown_user_answer_alike() {
             r.body().clone(),
         )
     };
-    assert_eq!(without_nonces(&wrong.await), without_nonces(&unknown.await));
+    assert_eq!(without_nonces(&wrong), without_nonces(&unknown));
     assert_eq!(f.nonces.len(), 0, "failures store nothing");
 }
 

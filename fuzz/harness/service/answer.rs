@@ -8,7 +8,10 @@ use tower_digest_auth::Algorithm;
 
 use super::client::{HeaderBuilder, ext_value, is_stale, param, params, response_digest, spell_nc};
 use super::model::{Facts, Issued, Model, Sent};
-use super::scenario::{AlgorithmChoice, AnswerSpec, Client, Extra, NonceChoice, OpaqueChoice, QopChoice, ResponseChoice, UriChoice, UserChoice};
+use super::scenario::{
+    AlgorithmChoice, AnswerSpec, Client, Extra, NonceChoice, OpaqueChoice, QopChoice,
+    ResponseChoice, UriChoice, UserChoice,
+};
 use super::{CLOCK_SKEW_SECS, HOST, METHODS, PATHS, REALM, USERS, WINDOW, pick};
 
 impl Model {

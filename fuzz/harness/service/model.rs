@@ -9,7 +9,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::{HeaderValue, Request, Response, StatusCode};
 use tower::{Layer, Service};
-use tower_digest_auth::{Algorithm, Clock, DigestLayer, MemoryCredentials, MemoryNonceStore, PeerAddr};
+use tower_digest_auth::{
+    Algorithm, Clock, DigestLayer, MemoryCredentials, MemoryNonceStore, PeerAddr,
+};
 
 use super::client::{challenge_param, find, is_stale};
 use super::scenario::{Client, ClockStep, Scenario, Step};

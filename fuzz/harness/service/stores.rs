@@ -11,7 +11,10 @@ use std::time::SystemTime;
 
 use http::{Request, Response};
 use tower::Service;
-use tower_digest_auth::{AuthenticatedUser, Clock, CredentialStore, Ha1, HashFunction, MemoryCredentials, MemoryNonceStore, NcCheck, NonceEpoch, NonceStore, NonceUse};
+use tower_digest_auth::{
+    AuthenticatedUser, Clock, CredentialStore, Ha1, HashFunction, MemoryCredentials,
+    MemoryNonceStore, NcCheck, NonceEpoch, NonceStore, NonceUse,
+};
 
 /// A clock that the scenario moves both ways.
 #[derive(Clone)]
