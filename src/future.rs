@@ -31,12 +31,12 @@ macro_rules! boxed_response_future {
 }
 
 boxed_response_future! {
-    /// The response future of [`DigestService`](crate::DigestService).
+    /// The response future of the [Digest service](crate::DigestService).
     ResponseFuture
 }
 
 #[cfg(feature = "auth-int")]
 boxed_response_future! {
-    /// The response future of [`AuthInt`](crate::auth_int::AuthInt).
+    /// The response future of the [body-integrity stage](crate::auth_int::AuthInt).
     AuthIntFuture
 }
