@@ -54,8 +54,8 @@
 //! | no `Authorization`, or another scheme | 401 with one `WWW-Authenticate: Digest` line per algorithm, ordered for the client ([`ChallengeOrder`]) |
 //! | unparsable header, duplicate or missing parameter, `qop` other than `auth`, algorithm not offered, foreign `realm` or `opaque`, `uri` not the request target | 400, plain-text reason |
 //! | wrong password or unknown user (indistinguishable) | 401 + fresh challenge |
-//! | forged nonce, nonce of another client IP or algorithm, replayed `(nonce, nc)` | 401 + fresh challenge |
-//! | expired nonce with a correct response | 401 + challenge with `stale=true` |
+//! | forged nonce, nonce of another algorithm, replayed `(nonce, nc)`; a nonce of another client address (outside the [`AddressBinding`]) with a wrong password, counted as a failed login | 401 + fresh challenge |
+//! | expired nonce with a correct response; a nonce of another client address with a correct response (the client moved) | 401 + challenge with `stale=true`, bound to the current address; never accepted |
 //! | a trusted proxy's forwarding header names no usable client | 400, plain-text reason |
 //! | client address (or address + account) over its failed-login limit, or as many attempts as the limit allows being checked at once ([`ThrottleConfig`]) | 429 + `Retry-After`, before any hashing or credential lookup (with `userhash`, after mapping the hash to its account); only wrong passwords and unknown users count, and every spelling of one account shares its budget |
 //! | authenticated, but the route's [`AuthorizeLayer`] refuses the user | 403, no `WWW-Authenticate` |
@@ -137,8 +137,8 @@ pub use hash::{Algorithm, HashFunction, UnknownAlgorithm};
 pub use layer::DigestLayer;
 pub use mode::AuthMode;
 pub use nonce::{
-    MIN_NONCE_KEY_LEN, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceKey,
-    NonceKeyTooShort, NonceStore, NonceUse,
+    AddressBinding, MIN_NONCE_KEY_LEN, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId,
+    NonceKey, NonceKeyTooShort, NonceStore, NonceUse,
 };
 #[cfg(feature = "redis")]
 pub use nonce::{RedisNonceStore, RedisNonceStoreBuilder, RedisStoreError};

@@ -40,7 +40,11 @@ pub enum Rejection {
     BadCredentials,
     /// A nonce we never issued (bad tag, undecodable, other realm or key): 401.
     ForgedNonce,
-    /// A genuine nonce issued to another client address: 401.
+    /// A genuine nonce issued to an address outside the
+    /// [`AddressBinding`](crate::AddressBinding), answered with the right password: the
+    /// client's address changed. 401 with `stale=true`, so the client retries with a
+    /// nonce for its new address without asking its user. (A wrong answer to such a nonce
+    /// is [`BadCredentials`](Rejection::BadCredentials).)
     ForeignNonce,
     /// A genuine nonce issued with another algorithm's challenge: 401.
     NonceAlgorithmMismatch,
@@ -126,7 +130,7 @@ impl Rejection {
 
     /// Whether the challenges say `stale=true`.
     pub fn is_stale(&self) -> bool {
-        matches!(self, Rejection::StaleNonce)
+        matches!(self, Rejection::StaleNonce | Rejection::ForeignNonce)
     }
 
     /// A short text for the client: what to fix for a 400, the same words for every 401.

@@ -374,10 +374,13 @@ where
         parts.method.as_str().as_bytes(),
     );
     if let Some(reservation) = reservation {
-        let outcome = verdict(verified.is_ok());
+        let outcome = verdict(verified.is_ok(), attempt.from_elsewhere);
         settle(shared, reservation, outcome, &username, client, now).await?;
     }
     let verified = verified.map_err(|rejection| logged(rejection, client, &username))?;
+    if attempt.from_elsewhere {
+        return Err(logged(Rejection::ForeignNonce, client, &username));
+    }
     let (use_, info) = conclude(config, &attempt, verified, client, now)
         .map_err(|rejection| logged(rejection, client, &username))?;
     match shared.nonces.record_use(use_).await {
@@ -414,12 +417,13 @@ where
 }
 
 /// The one kind of rejection the throttle counts: a wrong password or an unknown user,
-/// in a well-formed answer to a genuine nonce of this client.
-fn verdict(password_verified: bool) -> AttemptOutcome {
-    if password_verified {
-        AttemptOutcome::Succeeded
-    } else {
-        AttemptOutcome::Failed
+/// in a well-formed answer to a genuine nonce. A right answer to a nonce of another
+/// address proves nothing new (a captured request is right too), so it clears nothing.
+fn verdict(password_verified: bool, from_elsewhere: bool) -> AttemptOutcome {
+    match (password_verified, from_elsewhere) {
+        (false, _) => AttemptOutcome::Failed,
+        (true, false) => AttemptOutcome::Succeeded,
+        (true, true) => AttemptOutcome::Void,
     }
 }
 

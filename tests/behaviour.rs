@@ -477,20 +477,23 @@ async fn nonce_of_another_realm_or_key_is_401() {
 }
 
 #[tokio::test]
-async fn nonce_from_another_client_ip_is_401() {
+async fn nonce_from_another_client_ip_is_401_stale_when_answered_rightly() {
     let f = fixture();
     let challenge = f.challenge("SHA-256").await;
     let header = Answer::get("/dir/index.html").header(&challenge);
     let elsewhere = "198.51.100.1:4000".parse().unwrap();
-    let response = f
-        .send(common::request_from(
-            elsewhere,
-            "GET",
-            "/dir/index.html",
-            Some(&header),
-        ))
-        .await;
-    assert_fresh_challenge(&response);
+    let from_elsewhere = |header: &str| {
+        common::request_from(elsewhere, "GET", "/dir/index.html", Some(header))
+    };
+    // A wrong password: the usual fresh challenge, not stale.
+    let wrong = Answer::get("/dir/index.html")
+        .password("guess")
+        .header(&challenge);
+    assert_fresh_challenge(&f.send(from_elsewhere(&wrong)).await);
+    // The right one: the client moved, and retries without asking its user.
+    let response = f.send(from_elsewhere(&header)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenges(response.headers()).iter().all(|c| c.stale));
     // The same answer from the right address works: nothing was burnt.
     assert_eq!(
         f.get("/dir/index.html", Some(&header)).await.status(),

@@ -44,7 +44,7 @@ use http_body_util::{BodyExt, Full};
 use support::{RedisServer, TempDir};
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_digest_auth::{
-    Algorithm, AuthMode, AuthenticatedUser, CachedCredentials, CredentialStore,
+    AddressBinding, Algorithm, AuthMode, AuthenticatedUser, CachedCredentials, CredentialStore,
     DEFAULT_NONCE_LIFETIME, DigestLayer, DigestLayerBuilder, FailureLimit, HtdigestFile,
     MIN_NONCE_KEY_LEN, ManualClock, MemoryCredentials, MemoryFailureStore, NonceKey, NonceStore,
     PeerAddr, RedisNonceStore, ThrottleConfig,
@@ -78,6 +78,10 @@ const MATRIX: &[Row] = &[
     row("a short nonce lifetime", ORIGIN, |_, c| plain(memory(c).nonce_lifetime(MINUTE))),
     row("a rotated nonce key", ORIGIN,
         |_, c| plain(memory(c).nonce_key(key(2)).previous_nonce_key(key(1)))),
+    row("nonces bound to the client's network", ORIGIN,
+        |_, c| plain(memory(c).address_binding(AddressBinding::same_network()))),
+    row("nonces bound to no address", ORIGIN,
+        |_, c| plain(memory(c).address_binding(AddressBinding::unbound()))),
 ];
 
 /// Builder methods that no row needs, each with the reason. Every other method of

@@ -20,7 +20,7 @@ use crate::credentials::CredentialStore;
 use crate::hash::{Algorithm, HashFunction};
 use crate::layer::DigestLayer;
 use crate::mode::AuthMode;
-use crate::nonce::{MemoryNonceStore, NonceKey, NonceSigner, NonceStore};
+use crate::nonce::{AddressBinding, MemoryNonceStore, NonceKey, NonceSigner, NonceStore};
 use crate::prefix::ExternalPrefix;
 use crate::rejection::PlainTextRejection;
 use crate::throttle::{FailureStore, Throttle, ThrottleConfig};
@@ -56,6 +56,7 @@ pub struct DigestLayerBuilder<C, N = MemoryNonceStore, R = PlainTextRejection> {
     key: Option<NonceKey>,
     previous_keys: Vec<NonceKey>,
     client_ip: ClientIpSource,
+    binding: AddressBinding,
     opaque: Option<String>,
     domain: Vec<String>,
     challenge_order: ChallengeOrder,
@@ -80,6 +81,7 @@ impl<C: CredentialStore> DigestLayerBuilder<C> {
             key: None,
             previous_keys: Vec::new(),
             client_ip: ClientIpSource::default(),
+            binding: AddressBinding::default(),
             opaque: None,
             domain: Vec::new(),
             challenge_order: ChallengeOrder::default(),
@@ -192,6 +194,27 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// ```
     pub fn client_ip(mut self, source: ClientIpSource) -> Self {
         self.client_ip = source;
+        self
+    }
+
+    /// Which part of the client's address a nonce is bound to: the whole address by
+    /// default; see [`AddressBinding`] for the others and what each gives up. A right
+    /// answer from outside the binding gets `stale=true` and a nonce for the new address
+    /// (no password prompt); a wrong one is a failed login.
+    ///
+    /// ```
+    /// use tower_digest_auth::{AddressBinding, DigestLayer, MemoryCredentials};
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// // IPv4 /24 and IPv6 /48: one site's network.
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .address_binding(AddressBinding::prefix(24, 48))
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
+    pub fn address_binding(mut self, binding: AddressBinding) -> Self {
+        self.binding = binding;
         self
     }
 
@@ -321,6 +344,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             key: self.key,
             previous_keys: self.previous_keys,
             client_ip: self.client_ip,
+            binding: self.binding,
             opaque: self.opaque,
             domain: self.domain,
             challenge_order: self.challenge_order,
@@ -364,6 +388,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
             key: self.key,
             previous_keys: self.previous_keys,
             client_ip: self.client_ip,
+            binding: self.binding,
             opaque: self.opaque,
             domain: self.domain,
             challenge_order: self.challenge_order,
@@ -483,6 +508,9 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         if self.credentials.serves_realm(&self.realm) == Some(false) {
             return Err(ConfigError::RealmNotServed { realm: self.realm });
         }
+        if !self.binding.is_valid() {
+            return Err(ConfigError::InvalidAddressPrefix);
+        }
         let key = self.key.unwrap_or_else(NonceKey::random);
         for (index, previous) in self.previous_keys.iter().enumerate() {
             let reused = previous.id() == key.id()
@@ -540,7 +568,8 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
         let dummy_ha1 = HashFunction::ALL.map(|hash| hash.hex_digest(&[&dummy_secret]));
         let nonces = Arc::new(self.nonces);
         let config = Config {
-            signer: NonceSigner::new(key, self.previous_keys, &self.realm),
+            signer: NonceSigner::new(key, self.previous_keys, &self.realm)
+                .with_binding(self.binding),
             epochs: nonces.clone(),
             realm: self.realm.into(),
             algorithms: self.algorithms,
@@ -575,6 +604,7 @@ impl<C, N: fmt::Debug, R> fmt::Debug for DigestLayerBuilder<C, N, R> {
             .field("lifetime", &self.lifetime)
             .field("nonces", &self.nonces)
             .field("client_ip", &self.client_ip)
+            .field("binding", &self.binding)
             .field("throttle", &self.throttle)
             .finish_non_exhaustive()
     }
