@@ -54,7 +54,7 @@
 //! | no `Authorization`, or another scheme | 401 with one `WWW-Authenticate: Digest` line per algorithm, ordered for the client ([`ChallengeOrder`]) |
 //! | unparsable header, duplicate or missing parameter, `qop` other than `auth`, algorithm not offered, foreign `realm` or `opaque`, `uri` not the request target | 400, plain-text reason |
 //! | wrong password or unknown user (indistinguishable) | 401 + fresh challenge |
-//! | forged nonce, nonce of another algorithm, replayed `(nonce, nc)`; a nonce of another client address (outside the [`AddressBinding`]) with a wrong password, counted as a failed login | 401 + fresh challenge |
+//! | forged nonce, nonce of another algorithm, replayed `(nonce, nc)`; a nonce of another client address (outside the [`AddressBinding`]) with a wrong password, counted as a failed login; a nonce whose login was ended ([`AuthenticatedUser::end_login`], [`end_all_logins`](AuthenticatedUser::end_all_logins)) | 401 + fresh challenge, not stale (a browser asks its user) |
 //! | expired nonce with a correct response; a nonce of another client address with a correct response (the client moved) | 401 + challenge with `stale=true`, bound to the current address; never accepted |
 //! | a trusted proxy's forwarding header names no usable client | 400, plain-text reason |
 //! | client address (or address + account) over its failed-login limit, or as many attempts as the limit allows being checked at once ([`ThrottleConfig`]) | 429 + `Retry-After`, before any hashing or credential lookup (with `userhash`, after mapping the hash to its account); only wrong passwords and unknown users count, and every spelling of one account shares its budget |
@@ -65,6 +65,7 @@
 //! | `qop=auth-int` from a locked-out client, or with a forged or expired nonce | 429, 401, 401 with `stale=true`, before the body is read |
 //! | `qop=auth-int` body not in within the body timeout (`AuthIntLayer::body_timeout`, 30 s by default) | 408 |
 //! | success | inner service runs with [`AuthenticatedUser`] in the extensions; `Authentication-Info` with `rspauth` |
+//! | success, and the inner service answers 401 (a logout) | its 401 with fresh challenges, not stale, and no `Authentication-Info` |
 //! | any of these in proxy mode ([`AuthMode::Proxy`]) | 407 + `Proxy-Authenticate` for 401 + `WWW-Authenticate`; credentials from `Proxy-Authorization`, removed before the request goes on; `Proxy-Authentication-Info` on success |
 //!
 //! # Deployment caveats
@@ -101,6 +102,7 @@ mod future;
 mod hash;
 mod header;
 mod layer;
+mod logout;
 mod mode;
 mod nonce;
 mod prefix;
@@ -135,6 +137,7 @@ pub use credentials::{Credential, CredentialStore, Ha1, InvalidHa1, MemoryCreden
 pub use future::ResponseFuture;
 pub use hash::{Algorithm, HashFunction, UnknownAlgorithm};
 pub use layer::DigestLayer;
+pub use logout::{AccountKey, EndLoginError};
 pub use mode::AuthMode;
 pub use nonce::{
     AddressBinding, MIN_NONCE_KEY_LEN, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId,

@@ -50,6 +50,10 @@ pub enum Rejection {
     NonceAlgorithmMismatch,
     /// This `(nonce, nc)` was used before: 401.
     Replay,
+    /// The login this nonce carries was ended (a logout, or all of the user's logins
+    /// ended; see [`EndLogin`](crate::EndLogin)): 401, not stale, so a browser asks its
+    /// user again.
+    LoginEnded,
     /// The response was right but the nonce can no longer be used: it expired, was
     /// issued against another nonce store (before a restart), was forgotten by the
     /// store, comes from before a clock step, or its `nc` fell below the replay window.
@@ -111,6 +115,7 @@ impl Rejection {
             | Rejection::ForeignNonce
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
+            | Rejection::LoginEnded
             | Rejection::StaleNonce => StatusCode::UNAUTHORIZED,
             Rejection::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {
@@ -153,6 +158,7 @@ impl Rejection {
             | Rejection::ForeignNonce
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
+            | Rejection::LoginEnded
             | Rejection::StaleNonce => "authentication required",
             Rejection::Throttled { .. } => "too many failed logins; try again later",
             Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {

@@ -10,9 +10,11 @@ use tower::Service;
 
 use crate::challenge::challenges;
 use crate::client_ip::UnknownClient;
+use crate::client_order::Arrangement;
 use crate::credentials::{Credential, CredentialStore};
 use crate::future::ResponseFuture;
 use crate::layer::Shared;
+use crate::logout::{AccountKey, Login};
 use crate::nonce::{NcCheck, NonceStore, NonceUse};
 use crate::rejection::{Rejection, RejectionResponse};
 use crate::throttle::{AttemptOutcome, Reservation};
@@ -185,6 +187,16 @@ where
         };
         config.mode.remove_consumed_credentials(&mut parts.headers);
         let mut response = inner.call(Request::from_parts(parts, body)).await?;
+        if response.status() == config.mode.challenge_status() {
+            // The handler refused the user after all (a logout, say): fresh challenges,
+            // as RFC 9110 asks of a 401, and nothing that proves a login.
+            let headers = response.headers_mut();
+            headers.remove(config.mode.challenge_header());
+            for challenge in challenges(config, client, now, false, Arrangement::Configured) {
+                headers.append(config.mode.challenge_header(), challenge);
+            }
+            return Ok(response);
+        }
         match info {
             AuthInfo::Header(info) => {
                 response
@@ -383,6 +395,7 @@ where
     }
     let (use_, info) = conclude(config, &attempt, verified, client, now)
         .map_err(|rejection| logged(rejection, client, &username))?;
+    let use_ = use_.for_account(AccountKey::new(&config.realm, &username));
     match shared.nonces.record_use(use_).await {
         Ok(NcCheck::Accepted) => {
             if let Some(throttle) = &config.throttle {
@@ -391,6 +404,7 @@ where
             }
         }
         Ok(NcCheck::Replayed) => return Err(logged(Rejection::Replay, client, &username)),
+        Ok(NcCheck::Ended) => return Err(logged(Rejection::LoginEnded, client, &username)),
         // Below the window: a browser with more than 64 requests in flight on one nonce,
         // or a replay of an old count. Either way the request is refused; stale lets an
         // honest client retry without asking its user.
@@ -411,7 +425,11 @@ where
             algorithm,
             roles,
             data,
-        ),
+        )
+        .with_login(Login {
+            use_,
+            store: shared.nonces.clone(),
+        }),
         info,
     })
 }

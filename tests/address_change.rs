@@ -19,8 +19,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 use tower_digest_auth::{
-    AddressBinding, AuthenticatedUser, DigestLayer, FailureLimit, MemoryCredentials,
-    ThrottleConfig,
+    AddressBinding, AuthenticatedUser, DigestLayer, FailureLimit, MemoryCredentials, ThrottleConfig,
 };
 
 const FIRST: &str = "127.0.0.2";
@@ -120,12 +119,18 @@ async fn a_right_answer_from_a_new_address_is_stale_and_the_new_nonce_logs_in() 
     assert_eq!(ok.0, StatusCode::OK);
 
     // The client moved: its nonce, next nc, right password, from 127.0.0.3.
-    let moved = refused(get_from(server, MOVED, Some(&answer(&first, 2))).await, true);
+    let moved = refused(
+        get_from(server, MOVED, Some(&answer(&first, 2))).await,
+        true,
+    );
     // The fresh nonce is bound to the new address: it logs in from there ...
     let ok = get_from(server, MOVED, Some(&answer(&moved, 1))).await;
     assert_eq!(ok.0, StatusCode::OK);
     // ... and is itself foreign to the old one.
-    refused(get_from(server, FIRST, Some(&answer(&moved, 2))).await, true);
+    refused(
+        get_from(server, FIRST, Some(&answer(&moved, 2))).await,
+        true,
+    );
     // Nothing was recorded for the refused use: the old nonce goes on from its address.
     let ok = get_from(server, FIRST, Some(&answer(&first, 2))).await;
     assert_eq!(ok.0, StatusCode::OK);
@@ -151,8 +156,14 @@ async fn a_wrong_answer_from_a_new_address_is_not_stale_and_counts_as_a_failure(
 async fn a_right_answer_from_a_new_address_is_no_failure() {
     let server = server(AddressBinding::exact()).await;
     let first = challenge_for(server, FIRST).await;
-    refused(get_from(server, MOVED, Some(&answer(&first, 1))).await, true);
-    refused(get_from(server, MOVED, Some(&answer(&first, 2))).await, true);
+    refused(
+        get_from(server, MOVED, Some(&answer(&first, 1))).await,
+        true,
+    );
+    refused(
+        get_from(server, MOVED, Some(&answer(&first, 2))).await,
+        true,
+    );
     // With a limit of one failure, either would have locked 127.0.0.3.
     let own = challenge_for(server, MOVED).await;
     let ok = get_from(server, MOVED, Some(&answer(&own, 1))).await;
@@ -174,7 +185,10 @@ async fn a_network_binding_keeps_the_nonce_inside_the_network_and_is_stale_outsi
     let ok = get_from(server, OTHER_NETWORK, Some(&answer(&moved, 1))).await;
     assert_eq!(ok.0, StatusCode::OK);
     // Replays are refused inside the network as everywhere.
-    refused(get_from(server, FIRST, Some(&answer(&first, 1))).await, false);
+    refused(
+        get_from(server, FIRST, Some(&answer(&first, 1))).await,
+        false,
+    );
 }
 
 #[tokio::test]
@@ -185,5 +199,8 @@ async fn an_unbound_nonce_is_accepted_from_anywhere_once_per_nc() {
         let ok = get_from(server, from, Some(&answer(&first, nc))).await;
         assert_eq!(ok.0, StatusCode::OK, "nc {nc} from {from}");
     }
-    refused(get_from(server, MOVED, Some(&answer(&first, 2))).await, false);
+    refused(
+        get_from(server, MOVED, Some(&answer(&first, 2))).await,
+        false,
+    );
 }

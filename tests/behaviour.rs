@@ -482,9 +482,8 @@ async fn nonce_from_another_client_ip_is_401_stale_when_answered_rightly() {
     let challenge = f.challenge("SHA-256").await;
     let header = Answer::get("/dir/index.html").header(&challenge);
     let elsewhere = "198.51.100.1:4000".parse().unwrap();
-    let from_elsewhere = |header: &str| {
-        common::request_from(elsewhere, "GET", "/dir/index.html", Some(header))
-    };
+    let from_elsewhere =
+        |header: &str| common::request_from(elsewhere, "GET", "/dir/index.html", Some(header));
     // A wrong password: the usual fresh challenge, not stale.
     let wrong = Answer::get("/dir/index.html")
         .password("guess")

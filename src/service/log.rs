@@ -104,6 +104,9 @@ pub(crate) fn log_rejection(rejection: Rejection, client: IpAddr, username: Opti
         Rejection::BadCredentials => tracing::warn!(
             client_ip = %client, username, "digest auth: failed password or unknown user"
         ),
+        Rejection::LoginEnded => tracing::info!(
+            client_ip = %client, username, "digest auth: nonce of an ended login"
+        ),
         Rejection::Replay => tracing::warn!(
             client_ip = %client, username, "digest auth: replayed nonce count"
         ),
