@@ -51,8 +51,8 @@ pub enum Rejection {
     /// This `(nonce, nc)` was used before: 401.
     Replay,
     /// The login this nonce carries was ended (a logout, or all of the user's logins
-    /// ended; see [`EndLogin`](crate::EndLogin)): 401, not stale, so a browser asks its
-    /// user again.
+    /// ended; see [`AuthenticatedUser::end_login`](crate::AuthenticatedUser::end_login)):
+    /// 401, not stale, so a browser asks its user again.
     LoginEnded,
     /// The response was right but the nonce can no longer be used: it expired, was
     /// issued against another nonce store (before a restart), was forgotten by the

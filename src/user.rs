@@ -231,6 +231,7 @@ impl fmt::Debug for AuthenticatedUser {
             .field("algorithm", &self.algorithm)
             .field("roles", &self.roles)
             .field("data", &self.data.is_some())
+            .field("login", &self.login.as_ref().map(|login| login.use_.id))
             .finish()
     }
 }

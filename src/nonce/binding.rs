@@ -108,27 +108,16 @@ impl AddressBinding {
         match (self.0, client.to_canonical()) {
             (Binding::Exact, client) => client,
             (Binding::Prefix { v4, .. }, IpAddr::V4(ip)) => {
-                IpAddr::V4(Ipv4Addr::from(
-                    mask(u128::from(u32::from(ip)), 32, v4) as u32
-                ))
+                let mask = u32::MAX.checked_shl(32 - u32::from(v4.min(32)));
+                IpAddr::V4(Ipv4Addr::from(u32::from(ip) & mask.unwrap_or(0)))
             }
             (Binding::Prefix { v6, .. }, IpAddr::V6(ip)) => {
-                IpAddr::V6(Ipv6Addr::from(mask(u128::from(ip), 128, v6)))
+                let mask = u128::MAX.checked_shl(128 - u32::from(v6.min(128)));
+                IpAddr::V6(Ipv6Addr::from(u128::from(ip) & mask.unwrap_or(0)))
             }
             (Binding::Unbound, _) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         }
     }
-}
-
-/// The first `keep` of the `width` low bits of `bits`, the rest zeroed.
-#[allow(clippy::cast_possible_truncation)] // Called with width 32 only for IPv4's bits.
-fn mask(bits: u128, width: u32, keep: u8) -> u128 {
-    let keep = u32::from(keep).min(width);
-    if keep == 0 {
-        return 0;
-    }
-    let cleared = width - keep;
-    bits >> cleared << cleared
 }
 
 #[cfg(test)]
