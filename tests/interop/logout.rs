@@ -1,6 +1,7 @@
 //! Logout in a real browser against the example server's `GET /logout`: headless Chromium
-//! through the DevTools protocol (`interop/chromium_prompts.mjs` counts the login prompts,
-//! `Fetch.authRequired` events). `tests/logout.rs` checks the nonces over raw sockets.
+//! driven over its remote debugging protocol (`interop/chromium_prompts.mjs` counts the
+//! login prompts, `Fetch.authRequired` events). `tests/logout.rs` checks the nonces over
+//! raw sockets.
 
 use std::time::Duration;
 
