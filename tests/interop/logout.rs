@@ -1,13 +1,15 @@
 //! Logout in a real browser against the example server's `GET /logout`: headless Chromium
 //! driven over its remote debugging protocol (`interop/chromium_prompts.mjs` counts the
-//! login prompts, `Fetch.authRequired` events). `tests/logout.rs` checks the nonces over
-//! raw sockets.
+//! login prompts, `Fetch.authRequired` events), and the example's contract over raw
+//! sockets (`tests/logout.rs` checks ending all of a user's logins too).
 
 use std::time::Duration;
 
+use crate::server::ServerOptions;
 use crate::support::{
-    PASSWORD, PROTECTED, Report, TestServer, USERNAME, field, interop_file, parse_reports,
-    run_client_ok,
+    LOCALHOST, PASSWORD, PROTECTED, RawResponse, Report, TestServer, USERNAME, authorization_for,
+    fetch_challenge, field, get_request, interop_file, parse_reports, raw_request, run_client_ok,
+    start_plain_server,
 };
 
 const LOGOUT: &str = "/logout";
@@ -73,4 +75,47 @@ async fn chromium_asks_again_after_logout_and_not_without_it() {
         assert_eq!(exchange.status, 401, "{exchange:#?}");
         assert!(!exchange.is_stale(), "{exchange:#?}");
     }
+}
+
+/// A 401 whose fresh challenges do not say `stale`, and no `Authentication-Info`.
+fn assert_refused_not_stale(response: &RawResponse) {
+    assert_eq!(response.status, 401, "{response:?}");
+    let challenges = response.all("www-authenticate");
+    assert!(!challenges.is_empty(), "{response:?}");
+    assert!(
+        challenges
+            .iter()
+            .all(|c| !c.to_ascii_lowercase().contains("stale")),
+        "{response:?}"
+    );
+    assert!(
+        response.header("authentication-info").is_none(),
+        "{response:?}"
+    );
+}
+
+#[tokio::test]
+async fn raw_logout_on_the_example_server_ends_the_nonce_and_a_new_handshake_logs_in() {
+    let addr = start_plain_server(ServerOptions::default()).await;
+    let get = async |target: &str, authorization: &str| {
+        raw_request(
+            LOCALHOST,
+            addr,
+            &get_request(target, Some(authorization.as_bytes())),
+        )
+        .await
+    };
+    let challenge = fetch_challenge(LOCALHOST, addr, PROTECTED, "SHA-256").await;
+    let first = authorization_for(&challenge, "SHA-256", PROTECTED, 1);
+    assert_eq!(get(PROTECTED, &first).await.status, 200);
+
+    let logout = authorization_for(&challenge, "SHA-256", LOGOUT, 2);
+    assert_refused_not_stale(&get(LOGOUT, &logout).await);
+    // The same nonce with the next nc: refused, not stale.
+    let after = authorization_for(&challenge, "SHA-256", PROTECTED, 3);
+    assert_refused_not_stale(&get(PROTECTED, &after).await);
+
+    let fresh = fetch_challenge(LOCALHOST, addr, PROTECTED, "SHA-256").await;
+    let again = authorization_for(&fresh, "SHA-256", PROTECTED, 1);
+    assert_eq!(get(PROTECTED, &again).await.status, 200);
 }
