@@ -3,7 +3,7 @@
 # valgrind's callgrind, which do not depend on what else runs on the machine.
 #
 # Two views:
-#   service  benches/instructions.rs: COUNT requests of one kind through DigestService around a
+#   service  suite/benches/instructions.rs: COUNT requests of one kind through DigestService around a
 #            trivial service, counting only the function that sends them (--toggle-collect).
 #            Kinds: open, challenge, auth-md5, auth-sha256, first-md5, first-sha256.
 #   server   the release example server as a whole process under callgrind: WARMUP requests,

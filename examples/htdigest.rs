@@ -20,7 +20,8 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::routing::get;
-use tower_digest_auth::{AuthenticatedUser, DigestLayer, HtdigestFile};
+use tower_digest_auth::credentials::htdigest::HtdigestFile;
+use tower_digest_auth::{AuthenticatedUser, DigestLayer};
 
 /// The realm, unless `HTDIGEST_REALM` names another: it must be the realm of the file's
 /// lines, since every `HA1` hashes it in.

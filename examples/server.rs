@@ -28,10 +28,9 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use tower_digest_auth::{
-    Algorithm, AuthenticatedUser, AuthorizeLayer, DigestLayer, MemoryCredentials, NonceKey,
-    NonceStore,
-};
+use tower_digest_auth::authorize::AuthorizeLayer;
+use tower_digest_auth::nonce::{NonceKeyHexError, NonceStore};
+use tower_digest_auth::{Algorithm, AuthenticatedUser, DigestLayer, MemoryCredentials, NonceKey};
 
 /// The realm, user and password of the example.
 pub const REALM: &str = "http-auth@example.org";
@@ -67,7 +66,7 @@ pub struct ServerOptions {
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
-            nonce_lifetime: tower_digest_auth::DEFAULT_NONCE_LIFETIME,
+            nonce_lifetime: tower_digest_auth::nonce::DEFAULT_NONCE_LIFETIME,
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             auth: true,
             nonce_key: None,
@@ -125,26 +124,11 @@ impl ServerOptions {
 /// # Errors
 /// A message saying what is wrong, never echoing the secret.
 pub fn nonce_key_from_hex(hex: &str) -> Result<NonceKey, String> {
-    let hex = hex.trim();
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    if hex.len() % 2 != 0 || !hex.bytes().all(|c| digit(c).is_some()) {
-        return Err("NONCE_KEY must be hex digits (e.g. from `openssl rand -hex 32`)".to_owned());
-    }
-    let bytes: Vec<u8> = hex
-        .as_bytes()
-        .chunks(2)
-        .map(|pair| digit(pair[0]).unwrap_or(0) << 4 | digit(pair[1]).unwrap_or(0))
-        .collect();
-    NonceKey::from_bytes(1, &bytes).map_err(|_| {
-        format!(
-            "NONCE_KEY must have at least 64 hex digits (256 bits), got {}",
-            hex.len()
-        )
+    NonceKey::from_hex(1, hex).map_err(|error| match error {
+        NonceKeyHexError::TooShort { digits, .. } => {
+            format!("NONCE_KEY must have at least 64 hex digits (256 bits), got {digits}")
+        }
+        _ => "NONCE_KEY must be hex digits (e.g. from `openssl rand -hex 32`)".to_owned(),
     })
 }
 
@@ -170,12 +154,13 @@ pub fn app(options: ServerOptions) -> Router {
         (true, None) => protect(
             protected,
             options,
-            tower_digest_auth::MemoryNonceStore::new(),
-            tower_digest_auth::MemoryFailureStore::new(),
+            tower_digest_auth::nonce::MemoryNonceStore::new(),
+            tower_digest_auth::throttle::MemoryFailureStore::new(),
         ),
         #[cfg(feature = "redis")]
         (true, Some(url)) => {
-            use tower_digest_auth::{RedisFailureStore, RedisNonceStore};
+            use tower_digest_auth::nonce::RedisNonceStore;
+            use tower_digest_auth::throttle::RedisFailureStore;
             let cluster = url.contains(',');
             let nodes = || url.split(',').map(str::trim);
             let nonces = if cluster {
@@ -217,7 +202,7 @@ fn protect<N: NonceStore>(
     routes: Router,
     options: ServerOptions,
     nonces: N,
-    failures: impl tower_digest_auth::FailureStore,
+    failures: impl tower_digest_auth::throttle::FailureStore,
 ) -> Router {
     let mut users = MemoryCredentials::new(REALM, [(USERNAME, PASSWORD)]);
     users.insert_with_roles(ADMIN_USERNAME, ADMIN_PASSWORD, [ADMIN_ROLE]);

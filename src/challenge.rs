@@ -1,11 +1,40 @@
-//! The `WWW-Authenticate` challenges of a 401.
+//! The `WWW-Authenticate` challenges of a 401, and which one a client sees first (or
+//! last): [`ChallengeOrder`], chosen per request from the client's `User-Agent` by
+//! [`ClientRule`]s.
+//!
+//! Clients do not agree on which of several `WWW-Authenticate: Digest` lines they answer:
+//! curl, Chromium, httpx and aiohttp take the first one they support; Python's stdlib
+//! `urllib` (before 3.14) takes the first line and gives up if it cannot do its algorithm;
+//! `requests` and the JDK's `HttpURLConnection` take the last. One fixed order cannot give
+//! every client the strongest algorithm it supports, so the layer may rearrange the
+//! configured challenges for the clients that need it. It never changes *which*
+//! algorithms are offered, only their order, and only for a client that names itself.
+//!
+//! A `User-Agent` is the client's own claim. A client that lies about it can only make
+//! itself see a different order of the same offers, and every nonce stays bound to the
+//! algorithm of its challenge, so nothing is gained by lying; an attacker in the middle who
+//! can rewrite headers can already strip challenges, which is why TLS stays a requirement.
+//!
+//! ```
+//! use tower_digest_auth::challenge::{Arrangement, ChallengeOrder};
+//!
+//! // The built-in rules put MD5 first for Python's urllib before 3.14...
+//! let order = ChallengeOrder::known_clients();
+//! let rule = order.rule_for(b"Python-urllib/3.11").expect("a known client");
+//! assert_eq!(rule.arrangement(), Arrangement::Md5First);
+//! // ...and leave curl with the configured order.
+//! assert!(order.rule_for(b"curl/8.5.0").is_none());
+//! ```
+
+mod order;
+
+pub use order::{Arrangement, ChallengeOrder, ClientRule};
 
 use std::net::IpAddr;
 use std::time::SystemTime;
 
 use http::HeaderValue;
 
-use crate::client_order::Arrangement;
 use crate::config::Config;
 use crate::hash::Algorithm;
 use crate::nonce::ENCODED_NONCE_LEN;

@@ -1,4 +1,24 @@
-//! Which address a request comes from: nonces are bound to it.
+//! Which address a request comes from: nonces are bound to it, and failed logins are
+//! counted per address. [`ClientIpSource`] says where to read it (the connection, or a
+//! trusted proxy's forwarding header), [`IpRange`] names trusted proxies, and [`PeerAddr`]
+//! carries the connection's address for servers that are not axum.
+//!
+//! ```
+//! use tower_digest_auth::client_ip::{ClientIpSource, IpRange};
+//! use tower_digest_auth::{DigestLayer, MemoryCredentials};
+//!
+//! // Behind a reverse proxy on 10.0.0.0/8 that appends to X-Forwarded-For.
+//! let proxies: IpRange = "10.0.0.0/8".parse()?;
+//! assert!(proxies.contains("10.1.2.3".parse()?));
+//! let users = MemoryCredentials::new("api@example.org", [("alice", "secret")]);
+//! let layer = DigestLayer::builder("api@example.org", users)
+//!     .client_ip(ClientIpSource::XForwardedFor(vec![proxies]))
+//!     .build()?;
+//! # let _ = layer;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+#![doc = include_str!("docs/reverse_proxy.md")]
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -29,7 +49,7 @@ pub struct PeerAddr(pub SocketAddr);
 /// With no address at all the layer fails closed: it answers 500 and logs an error,
 /// because a nonce that cannot be bound to a client would be valid from anywhere. A
 /// request from a trusted proxy whose forwarding header names no usable client is
-/// refused with a 400 ([`Rejection::BadForwarding`](crate::Rejection::BadForwarding)),
+/// refused with a 400 ([`Rejection::BadForwarding`](crate::rejection::Rejection::BadForwarding)),
 /// logged at info level: a client can provoke it, so it must not page anyone.
 ///
 /// Behind a reverse proxy, name the header *your* proxy writes: a proxy that appends to
@@ -37,7 +57,8 @@ pub struct PeerAddr(pub SocketAddr);
 /// other way round), so reading the other header would let a client choose its address.
 ///
 /// ```
-/// use tower_digest_auth::{ClientIpSource, IpRange};
+/// use tower_digest_auth::ClientIpSource;
+/// use tower_digest_auth::client_ip::IpRange;
 ///
 /// // nginx on this host and the load balancers in 10.0.0.0/8 append X-Forwarded-For.
 /// let proxies: Vec<IpRange> = ["127.0.0.1/32", "10.0.0.0/8"]
@@ -230,7 +251,7 @@ fn parse_node(node: &str) -> Option<IpAddr> {
 /// An address range in CIDR notation, such as `10.0.0.0/8` or `::1/128`.
 ///
 /// ```
-/// use tower_digest_auth::IpRange;
+/// use tower_digest_auth::client_ip::IpRange;
 ///
 /// let range: IpRange = "10.0.0.0/8".parse().unwrap();
 /// assert!(range.contains("10.1.2.3".parse().unwrap()));

@@ -1,4 +1,21 @@
-//! Where the middleware reads the time, so tests can expire nonces without sleeping.
+//! Where the middleware reads the time, so tests can expire nonces without sleeping:
+//! [`SystemClock`] by default, [`ManualClock`] for tests, or your own [`Clock`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_digest_auth::clock::{Clock, ManualClock};
+//! use tower_digest_auth::{DigestLayer, MemoryCredentials};
+//!
+//! let clock = ManualClock::new();
+//! let users = MemoryCredentials::new("api@example.org", [("alice", "secret")]);
+//! // Clones share one time: the test keeps one and moves it forward.
+//! let layer = DigestLayer::builder("api@example.org", users).clock(clock.clone()).build()?;
+//! let before = clock.now();
+//! clock.advance(Duration::from_secs(3600));
+//! assert_eq!(clock.now(), before + Duration::from_secs(3600));
+//! # let _ = layer;
+//! # Ok::<(), tower_digest_auth::ConfigError>(())
+//! ```
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -27,7 +44,7 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_digest_auth::{Clock, ManualClock};
+/// use tower_digest_auth::clock::{Clock, ManualClock};
 ///
 /// let clock = ManualClock::new();
 /// let before = clock.now();

@@ -3,25 +3,40 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// The response future of [`DigestService`](crate::DigestService).
-///
-/// A named type (rather than a bare boxed future) so its insides can change without
-/// breaking anyone's code.
-#[must_use = "futures do nothing unless polled"]
-pub struct ResponseFuture<T> {
-    pub(crate) inner: Pin<Box<dyn Future<Output = T> + Send>>,
+/// A named response future around a boxed future: a named type (rather than a bare boxed
+/// future) so its insides can change without breaking anyone's code, and one name per
+/// service so the docs and compiler messages say whose future it is.
+macro_rules! boxed_response_future {
+    ($(#[$attr:meta])* $name:ident) => {
+        $(#[$attr])*
+        #[must_use = "futures do nothing unless polled"]
+        pub struct $name<T> {
+            pub(crate) inner: Pin<Box<dyn Future<Output = T> + Send>>,
+        }
+
+        impl<T> Future for $name<T> {
+            type Output = T;
+
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+                self.inner.as_mut().poll(cx)
+            }
+        }
+
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+    };
 }
 
-impl<T> Future for ResponseFuture<T> {
-    type Output = T;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        self.inner.as_mut().poll(cx)
-    }
+boxed_response_future! {
+    /// The response future of [`DigestService`](crate::DigestService).
+    ResponseFuture
 }
 
-impl<T> fmt::Debug for ResponseFuture<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
+#[cfg(feature = "auth-int")]
+boxed_response_future! {
+    /// The response future of [`AuthInt`](crate::auth_int::AuthInt).
+    AuthIntFuture
 }

@@ -160,23 +160,7 @@ pub(crate) fn parse_authorization(value: &[u8]) -> Result<DigestParams<'_>, Pars
         if count > MAX_PARAMS {
             return Err(ParseError::Malformed("too many parameters"));
         }
-        let (name, after_name) = token(rest);
-        if name.is_empty() {
-            return Err(ParseError::Malformed("expected a parameter name"));
-        }
-        let Some((b'=', after_equals)) = skip_whitespace(after_name).split_first() else {
-            return Err(ParseError::Malformed("expected '=' after a parameter name"));
-        };
-        let value_start = skip_whitespace(after_equals);
-        let (value, after_value) = if let Some((b'"', quoted)) = value_start.split_first() {
-            quoted_string(quoted)?
-        } else {
-            let (token, after) = token(value_start);
-            if token.is_empty() {
-                return Err(ParseError::Malformed("expected a parameter value"));
-            }
-            (Cow::Borrowed(token), after)
-        };
+        let (name, value, after_value) = auth_param(rest)?;
         rest = skip_whitespace(after_value);
         if rest.first().is_some_and(|&byte| byte != b',') {
             return Err(ParseError::Malformed("expected ',' between parameters"));
@@ -189,6 +173,32 @@ pub(crate) fn parse_authorization(value: &[u8]) -> Result<DigestParams<'_>, Pars
         }
     }
     Ok(params)
+}
+
+/// A parameter's name, its value, and the input that follows the value.
+type AuthParam<'a> = (&'a [u8], Cow<'a, [u8]>, &'a [u8]);
+
+/// The `name=value` parameter `input` starts with: its name, its value (a token, or a
+/// quoted-string with its quotes and escapes removed) and what follows the value.
+fn auth_param(input: &[u8]) -> Result<AuthParam<'_>, ParseError> {
+    let (name, after_name) = token(input);
+    if name.is_empty() {
+        return Err(ParseError::Malformed("expected a parameter name"));
+    }
+    let Some((b'=', after_equals)) = skip_whitespace(after_name).split_first() else {
+        return Err(ParseError::Malformed("expected '=' after a parameter name"));
+    };
+    let value_start = skip_whitespace(after_equals);
+    let (value, after_value) = if let Some((b'"', quoted)) = value_start.split_first() {
+        quoted_string(quoted)?
+    } else {
+        let (token, after) = token(value_start);
+        if token.is_empty() {
+            return Err(ParseError::Malformed("expected a parameter value"));
+        }
+        (Cow::Borrowed(token), after)
+    };
+    Ok((name, value, after_value))
 }
 
 /// `input` without its leading spaces and tabs.

@@ -1,14 +1,9 @@
 //! Ending logins: a handler ends the login of the client that sent the request, or every
 //! login of its user, through [`AuthenticatedUser`](crate::AuthenticatedUser).
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 
 use crate::nonce::{NonceStore, NonceUse};
 
@@ -21,9 +16,9 @@ pub enum EndLoginError {
     /// The nonce store failed (Redis down, say).
     #[error("the nonce store failed: {0}")]
     Store(Box<dyn std::error::Error + Send + Sync>),
-    /// The nonce store cannot end logins: a [`NonceStore`](crate::NonceStore) of your own
-    /// without [`end_login`](crate::NonceStore::end_login) and
-    /// [`end_all_logins`](crate::NonceStore::end_all_logins).
+    /// The nonce store cannot end logins: a [`NonceStore`](crate::nonce::NonceStore) of your own
+    /// without [`end_login`](crate::nonce::NonceStore::end_login) and
+    /// [`end_all_logins`](crate::nonce::NonceStore::end_all_logins).
     #[error("the nonce store cannot end logins")]
     Unsupported,
     /// The user was made with [`AuthenticatedUser::new`](crate::AuthenticatedUser::new),
@@ -70,44 +65,5 @@ impl<N: NonceStore> EndLogins for N {
             };
             ended.map_err(Into::into)
         })
-    }
-}
-
-/// An account as a [`NonceStore`](crate::NonceStore) knows it, for
-/// [`end_all_logins`](crate::NonceStore::end_all_logins): 128 bits of SHA-256 over the
-/// realm and the username, so a shared store holds no names.
-///
-/// ```
-/// use tower_digest_auth::AccountKey;
-///
-/// let alice = AccountKey::new("api@example.org", "alice");
-/// assert_eq!(alice, AccountKey::new("api@example.org", "alice"));
-/// assert_ne!(alice, AccountKey::new("other realm", "alice"));
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AccountKey([u8; 16]);
-
-impl AccountKey {
-    /// The key of `username` in `realm` (the name as the credential store knows it).
-    pub fn new(realm: &str, username: &str) -> Self {
-        let digest = Sha256::new_with_prefix(b"tower-digest-auth account\0")
-            .chain_update(realm.as_bytes())
-            .chain_update([0])
-            .chain_update(username.as_bytes())
-            .finalize();
-        let mut key = [0; 16];
-        key.copy_from_slice(&digest[..16]);
-        AccountKey(key)
-    }
-
-    /// The raw bytes (for a store's own keys).
-    pub fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for AccountKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AccountKey({})", URL_SAFE_NO_PAD.encode(self.0))
     }
 }

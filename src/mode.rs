@@ -102,13 +102,14 @@ impl Rejection {
     /// The status of the response in `mode`: [`status`](Rejection::status), with the
     /// 401 of a challenge turned into 407 in [`AuthMode::Proxy`].
     ///
-    /// A [`RejectionResponse`](crate::RejectionResponse) may use either: in proxy mode
+    /// A [`RejectionResponse`](crate::rejection::RejectionResponse) may use either: in proxy mode
     /// the layer turns a 401 it returns for a challenging rejection into 407, so a hook
     /// written for an origin server is right for a proxy too.
     ///
     /// ```
     /// use http::StatusCode;
-    /// use tower_digest_auth::{AuthMode, Rejection};
+    /// use tower_digest_auth::AuthMode;
+    /// use tower_digest_auth::rejection::Rejection;
     ///
     /// let missing = Rejection::MissingCredentials;
     /// assert_eq!(missing.status_in(AuthMode::Proxy), StatusCode::PROXY_AUTHENTICATION_REQUIRED);

@@ -1,4 +1,20 @@
-//! Why a request was not let through, and the response that says so.
+//! Why a request was not let through ([`Rejection`]), and the response that says so
+//! ([`RejectionResponse`]: [`PlainTextRejection`] by default, or any function of the
+//! rejection and the request head, set with
+//! [`DigestLayerBuilder::rejection_response`](crate::DigestLayerBuilder::rejection_response)).
+//!
+//! ```
+//! use http::StatusCode;
+//! use tower_digest_auth::rejection::{PlainTextRejection, Rejection, RejectionResponse};
+//!
+//! let (head, ()) = http::Request::new(()).into_parts();
+//! let response: http::Response<String> =
+//!     PlainTextRejection.response(&Rejection::UnsupportedQop, &head);
+//! assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+//! assert_eq!(response.body(), Rejection::UnsupportedQop.public_message());
+//! ```
+//!
+#![doc = include_str!("docs/rejections.md")]
 
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
@@ -41,7 +57,7 @@ pub enum Rejection {
     /// A nonce we never issued (bad tag, undecodable, other realm or key): 401.
     ForgedNonce,
     /// A genuine nonce issued to an address outside the
-    /// [`AddressBinding`](crate::AddressBinding), answered with the right password: the
+    /// [`AddressBinding`](crate::nonce::AddressBinding), answered with the right password: the
     /// client's address changed. 401 with `stale=true`, so the client retries with a
     /// nonce for its new address without asking its user. (A wrong answer to such a nonce
     /// is [`BadCredentials`](Rejection::BadCredentials).)
@@ -79,7 +95,7 @@ pub enum Rejection {
     UnknownClientIp,
     /// The credential or nonce store failed: 500.
     StoreFailure,
-    /// Authenticated, but the route's [`AuthorizeLayer`](crate::AuthorizeLayer) refuses
+    /// Authenticated, but the route's [`AuthorizeLayer`](crate::authorize::AuthorizeLayer) refuses
     /// this user: 403, without a challenge (a 401 would make browsers ask again forever).
     Forbidden,
     /// The authorizer failed, or found no authenticated user because it does not sit
@@ -174,7 +190,7 @@ impl Rejection {
 /// The [`public_message`](Rejection::public_message), as a client would read it.
 ///
 /// ```
-/// use tower_digest_auth::Rejection;
+/// use tower_digest_auth::rejection::Rejection;
 ///
 /// assert_eq!(Rejection::UriMismatch.to_string(), "uri does not match the request target");
 /// ```
@@ -223,7 +239,7 @@ fn duplicate_message(name: &str) -> &'static str {
 /// afterwards, so an implementation cannot forget them. In [proxy mode](crate::AuthMode::Proxy)
 /// the layer also turns that 401 into 407 and puts the challenges in `Proxy-Authenticate`:
 /// a hook that answers with [`Rejection::status`] serves both modes unchanged. Give the same implementation to
-/// [`AuthorizeLayer::rejection_response`](crate::AuthorizeLayer::rejection_response) and
+/// [`AuthorizeLayer::rejection_response`](crate::authorize::AuthorizeLayer::rejection_response) and
 /// it shapes the 403 too. Closures `Fn(&Rejection, &http::request::Parts) -> Response<B>`
 /// implement it too. With axum the body type is `axum::body::Body`:
 ///
@@ -231,7 +247,8 @@ fn duplicate_message(name: &str) -> &'static str {
 /// use axum::body::Body;
 /// use axum::{Router, routing::get};
 /// use http::{Response, header, request::Parts};
-/// use tower_digest_auth::{DigestLayer, MemoryCredentials, Rejection};
+/// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+/// use tower_digest_auth::rejection::Rejection;
 ///
 /// fn rejection(rejection: &Rejection, request: &Parts) -> Response<Body> {
 ///     let wants_json = request

@@ -171,7 +171,7 @@ impl AuthenticatedUser {
     /// Ends every login of this user, on every client (after a password change, or for
     /// a disabled account): the next request of each gets 401 without `stale`. Logins
     /// made after it work. To do it outside a request, call
-    /// [`NonceStore::end_all_logins`](crate::NonceStore::end_all_logins) on the layer's
+    /// [`NonceStore::end_all_logins`](crate::nonce::NonceStore::end_all_logins) on the layer's
     /// nonce store.
     ///
     /// # Errors

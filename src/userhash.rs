@@ -12,7 +12,8 @@ use crate::hash::{HashFunction, HexDigest, RawDigest};
 /// its users, one per hash function it answers for.
 ///
 /// ```
-/// use tower_digest_auth::{HashFunction, userhash};
+/// use tower_digest_auth::algorithm::HashFunction;
+/// use tower_digest_auth::credentials::userhash;
 ///
 /// // RFC 7616 section 3.9.2, with real SHA-512/256 (erratum 4897).
 /// assert_eq!(

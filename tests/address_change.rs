@@ -18,9 +18,9 @@ use common::{Answer, Challenge, REALM, USER, challenges};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
-use tower_digest_auth::{
-    AddressBinding, AuthenticatedUser, DigestLayer, FailureLimit, MemoryCredentials, ThrottleConfig,
-};
+use tower_digest_auth::nonce::AddressBinding;
+use tower_digest_auth::throttle::{FailureLimit, ThrottleConfig};
+use tower_digest_auth::{AuthenticatedUser, DigestLayer, MemoryCredentials};
 
 const FIRST: &str = "127.0.0.2";
 const MOVED: &str = "127.0.0.3";

@@ -14,10 +14,9 @@ use common::{Answer, PASSWORD, REALM, USER, challenges, request};
 use http::header::WWW_AUTHENTICATE;
 use http::{Request, Response, StatusCode};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
-use tower_digest_auth::{
-    Algorithm, AuthenticatedUser, AuthorizeLayer, Authorizer, DigestLayer, MemoryCredentials,
-    MemoryPermissions, Permissions, Rejection,
-};
+use tower_digest_auth::authorize::{AuthorizeLayer, Authorizer, MemoryPermissions, Permissions};
+use tower_digest_auth::rejection::Rejection;
+use tower_digest_auth::{Algorithm, AuthenticatedUser, DigestLayer, MemoryCredentials};
 
 const ADMIN: &str = "Rafiki";
 const ADMIN_PASSWORD: &str = "Mandrill";

@@ -12,9 +12,12 @@ use std::time::Duration;
 use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges, request};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
+use tower_digest_auth::algorithm::HashFunction;
+use tower_digest_auth::clock::ManualClock;
+use tower_digest_auth::credentials::cached::CachedCredentials;
 use tower_digest_auth::{
-    AuthenticatedUser, CachedCredentials, ConfigError, Credential, CredentialStore, DigestLayer,
-    DigestLayerBuilder, HashFunction, ManualClock, MemoryCredentials,
+    AuthenticatedUser, ConfigError, Credential, CredentialStore, DigestLayer, DigestLayerBuilder,
+    MemoryCredentials,
 };
 
 type Inner = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;

@@ -11,9 +11,9 @@ use common::{Answer, REALM, challenges, param, params, request};
 use http::header::{USER_AGENT, WWW_AUTHENTICATE};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
+use tower_digest_auth::challenge::{Arrangement, ChallengeOrder, ClientRule};
 use tower_digest_auth::{
-    Algorithm, Arrangement, AuthenticatedUser, ChallengeOrder, ClientRule, DigestLayer,
-    DigestLayerBuilder, MemoryCredentials,
+    Algorithm, AuthenticatedUser, DigestLayer, DigestLayerBuilder, MemoryCredentials,
 };
 
 type Service = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;

@@ -43,11 +43,16 @@ use http::{HeaderName, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use support::{RedisServer, TempDir};
 use tower::{Layer, Service, ServiceExt, service_fn};
+use tower_digest_auth::clock::ManualClock;
+use tower_digest_auth::credentials::cached::CachedCredentials;
+use tower_digest_auth::credentials::htdigest::HtdigestFile;
+use tower_digest_auth::nonce::{
+    AddressBinding, DEFAULT_NONCE_LIFETIME, MIN_NONCE_KEY_LEN, NonceStore, RedisNonceStore,
+};
+use tower_digest_auth::throttle::{FailureLimit, MemoryFailureStore, ThrottleConfig};
 use tower_digest_auth::{
-    AddressBinding, Algorithm, AuthMode, AuthenticatedUser, CachedCredentials, CredentialStore,
-    DEFAULT_NONCE_LIFETIME, DigestLayer, DigestLayerBuilder, FailureLimit, HtdigestFile,
-    MIN_NONCE_KEY_LEN, ManualClock, MemoryCredentials, MemoryFailureStore, NonceKey, NonceStore,
-    PeerAddr, RedisNonceStore, ThrottleConfig,
+    Algorithm, AuthMode, AuthenticatedUser, CredentialStore, DigestLayer, DigestLayerBuilder,
+    MemoryCredentials, NonceKey, PeerAddr,
 };
 
 /// Every configuration, and the client that speaks to it.
@@ -88,6 +93,7 @@ const MATRIX: &[Row] = &[
 /// `DigestLayerBuilder` must be called by a row of [`MATRIX`]
 /// (`builder_options_are_each_in_the_matrix_or_excused` checks it).
 const OUTSIDE_THE_MATRIX: &[(&str, &str)] = &[
+    ("builder", "DigestLayer::builder, where every row starts"),
     ("build", "every row builds"),
     ("clock", "every row sets its own ManualClock"),
     ("opaque", "an echoed value; tests/behaviour.rs checks it"),

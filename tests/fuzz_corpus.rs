@@ -2,7 +2,13 @@
 //! functions the fuzz targets call (`fuzz/harness/`), so every invariant the fuzzers
 //! check is checked again on every corpus input by a plain `cargo test`, without a fuzzer
 //! or a nightly toolchain. See FUZZING.md.
+//!
+//! The `authorization` replay calls the parser through the crate's hidden `__fuzz` entry
+//! points, which exist only under `--cfg fuzzing` (set by cargo-fuzz, never by users):
+//! CI runs this test once more with `RUSTFLAGS="--cfg fuzzing"` (`.ci/run`). The `service`
+//! replay uses the public API and runs in every `cargo test`.
 
+#[cfg(fuzzing)]
 #[allow(dead_code, unreachable_pub)]
 #[path = "../fuzz/harness/authorization.rs"]
 mod authorization;
@@ -35,6 +41,7 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     inputs
 }
 
+#[cfg(fuzzing)]
 #[test]
 fn authorization_corpus_keeps_every_parser_invariant() {
     for (path, data) in corpus("authorization") {

@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 use common::{Answer, REALM, challenges, h, request};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
-use tower_digest_auth::{
-    AuthenticatedUser, ConfigError, DigestLayer, HtdigestError, HtdigestFile, LineProblem,
-};
+use tower_digest_auth::credentials::htdigest::{HtdigestError, HtdigestFile, LineProblem};
+use tower_digest_auth::{AuthenticatedUser, ConfigError, DigestLayer};
 
 type Service = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;
 
@@ -270,7 +269,7 @@ async fn a_broken_file_keeps_the_old_users_and_reports_every_bad_line() {
             (
                 5,
                 LineProblem::BadHa1 {
-                    expected: tower_digest_auth::HashFunction::Md5
+                    expected: tower_digest_auth::algorithm::HashFunction::Md5
                 }
             ),
             (6, LineProblem::TooLong),

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use std::io::Write as _;
 
-use tower_digest_auth::{CredentialStore, Ha1, HashFunction, HtdigestFile};
+use tower_digest_auth::algorithm::HashFunction;
+use tower_digest_auth::credentials::htdigest::HtdigestFile;
+use tower_digest_auth::{CredentialStore, Ha1};
 
 /// The RFC 2617 example: its MD5 `HA1` is printed in the RFC.
 const REALM: &str = "testrealm@host.com";

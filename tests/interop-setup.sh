@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Installs what the interop suite (tests/interop.rs) drives, when it is missing:
-#   apt: curl, chromium, nodejs, npm, litmus (WebDAV client, tests/webdav.rs), wget, libwww-perl (Perl LWP), default-jdk-headless
+# Installs what the interop suite (suite/tests/interop.rs) drives, when it is missing:
+#   apt: curl, chromium, nodejs, npm, litmus (WebDAV client, suite/tests/webdav.rs), wget, libwww-perl (Perl LWP), default-jdk-headless
 #        (java with the compiler, for the single-file DigestClient.java)
 #   pip: requests, httpx, aiohttp>=3.12 (Python's own urllib needs nothing)
-#   npm: playwright-core and digest-fetch (pinned by tests/interop/package-lock.json, into
-#        tests/interop/node_modules)
+#   npm: playwright-core and digest-fetch (pinned by suite/tests/interop/package-lock.json, into
+#        suite/tests/interop/node_modules)
 # Idempotent: when everything is there it only checks, in about a second.
 # When something cannot be installed it says exactly what is missing and exits non-zero.
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-interop="$root/tests/interop"
+interop="$root/suite/tests/interop"
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 PY_PACKAGES=("requests>=2.31" "httpx>=0.27" "aiohttp>=3.12")
 
@@ -87,7 +87,7 @@ fi
 
 # 3. playwright-core, exactly as locked.
 if command -v npm >/dev/null 2>&1 && ! playwright_ok; then
-    log "installing playwright-core and digest-fetch with npm ci into tests/interop/node_modules"
+    log "installing playwright-core and digest-fetch with npm ci into suite/tests/interop/node_modules"
     (cd "$interop" && npm ci --no-audit --no-fund --loglevel=error >&2) ||
         log "npm could not install playwright-core and digest-fetch"
 fi
@@ -107,7 +107,7 @@ else
     missing+=("python3 (apt-get install python3 python3-pip)")
 fi
 if command -v node >/dev/null 2>&1; then
-    playwright_ok || missing+=("playwright-core and digest-fetch (cd tests/interop && npm ci)")
+    playwright_ok || missing+=("playwright-core and digest-fetch (cd suite/tests/interop && npm ci)")
 fi
 if [ ${#missing[@]} -gt 0 ]; then
     log "the interop suite cannot run; missing:"

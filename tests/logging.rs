@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges, request, request_from};
 use http::{Request, Response};
 use tower::{ServiceExt, service_fn};
-use tower_digest_auth::{DigestLayer, Ha1, HashFunction, MemoryCredentials};
+use tower_digest_auth::algorithm::HashFunction;
+use tower_digest_auth::{DigestLayer, Ha1, MemoryCredentials};
 
 /// Collects everything the subscriber writes.
 #[derive(Clone, Default)]
@@ -193,7 +194,7 @@ async fn a_store_outage_is_logged_without_flooding() {
         }
     }
     let (captured, _guard) = Captured::install(tracing::Level::INFO);
-    let clock = tower_digest_auth::ManualClock::new();
+    let clock = tower_digest_auth::clock::ManualClock::new();
     let layer = DigestLayer::builder(REALM, Failing)
         .clock(clock.clone())
         .build()

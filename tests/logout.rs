@@ -18,10 +18,10 @@ use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tower_digest_auth::{
-    AccountKey, AuthenticatedUser, DigestLayer, EndLoginError, MemoryCredentials, MemoryNonceStore,
-    NcCheck, NonceEpoch, NonceStore, NonceUse,
+use tower_digest_auth::nonce::{
+    AccountKey, MemoryNonceStore, NcCheck, NonceEpoch, NonceStore, NonceUse,
 };
+use tower_digest_auth::{AuthenticatedUser, DigestLayer, EndLoginError, MemoryCredentials};
 
 const OTHER_USER: &str = "Rafiki";
 const OTHER_PASSWORD: &str = "Mandrill";

@@ -16,9 +16,10 @@ use http::header::{AUTHORIZATION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, WWW_A
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
+use tower_digest_auth::clock::ManualClock;
+use tower_digest_auth::rejection::Rejection;
 use tower_digest_auth::{
-    AuthMode, AuthenticatedUser, DigestLayer, DigestLayerBuilder, ManualClock, MemoryCredentials,
-    PeerAddr, Rejection,
+    AuthMode, AuthenticatedUser, DigestLayer, DigestLayerBuilder, MemoryCredentials, PeerAddr,
 };
 
 type Inner = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;

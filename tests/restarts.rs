@@ -12,9 +12,9 @@ use std::time::{Duration, SystemTime};
 use common::{Answer, PASSWORD, REALM, USER, challenges, request};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
-use tower_digest_auth::{
-    Clock, DigestLayer, ManualClock, MemoryCredentials, MemoryNonceStore, NonceKey, NonceStore,
-};
+use tower_digest_auth::clock::{Clock, ManualClock};
+use tower_digest_auth::nonce::{MemoryNonceStore, NonceStore};
+use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey};
 
 type Inner = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;
 type Layer<N = MemoryNonceStore> = DigestLayer<MemoryCredentials, N>;

@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges, h, param, params, request};
 use http::{Request, Response, StatusCode};
 use tower::{ServiceExt, service_fn};
+use tower_digest_auth::algorithm::HashFunction;
+use tower_digest_auth::credentials::userhash;
 use tower_digest_auth::{
-    AuthenticatedUser, CredentialStore, DigestLayer, DigestLayerBuilder, Ha1, HashFunction,
-    MemoryCredentials, userhash,
+    AuthenticatedUser, CredentialStore, DigestLayer, DigestLayerBuilder, Ha1, MemoryCredentials,
 };
 
 type Inner = tower::util::BoxCloneSyncService<Request<String>, Response<String>, Infallible>;

@@ -8,8 +8,7 @@
 //!   upper case, every value quoted and escaped, extra whitespace, empty list elements, an
 //!   unknown parameter), parse to exactly the same parameters.
 
-use tower_digest_auth::__bench::parse_authorization;
-use tower_digest_auth::__fuzz::authorization_params;
+use tower_digest_auth::__fuzz::{authorization_params, parse_authorization};
 
 /// The parser's size bound (`header::MAX_HEADER_LEN`).
 const MAX_HEADER_LEN: usize = 16 * 1024;

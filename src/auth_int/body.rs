@@ -10,7 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The response body of an [`AuthInt`](crate::AuthInt) service: the inner service's
+    /// The response body of an [`AuthInt`](crate::auth_int::AuthInt) service: the inner service's
     /// body as it was, or the bytes that were read to compute `rspauth` (and, past the
     /// limit, the rest of the inner body after them). Implements [`http_body::Body`], so
     /// axum and hyper serve it as they would the inner body.

@@ -15,15 +15,18 @@ use http_body::Body;
 use tower::{Layer, Service};
 
 use super::body::AuthIntBody;
+use super::claims_auth_int;
 use super::precheck::{HeaderCheck, check_header};
-use super::{CollectedBody, PendingRspauth, claims_auth_int};
 use crate::credentials::CredentialStore;
-use crate::future::ResponseFuture;
-use crate::layer::{DigestLayer, Shared};
+use crate::future::AuthIntFuture;
+use crate::layer::DigestLayer;
+use crate::macros::{define_inner_service_accessors, take_ready};
 use crate::mode::AuthMode;
 use crate::nonce::{MemoryNonceStore, NonceStore};
 use crate::rejection::{PlainTextRejection, Rejection, RejectionResponse};
-use crate::service::DigestService;
+use crate::service::{DigestService, Shared};
+use crate::throttle::{FailureStore, MemoryFailureStore};
+use crate::verify::{CollectedBody, PendingRspauth};
 
 /// A [`DigestLayer`] that also offers `qop=auth-int`; made by
 /// [`DigestLayerBuilder::build_auth_int`](crate::DigestLayerBuilder::build_auth_int).
@@ -66,19 +69,19 @@ use crate::service::DigestService;
 /// # let _ = app;
 /// ```
 #[must_use]
-pub struct AuthIntLayer<C, N = MemoryNonceStore, R = PlainTextRejection> {
-    digest: DigestLayer<C, N, R>,
+pub struct AuthIntLayer<C, N = MemoryNonceStore, R = PlainTextRejection, F = MemoryFailureStore> {
+    digest: DigestLayer<C, N, R, F>,
     body_timeout: Duration,
 }
 
-impl<C, N, R> AuthIntLayer<C, N, R> {
+impl<C, N, R, F> AuthIntLayer<C, N, R, F> {
     /// How long a request body may take to arrive whole unless
     /// [`body_timeout`](Self::body_timeout) says otherwise: 30 seconds, which a client
     /// on a slow link sending up to the body limit should meet, and which bounds how
     /// long a client can hold a buffer by trickling.
     pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-    pub(crate) fn new(digest: DigestLayer<C, N, R>) -> Self {
+    pub(crate) fn new(digest: DigestLayer<C, N, R, F>) -> Self {
         AuthIntLayer {
             digest,
             body_timeout: Self::DEFAULT_BODY_TIMEOUT,
@@ -107,7 +110,7 @@ impl<C, N, R> AuthIntLayer<C, N, R> {
     }
 }
 
-impl<C, N, R> Clone for AuthIntLayer<C, N, R> {
+impl<C, N, R, F> Clone for AuthIntLayer<C, N, R, F> {
     fn clone(&self) -> Self {
         AuthIntLayer {
             digest: self.digest.clone(),
@@ -116,7 +119,7 @@ impl<C, N, R> Clone for AuthIntLayer<C, N, R> {
     }
 }
 
-impl<C, N, R> fmt::Debug for AuthIntLayer<C, N, R> {
+impl<C, N, R, F> fmt::Debug for AuthIntLayer<C, N, R, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthIntLayer")
             .field("digest", &self.digest)
@@ -125,8 +128,8 @@ impl<C, N, R> fmt::Debug for AuthIntLayer<C, N, R> {
     }
 }
 
-impl<S, C, N, R> Layer<S> for AuthIntLayer<C, N, R> {
-    type Service = AuthInt<DigestService<S, C, N, R>, C, N, R>;
+impl<S, C, N, R, F> Layer<S> for AuthIntLayer<C, N, R, F> {
+    type Service = AuthInt<DigestService<S, C, N, R, F>, C, N, R, F>;
 
     fn layer(&self, inner: S) -> Self::Service {
         AuthInt {
@@ -140,30 +143,17 @@ impl<S, C, N, R> Layer<S> for AuthIntLayer<C, N, R> {
 /// The service of an [`AuthIntLayer`]: reads the bodies of `qop=auth-int` exchanges
 /// around the [`DigestService`] inside it.
 #[must_use]
-pub struct AuthInt<S, C, N, R> {
+pub struct AuthInt<S, C, N, R, F = MemoryFailureStore> {
     inner: S,
-    shared: Arc<Shared<C, N, R>>,
+    shared: Arc<Shared<C, N, R, F>>,
     body_timeout: Duration,
 }
 
-impl<S, C, N, R> AuthInt<S, C, N, R> {
-    /// The inner service (the [`DigestService`]).
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+impl<S, C, N, R, F> AuthInt<S, C, N, R, F> {
+    define_inner_service_accessors!();
 }
 
-impl<S: Clone, C, N, R> Clone for AuthInt<S, C, N, R> {
+impl<S: Clone, C, N, R, F> Clone for AuthInt<S, C, N, R, F> {
     fn clone(&self) -> Self {
         AuthInt {
             inner: self.inner.clone(),
@@ -173,7 +163,7 @@ impl<S: Clone, C, N, R> Clone for AuthInt<S, C, N, R> {
     }
 }
 
-impl<S: fmt::Debug, C, N, R> fmt::Debug for AuthInt<S, C, N, R> {
+impl<S: fmt::Debug, C, N, R, F> fmt::Debug for AuthInt<S, C, N, R, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthInt")
             .field("inner", &self.inner)
@@ -181,13 +171,14 @@ impl<S: fmt::Debug, C, N, R> fmt::Debug for AuthInt<S, C, N, R> {
     }
 }
 
-impl<S, C, N, R, ReqBody, ResBody> Service<Request<ReqBody>> for AuthInt<S, C, N, R>
+impl<S, C, N, R, F, ReqBody, ResBody> Service<Request<ReqBody>> for AuthInt<S, C, N, R, F>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,
     C: CredentialStore,
     N: NonceStore,
     R: RejectionResponse<ResBody>,
+    F: FailureStore,
     ReqBody: Body + From<Bytes> + Send + 'static,
     ReqBody::Data: Send,
     ResBody: Body<Data = Bytes> + Unpin + Send + 'static,
@@ -195,24 +186,23 @@ where
 {
     type Response = Response<AuthIntBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<Result<Self::Response, S::Error>>;
+    type Future = AuthIntFuture<Result<Self::Response, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = take_ready(&mut self.inner);
         let shared = Arc::clone(&self.shared);
-        ResponseFuture {
+        AuthIntFuture {
             inner: Box::pin(handle(shared, self.body_timeout, inner, request)),
         }
     }
 }
 
-async fn handle<S, C, N, R, ReqBody, ResBody>(
-    shared: Arc<Shared<C, N, R>>,
+async fn handle<S, C, N, R, F, ReqBody, ResBody>(
+    shared: Arc<Shared<C, N, R, F>>,
     body_timeout: Duration,
     mut inner: S,
     request: Request<ReqBody>,
@@ -220,6 +210,7 @@ async fn handle<S, C, N, R, ReqBody, ResBody>(
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     R: RejectionResponse<ResBody>,
+    F: FailureStore,
     ReqBody: Body + From<Bytes>,
     ResBody: Body<Data = Bytes> + Unpin,
 {
@@ -235,7 +226,7 @@ where
     // and empty for a request handed on unread.
     parts.extensions.insert(CollectedBody(Bytes::new()));
     let now = config.clock.now();
-    match check_header(config, &parts, now).await {
+    match check_header(config, shared.throttle.as_ref(), &parts, now).await {
         HeaderCheck::ReadBody => {}
         HeaderCheck::HandOn => {
             let request = Request::from_parts(parts, ReqBody::from(Bytes::new()));

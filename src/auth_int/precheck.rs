@@ -15,7 +15,7 @@ use http::request::Parts;
 
 use crate::config::Config;
 use crate::rejection::Rejection;
-use crate::throttle::{FailureKey, StoreError, Throttle};
+use crate::throttle::{FailureKey, FailureStore, StoreError, Throttle};
 use crate::verify::{Attempt, parse_answer};
 
 /// What to do with an auth-int request before its body is read.
@@ -33,14 +33,19 @@ pub(super) enum HeaderCheck {
 }
 
 /// The checks of an auth-int request's head. `parts` must carry a
-/// [`CollectedBody`](super::CollectedBody) (a placeholder will do), since the parser
+/// [`CollectedBody`](crate::verify::CollectedBody) (a placeholder will do), since the parser
 /// refuses auth-int without one.
 ///
 /// One answer differs from what the service would give after reading the body: an
 /// expired nonce is `stale` here whatever the password, where the service checks the
 /// password first. The client retries with a fresh nonce and then gets the real verdict;
 /// an expired nonce thus answers the same for every password, and counts as no failure.
-pub(super) async fn check_header(config: &Config, parts: &Parts, now: SystemTime) -> HeaderCheck {
+pub(super) async fn check_header<F: FailureStore>(
+    config: &Config,
+    throttle: Option<&Throttle<F>>,
+    parts: &Parts,
+    now: SystemTime,
+) -> HeaderCheck {
     let Ok(client) = config.client_ip.client_ip(parts) else {
         return HeaderCheck::HandOn;
     };
@@ -51,7 +56,7 @@ pub(super) async fn check_header(config: &Config, parts: &Parts, now: SystemTime
         Err(Rejection::MissingCredentials) => return HeaderCheck::ReadBody,
         Err(rejection) => return refuse(rejection, client, None),
     };
-    if let Some(throttle) = &config.throttle {
+    if let Some(throttle) = throttle {
         let key = FailureKey::new(client, &answer.username);
         match locked(throttle, key, now).await {
             Ok(Some(retry_after_secs)) => {
@@ -80,8 +85,8 @@ fn refuse(rejection: Rejection, client: IpAddr, username: Option<&str>) -> Heade
 
 /// The throttle's look at a key, which counts nothing: `Some(Retry-After seconds)` while
 /// the address, or the address and user, is locked.
-async fn locked(
-    throttle: &Throttle,
+async fn locked<F: FailureStore>(
+    throttle: &Throttle<F>,
     key: FailureKey<'_>,
     now: SystemTime,
 ) -> Result<Option<u64>, StoreError> {

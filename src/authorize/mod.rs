@@ -1,3 +1,4 @@
+#![doc = include_str!("../docs/authorization.md")]
 //! Authorization after authentication: which authenticated users may use a route.
 //!
 //! [`DigestLayer`](crate::DigestLayer) answers *who* the client is; an [`AuthorizeLayer`]
@@ -16,7 +17,7 @@
 //! | no [`AuthenticatedUser`] at all (the authorize layer is not inside a digest layer) | 500, logged with where the layer belongs; never the inner service |
 //! | no credentials under [`allow_anonymous`](crate::DigestLayerBuilder::allow_anonymous) | 401, to which the digest layer adds its challenges |
 //!
-//! The 403 and 500 bodies come from the same [`RejectionResponse`](crate::RejectionResponse)
+//! The 403 and 500 bodies come from the same [`RejectionResponse`](crate::rejection::RejectionResponse)
 //! as the digest layer's: pass one implementation to both (see
 //! [`AuthorizeLayer::rejection_response`]).
 //!
@@ -27,7 +28,8 @@
 //!
 //! ```
 //! use axum::{Router, routing::get};
-//! use tower_digest_auth::{AuthenticatedUser, AuthorizeLayer, DigestLayer, MemoryCredentials};
+//! use tower_digest_auth::{AuthenticatedUser, DigestLayer, MemoryCredentials};
+//! use tower_digest_auth::authorize::AuthorizeLayer;
 //!
 //! async fn admin(user: AuthenticatedUser) -> String {
 //!     format!("hello, admin {}", user.username())
@@ -56,7 +58,7 @@ use std::future::{Future, ready};
 use std::sync::Arc;
 
 pub use permissions::{MemoryPermissions, Permissions};
-pub use service::{Authorize, AuthorizeLayer, ResponseFuture};
+pub use service::{Authorize, AuthorizeFuture, AuthorizeLayer};
 
 use crate::user::AuthenticatedUser;
 
@@ -67,7 +69,8 @@ use crate::user::AuthenticatedUser;
 ///
 /// ```
 /// use std::convert::Infallible;
-/// use tower_digest_auth::{AuthenticatedUser, AuthorizeLayer, Authorizer};
+/// use tower_digest_auth::AuthenticatedUser;
+/// use tower_digest_auth::authorize::{AuthorizeLayer, Authorizer};
 ///
 /// /// Only users whose name is on a list.
 /// struct AllowList(Vec<String>);
@@ -196,7 +199,8 @@ where
     /// Lets through the users for whom `predicate` is true.
     ///
     /// ```
-    /// use tower_digest_auth::{AuthenticatedUser, AuthorizeLayer};
+    /// use tower_digest_auth::AuthenticatedUser;
+    /// use tower_digest_auth::authorize::AuthorizeLayer;
     ///
     /// let keepers = AuthorizeLayer::predicate(|user: &AuthenticatedUser| {
     ///     user.has_role("keeper") || user.username() == "Rafiki"
@@ -219,7 +223,8 @@ where
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use tower_digest_auth::{AuthenticatedUser, AuthorizeLayer};
+    /// use tower_digest_auth::AuthenticatedUser;
+    /// use tower_digest_auth::authorize::AuthorizeLayer;
     ///
     /// # struct Db;
     /// # impl Db { async fn is_subscriber(&self, _: &str) -> Result<bool, std::io::Error> { Ok(true) } }
@@ -244,7 +249,7 @@ impl AuthorizeLayer<RequireRole> {
     /// [`MemoryCredentials::insert_with_roles`]: crate::MemoryCredentials::insert_with_roles
     ///
     /// ```
-    /// use tower_digest_auth::AuthorizeLayer;
+    /// use tower_digest_auth::authorize::AuthorizeLayer;
     ///
     /// let admins_only = AuthorizeLayer::role("admin");
     /// # let _ = admins_only;
@@ -260,7 +265,7 @@ impl<P: Permissions> AuthorizeLayer<RequirePermission<P>> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use tower_digest_auth::{AuthorizeLayer, MemoryPermissions};
+    /// use tower_digest_auth::authorize::{AuthorizeLayer, MemoryPermissions};
     ///
     /// let permissions = Arc::new(
     ///     MemoryPermissions::new()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::user::AuthenticatedUser;
 
 /// Answers whether a user holds a permission: implement it over your own database, or
-/// use [`MemoryPermissions`]. [`AuthorizeLayer::permission`](crate::AuthorizeLayer::permission)
+/// use [`MemoryPermissions`]. [`AuthorizeLayer::permission`](crate::authorize::AuthorizeLayer::permission)
 /// asks it.
 ///
 /// The user comes with the roles and data the
@@ -19,7 +19,8 @@ use crate::user::AuthenticatedUser;
 /// fails: the request gets a 500 and the error is logged.
 ///
 /// ```
-/// use tower_digest_auth::{AuthenticatedUser, Permissions};
+/// use tower_digest_auth::AuthenticatedUser;
+/// use tower_digest_auth::authorize::Permissions;
 ///
 /// struct Grants { /* a connection pool */ }
 ///
@@ -69,7 +70,8 @@ impl<T: Permissions> Permissions for Arc<T> {
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use tower_digest_auth::{Algorithm, AuthenticatedUser, MemoryPermissions, Permissions};
+/// use tower_digest_auth::{Algorithm, AuthenticatedUser};
+/// use tower_digest_auth::authorize::{MemoryPermissions, Permissions};
 ///
 /// let permissions = MemoryPermissions::new()
 ///     .grant_role("admin", ["users:read", "users:write"])

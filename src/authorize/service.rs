@@ -11,6 +11,7 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 
 use super::Authorizer;
+use crate::macros::{define_inner_service_accessors, take_ready};
 use crate::rejection::{PlainTextRejection, Rejection, RejectionResponse};
 use crate::user::{Anonymous, AuthenticatedUser};
 
@@ -43,7 +44,8 @@ impl<A, R> AuthorizeLayer<A, R> {
     ///
     /// ```
     /// use http::{Response, StatusCode};
-    /// use tower_digest_auth::{AuthorizeLayer, Rejection};
+    /// use tower_digest_auth::authorize::AuthorizeLayer;
+    /// use tower_digest_auth::rejection::Rejection;
     ///
     /// let layer = AuthorizeLayer::role("admin").rejection_response(|rejection: &Rejection, _: &http::request::Parts| {
     ///     let body = match rejection.status() {
@@ -100,20 +102,7 @@ pub struct Authorize<S, A, R = PlainTextRejection> {
 }
 
 impl<S, A, R> Authorize<S, A, R> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<S: Clone, A, R> Clone for Authorize<S, A, R> {
@@ -146,18 +135,15 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<Result<Response<ResBody>, S::Error>>;
+    type Future = AuthorizeFuture<Result<Response<ResBody>, S::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        // Keep the instance that was polled ready for this request; leave a fresh clone
-        // behind for the next poll_ready.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        ResponseFuture {
+        let inner = take_ready(&mut self.inner);
+        AuthorizeFuture {
             inner: Box::pin(authorize(
                 Arc::clone(&self.authorizer),
                 Arc::clone(&self.rejection),
@@ -173,11 +159,11 @@ where
 /// A named type (rather than a bare boxed future) so its insides can change without
 /// breaking anyone's code.
 #[must_use = "futures do nothing unless polled"]
-pub struct ResponseFuture<T> {
+pub struct AuthorizeFuture<T> {
     inner: Pin<Box<dyn Future<Output = T> + Send>>,
 }
 
-impl<T> Future for ResponseFuture<T> {
+impl<T> Future for AuthorizeFuture<T> {
     type Output = T;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
@@ -185,9 +171,9 @@ impl<T> Future for ResponseFuture<T> {
     }
 }
 
-impl<T> fmt::Debug for ResponseFuture<T> {
+impl<T> fmt::Debug for AuthorizeFuture<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+        f.debug_struct("AuthorizeFuture").finish_non_exhaustive()
     }
 }
 

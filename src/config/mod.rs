@@ -11,14 +11,13 @@ use std::time::Duration;
 
 use http::Method;
 
+use crate::challenge::ChallengeOrder;
 use crate::client_ip::ClientIpSource;
-use crate::client_order::ChallengeOrder;
 use crate::clock::Clock;
 use crate::hash::{Algorithm, HashFunction, HexDigest};
 use crate::mode::AuthMode;
 use crate::nonce::{EpochSource, NonceSigner};
 use crate::prefix::ExternalPrefix;
-use crate::throttle::Throttle;
 
 /// How long a nonce is accepted by default: 30 minutes.
 pub const DEFAULT_NONCE_LIFETIME: Duration = Duration::from_secs(30 * 60);
@@ -64,7 +63,7 @@ pub enum ConfigError {
         "the external prefix must be a path starting with '/', without '?', '#', ',' or spaces"
     )]
     InvalidPrefix,
-    /// An [`AddressBinding::prefix`](crate::AddressBinding::prefix) longer than its
+    /// An [`AddressBinding::prefix`](crate::nonce::AddressBinding::prefix) longer than its
     /// address family (32 bits for IPv4, 128 for IPv6).
     #[error("an address binding prefix must be at most 32 bits for IPv4 and 128 for IPv6")]
     InvalidAddressPrefix,
@@ -94,8 +93,6 @@ pub(crate) struct Config {
     pub(crate) mode: AuthMode,
     /// The path prefix a reverse proxy strips, put back for the `uri` check.
     pub(crate) external_prefix: ExternalPrefix,
-    /// The failed-login throttle; `None` when switched off.
-    pub(crate) throttle: Option<Throttle>,
     /// Opt-in protocol extensions: methods that pass unauthenticated, userhash, auth-int.
     pub(crate) protocol: ProtocolOptions,
     /// Per hash function, the `HA1` an unknown user is checked against, so that answering
@@ -125,7 +122,6 @@ impl fmt::Debug for Config {
             .field("allow_anonymous", &self.allow_anonymous)
             .field("mode", &self.mode)
             .field("external_prefix", &self.external_prefix)
-            .field("throttle", &self.throttle)
             .field("protocol", &self.protocol)
             .finish_non_exhaustive()
     }

@@ -51,7 +51,8 @@ const GENERATION_BUCKETS: usize = 1024;
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_digest_auth::{CachedCredentials, DigestLayer, MemoryCredentials};
+/// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+/// use tower_digest_auth::credentials::cached::CachedCredentials;
 ///
 /// # fn main() -> Result<(), tower_digest_auth::ConfigError> {
 /// let realm = "http-auth@example.org";
@@ -103,7 +104,7 @@ const GENERATION_BUCKETS: usize = 1024;
 ///   logins to bound that.
 /// - Freshness is judged with the [`Clock`] given to
 ///   [`clock`](CachedCredentialsBuilder::clock) (the system clock by default), so tests
-///   can expire entries by moving a [`ManualClock`](crate::ManualClock). `moka`'s own,
+///   can expire entries by moving a [`ManualClock`](crate::clock::ManualClock). `moka`'s own,
 ///   monotonic time to live, set to the same duration, frees the memory and caps an
 ///   entry's life even if the wall clock steps back.
 /// - Concurrent misses for one key make one store lookup: the others wait for it and take
@@ -226,7 +227,8 @@ impl<S> CachedCredentials<S> {
     /// a miss (they share a bucket), which costs one store lookup each.
     ///
     /// ```
-    /// use tower_digest_auth::{CachedCredentials, MemoryCredentials};
+    /// use tower_digest_auth::MemoryCredentials;
+    /// use tower_digest_auth::credentials::cached::CachedCredentials;
     ///
     /// let users = CachedCredentials::new(MemoryCredentials::new("realm", [("Mufasa", "pw")]));
     /// users.invalidate("Mufasa");
@@ -456,7 +458,7 @@ impl<S: CredentialStore> CachedCredentialsBuilder<S> {
     }
 
     /// The clock that decides when an answer is too old (the system clock by default);
-    /// tests pass a [`ManualClock`](crate::ManualClock).
+    /// tests pass a [`ManualClock`](crate::clock::ManualClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self

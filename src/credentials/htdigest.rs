@@ -1,8 +1,8 @@
 //! [`HtdigestFile`]: a [`CredentialStore`] over an Apache htdigest file, reloaded when
 //! the file changes.
 //!
-//! The format and its parser live in [`parse`] (pure, no I/O); which directories are
-//! watched is decided in [`watch`]; this module reads the file, watches and swaps the
+//! The format and its parser live in `parse` (pure, no I/O); which directories are
+//! watched is decided in `watch`; this module reads the file, watches and swaps the
 //! parsed users in.
 
 mod parse;
@@ -56,7 +56,8 @@ use crate::hash::HashFunction;
 /// Clones share the users and the watcher, which stops when the last clone is dropped.
 ///
 /// ```no_run
-/// use tower_digest_auth::{DigestLayer, HtdigestFile};
+/// use tower_digest_auth::DigestLayer;
+/// use tower_digest_auth::credentials::htdigest::HtdigestFile;
 ///
 /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let realm = "http-auth@example.org";
@@ -105,6 +106,7 @@ pub enum HtdigestError {
     InvalidRealm(String),
     /// The file could not be read (missing, no permission, ...).
     #[error("htdigest file {}: {source}", path.display())]
+    #[non_exhaustive]
     Read {
         /// The file.
         path: PathBuf,
@@ -113,6 +115,7 @@ pub enum HtdigestError {
     },
     /// Some lines are bad; none of the file was taken.
     #[error("htdigest file {}: {source}", path.display())]
+    #[non_exhaustive]
     Parse {
         /// The file.
         path: PathBuf,
@@ -126,6 +129,7 @@ pub enum HtdigestError {
          the {kept} users loaded before stay (a `#!no-users` line empties it on purpose)",
         path.display()
     )]
+    #[non_exhaustive]
     NoUsers {
         /// The file.
         path: PathBuf,
@@ -136,6 +140,7 @@ pub enum HtdigestError {
     },
     /// The directory could not be watched.
     #[error("cannot watch {}: {source}", dir.display())]
+    #[non_exhaustive]
     Watch {
         /// The directory of the file.
         dir: PathBuf,

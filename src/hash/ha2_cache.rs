@@ -38,10 +38,7 @@ impl Entry {
         method_len: 0,
         uri: [0; MAX_URI],
         uri_len: 0,
-        digests: [HexDigest {
-            digits: [0; 64],
-            len: 0,
-        }; 2],
+        digests: [HexDigest::EMPTY; 2],
     };
 
     fn holds(&self, hash: HashFunction, method: &[u8], uri: &[u8]) -> bool {

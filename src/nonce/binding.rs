@@ -30,7 +30,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// `stale=true` once (they were signed for the old binding).
 ///
 /// ```
-/// use tower_digest_auth::{AddressBinding, DigestLayer, MemoryCredentials};
+/// use tower_digest_auth::nonce::AddressBinding;
+/// use tower_digest_auth::{DigestLayer, MemoryCredentials};
 ///
 /// let realm = "api@example.org";
 /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);

@@ -11,9 +11,9 @@ use std::time::SystemTime;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as MapEntry;
 
+use super::AccountKey;
 use super::{NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore, NonceUse};
 use crate::clock::unix_secs;
-use crate::logout::AccountKey;
 
 /// How many expired entries one new entry sweeps at most: more than one, so sweeping
 /// outpaces growth, and few, so no request waits on a long scan.
@@ -50,7 +50,7 @@ const SWEEP_BATCH: usize = 1024;
 /// Clones share the same entries.
 ///
 /// ```
-/// use tower_digest_auth::MemoryNonceStore;
+/// use tower_digest_auth::nonce::MemoryNonceStore;
 ///
 /// let store = MemoryNonceStore::with_max_entries(100_000);
 /// assert_eq!(store.len(), 0);

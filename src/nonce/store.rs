@@ -4,9 +4,9 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
+use super::AccountKey;
 use super::{IssuedNonce, NonceEpoch, NonceId};
 use crate::clock::from_unix_secs;
-use crate::logout::AccountKey;
 
 /// How long a nonce that expires at `expires_at` is still accepted at `now`: `None` once
 /// `now` reaches `expires_at`. The one boundary of a nonce's life: the layer refuses a
@@ -32,7 +32,7 @@ pub(crate) fn expiry(issued_at: u64, lifetime_secs: u64) -> SystemTime {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use tower_digest_auth::{NonceId, NonceUse};
+/// use tower_digest_auth::nonce::{NonceId, NonceUse};
 ///
 /// let issued = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
 /// let first = NonceUse::new(NonceId::from_bytes([7; 16]), 1, issued, Duration::from_secs(1800), issued);
@@ -162,10 +162,8 @@ pub enum NcCheck {
 /// use std::collections::HashMap;
 /// use std::convert::Infallible;
 /// use std::sync::Mutex;
-/// use tower_digest_auth::{
-///     DigestLayer, MemoryCredentials, NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore,
-///     NonceUse,
-/// };
+/// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+/// use tower_digest_auth::nonce::{NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore, NonceUse};
 ///
 /// struct MyStore {
 ///     windows: Mutex<HashMap<NonceId, NcWindow>>,

@@ -1,9 +1,12 @@
 //! What the layer logs: rejections (attacks as warnings, ordinary misses at debug),
-//! locks, the missing peer address explained once, and store failures at most once per
-//! interval.
+//! locks, the missing peer address explained once, and store failures (every store's)
+//! at most once per interval.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::SystemTime;
 
+use crate::client_ip::UnknownClient;
 use crate::rejection::Rejection;
 use crate::throttle::NewLocks;
 
@@ -13,22 +16,53 @@ pub(super) fn logged(rejection: Rejection, client: IpAddr, username: &str) -> Re
     rejection
 }
 
-/// At most one store-failure error per [`ErrorLogLimit::INTERVAL_SECS`] (by the layer's
-/// clock): an outage fails every request, and one log line per request would bury
-/// everything else. The next line that gets through says how many were held back.
+/// Every store's failures (credential, nonce, throttle), logged at most one error per
+/// [`StoreErrorLog::INTERVAL_SECS`] (by the layer's clock): an outage fails every
+/// request, and one line per request would bury everything else. The next line that
+/// gets through says how many were held back, and the first success after failures
+/// says the stores answer again.
 #[derive(Debug, Default)]
-pub(crate) struct ErrorLogLimit {
+pub(super) struct StoreErrorLog {
     /// Unix second of the last line logged, plus one (0: none yet).
-    last: std::sync::atomic::AtomicU64,
-    suppressed: std::sync::atomic::AtomicU64,
+    last: AtomicU64,
+    suppressed: AtomicU64,
+    /// Failures since the last success.
+    failing: AtomicU64,
 }
 
-impl ErrorLogLimit {
+impl StoreErrorLog {
     const INTERVAL_SECS: u64 = 10;
 
+    /// Records a failure of `store`, logged unless a line went out within the interval.
+    pub(super) fn failed(
+        &self,
+        store: &'static str,
+        error: &dyn std::fmt::Display,
+        client: IpAddr,
+        now: SystemTime,
+    ) {
+        self.failing.fetch_add(1, Ordering::Relaxed);
+        if let Some(suppressed) = self.admit(now) {
+            tracing::error!(%error, client_ip = %client, store, suppressed, "digest auth: {store} store failed");
+        }
+    }
+
+    /// Records a request every store answered: after failures, one line says so.
+    pub(super) fn succeeded(&self) {
+        // The common path: one load, nothing to do.
+        if self.failing.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let failed = self.failing.swap(0, Ordering::Relaxed);
+        if failed > 0 {
+            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+            self.last.store(0, Ordering::Relaxed);
+            tracing::info!(failed, suppressed, "digest auth: stores answer again");
+        }
+    }
+
     /// `Some(held back since the last line)` when this error should be logged.
-    pub(crate) fn admit(&self, now: std::time::SystemTime) -> Option<u64> {
-        use std::sync::atomic::Ordering;
+    fn admit(&self, now: SystemTime) -> Option<u64> {
         let now = crate::clock::unix_secs(now) + 1;
         let last = self.last.load(Ordering::Relaxed);
         let due = last == 0 || now >= last.saturating_add(Self::INTERVAL_SECS) || now < last;
@@ -72,25 +106,36 @@ pub(super) fn log_locks(locks: NewLocks, client: IpAddr, username: &str) {
     }
 }
 
+/// Why the request has no usable client address, logged, as the rejection to answer.
+pub(super) fn unknown_client(unknown: UnknownClient, explained: &AtomicBool) -> Rejection {
+    match unknown {
+        UnknownClient::NoPeerAddress => {
+            report_missing_peer(explained);
+            Rejection::UnknownClientIp
+        }
+        // Any client behind the proxy can send this: info, never an error that pages.
+        UnknownClient::BadForwarding { proxy, reason } => {
+            tracing::info!(proxy_ip = %proxy, reason, "digest auth: unusable forwarding header");
+            Rejection::BadForwarding(reason)
+        }
+    }
+}
+
 /// The server passes no peer address: a set-up mistake every request repeats (typically
 /// `axum::serve(listener, app)` instead of `app.into_make_service_with_connect_info`).
-/// The first time, it is explained with the fix, on stderr too when no `tracing`
-/// subscriber is installed (the quick start's users would otherwise see bare 500s);
-/// after that each request logs one short line.
-pub(super) fn report_missing_peer(explained: &std::sync::atomic::AtomicBool) {
+/// It is explained once, with the fix, as an error; each later request logs a short
+/// line at debug level.
+fn report_missing_peer(explained: &AtomicBool) {
     const FIX: &str = "digest auth: no client address in the request, so every request is refused \
         with 500 (nonces are bound to the client's address). With axum, serve with \
         `axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())`; \
         with hyper or another server, insert `tower_digest_auth::PeerAddr(remote_addr)` into each \
         request's extensions";
-    if explained.swap(true, std::sync::atomic::Ordering::Relaxed) {
-        tracing::error!("digest auth: no client address in the request (see the first such error)");
+    if explained.swap(true, Ordering::Relaxed) {
+        tracing::debug!("digest auth: no client address in the request (see the first such error)");
         return;
     }
     tracing::error!("{FIX}");
-    if !tracing::dispatcher::has_been_set() {
-        eprintln!("{FIX}");
-    }
 }
 
 /// Records a rejection: possible attacks as warnings with the client address (never a

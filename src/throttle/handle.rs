@@ -1,111 +1,43 @@
-//! The layer's handle on its throttle: the limits and the store (its type erased), and
-//! the [`Reservation`] every admitted attempt carries until it is settled.
+//! The layer's handle on its throttle: the limits and the store, and the [`Reservation`]
+//! every admitted attempt carries until it is settled.
 
 use std::fmt;
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use super::proven::ProvenNonces;
-use super::{
-    Admission, AttemptOutcome, FailureKey, FailureStore, MemoryFailureStore, NewLocks,
-    ThrottleConfig,
-};
+use super::{Admission, AttemptOutcome, FailureKey, FailureStore, NewLocks, ThrottleConfig};
 
-/// A store's error, once the store's type is erased.
+/// A store's error, boxed: the layer logs it and answers 500, whatever the store.
 pub(crate) type StoreError = Box<dyn std::error::Error + Send + Sync>;
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// [`FailureStore`] with its type erased, so the layer's type does not name the store.
-trait ErasedStore: Send + Sync + 'static {
-    fn reserve<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        limits: &'a ThrottleConfig,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<Admission, StoreError>>;
-    fn settle<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        outcome: AttemptOutcome,
-        limits: &'a ThrottleConfig,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<NewLocks, StoreError>>;
-    #[allow(dead_code)] // Through `Throttle::lock`.
-    fn lock<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<Option<Duration>, StoreError>>;
-}
-
-impl<T: FailureStore> ErasedStore for T {
-    fn reserve<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        limits: &'a ThrottleConfig,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<Admission, StoreError>> {
-        Box::pin(async move {
-            FailureStore::reserve(self, key, limits, now)
-                .await
-                .map_err(Into::into)
-        })
-    }
-
-    fn settle<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        outcome: AttemptOutcome,
-        limits: &'a ThrottleConfig,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<NewLocks, StoreError>> {
-        Box::pin(async move {
-            FailureStore::settle(self, key, outcome, limits, now)
-                .await
-                .map_err(Into::into)
-        })
-    }
-
-    fn lock<'a>(
-        &'a self,
-        key: FailureKey<'a>,
-        now: SystemTime,
-    ) -> BoxFuture<'a, Result<Option<Duration>, StoreError>> {
-        Box::pin(async move { FailureStore::lock(self, key, now).await.map_err(Into::into) })
-    }
-}
-
-/// A layer's throttle: its limits and its store. The memory store is called directly
-/// (no allocation per request); any other store through a boxed future. Clones share
-/// the store.
-#[derive(Clone)]
-pub(crate) struct Throttle {
+/// A layer's throttle: its limits and its store. Clones share the store.
+pub(crate) struct Throttle<F> {
     limits: ThrottleConfig,
-    store: Backend,
+    store: Arc<F>,
     /// Answers that skip the reservation (see [`ProvenNonces`]).
     proven: Arc<ProvenNonces>,
 }
 
-#[derive(Clone)]
-enum Backend {
-    Memory(MemoryFailureStore),
-    Other(Arc<dyn ErasedStore>),
+impl<F> Clone for Throttle<F> {
+    fn clone(&self) -> Self {
+        Throttle {
+            limits: self.limits,
+            store: Arc::clone(&self.store),
+            proven: Arc::clone(&self.proven),
+        }
+    }
 }
 
-impl Throttle {
-    pub(crate) fn new<T: FailureStore>(limits: ThrottleConfig, store: T) -> Self {
-        let any: &dyn std::any::Any = &store;
-        let store = match any.downcast_ref::<MemoryFailureStore>() {
-            Some(memory) => Backend::Memory(memory.clone()),
-            None => Backend::Other(Arc::new(store)),
-        };
+impl<F> Throttle<F> {
+    pub(crate) fn new(limits: ThrottleConfig, store: F) -> Self {
         Throttle {
             limits,
-            store,
+            store: Arc::new(store),
             proven: Arc::new(ProvenNonces::new()),
         }
     }
@@ -126,15 +58,9 @@ impl Throttle {
     ) {
         self.proven.insert(nonce, account, lifetime_secs, now);
     }
+}
 
-    pub(crate) fn limits(&self) -> ThrottleConfig {
-        self.limits
-    }
-
-    pub(crate) fn with_limits(self, limits: ThrottleConfig) -> Self {
-        Throttle { limits, ..self }
-    }
-
+impl<F: FailureStore> Throttle<F> {
     /// Whether the key is locked right now, without admitting anything: if it is, the
     /// seconds until it is not (the `Retry-After` value). A cheap look for work that
     /// comes before the attempt (reading a request body); the attempt itself still
@@ -145,10 +71,7 @@ impl Throttle {
         key: FailureKey<'_>,
         now: SystemTime,
     ) -> Result<Option<u64>, StoreError> {
-        let lock = match &self.store {
-            Backend::Memory(store) => store.lock_now(key, now),
-            Backend::Other(store) => store.lock(key, now).await?,
-        };
+        let lock = self.store.lock(key, now).await?;
         Ok(lock.map(retry_after_secs))
     }
 
@@ -160,12 +83,9 @@ impl Throttle {
         client: IpAddr,
         username: &str,
         now: SystemTime,
-    ) -> Result<Result<Reservation, u64>, StoreError> {
+    ) -> Result<Result<Reservation<F>, u64>, StoreError> {
         let key = FailureKey::new(client, username);
-        let admission = match &self.store {
-            Backend::Memory(store) => store.reserve_now(key, &self.limits, now),
-            Backend::Other(store) => store.reserve(key, &self.limits, now).await?,
-        };
+        let admission = self.store.reserve(key, &self.limits, now).await?;
         Ok(match admission {
             Admission::Admitted => Ok(Reservation {
                 throttle: self.clone(),
@@ -187,19 +107,19 @@ fn retry_after_secs(wait: Duration) -> u64 {
 
 /// One admitted attempt, holding its room under the limits until it is settled. Dropped
 /// unsettled (the request's future was dropped, or returned early), it settles as
-/// [`AttemptOutcome::Void`]: at once for the memory store; for another store in a task
-/// of the running Tokio runtime (feature `redis`), and otherwise by the store's own
-/// expiry of reservations.
+/// [`AttemptOutcome::Void`]: at once when the store answers at once (the memory store);
+/// otherwise in a task of the running Tokio runtime (feature `redis`), and without one
+/// by the store's own expiry of reservations.
 #[must_use = "an attempt must be settled"]
-pub(crate) struct Reservation {
-    throttle: Throttle,
+pub(crate) struct Reservation<F: FailureStore> {
+    throttle: Throttle<F>,
     address: IpAddr,
     username: Box<str>,
     now: SystemTime,
     settled: bool,
 }
 
-impl Reservation {
+impl<F: FailureStore> Reservation<F> {
     /// Whether [`settle`](Self::settle) was called.
     pub(crate) fn is_settled(&self) -> bool {
         self.settled
@@ -220,64 +140,63 @@ impl Reservation {
         self.settled = true;
         let key = FailureKey::new(self.address, &self.username);
         let limits = &self.throttle.limits;
-        match &self.throttle.store {
-            Backend::Memory(store) => Ok(store.settle_now(key, outcome, limits, now)),
-            Backend::Other(store) => store.settle(key, outcome, limits, now).await,
-        }
+        let store = &self.throttle.store;
+        store
+            .settle(key, outcome, limits, now)
+            .await
+            .map_err(Into::into)
     }
 }
 
-impl Drop for Reservation {
+impl<F: FailureStore> Drop for Reservation<F> {
     fn drop(&mut self) {
         if self.settled {
             return;
         }
-        let key = FailureKey::new(self.address, &self.username);
-        match &self.throttle.store {
-            Backend::Memory(store) => {
-                store.settle_now(key, AttemptOutcome::Void, &self.throttle.limits, self.now);
-            }
-            Backend::Other(store) => release_later(store, self),
+        let store = Arc::clone(&self.throttle.store);
+        let limits = self.throttle.limits;
+        let (address, now) = (self.address, self.now);
+        let username = std::mem::take(&mut self.username);
+        let mut release = Box::pin(async move {
+            let key = FailureKey::new(address, &username);
+            store.settle(key, AttemptOutcome::Void, &limits, now).await
+        });
+        // A store that answers at once (the memory store) is done here; another finishes
+        // in a task.
+        match release
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(result) => log_unreleased(result.err()),
+            Poll::Pending => release_later(release),
         }
+    }
+}
+
+fn log_unreleased(error: Option<impl std::fmt::Display>) {
+    if let Some(error) = error {
+        tracing::debug!(%error, "digest auth: a dropped attempt's reservation stays until it expires");
     }
 }
 
 #[cfg(feature = "redis")]
-fn release_later(store: &Arc<dyn ErasedStore>, reservation: &Reservation) {
+fn release_later<E: std::fmt::Display + Send + 'static>(
+    release: Pin<Box<impl Future<Output = Result<NewLocks, E>> + Send + 'static>>,
+) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
-    let store = Arc::clone(store);
-    let limits = reservation.throttle.limits;
-    let (address, now) = (reservation.address, reservation.now);
-    let username = reservation.username.clone();
-    runtime.spawn(async move {
-        let key = FailureKey::new(address, &username);
-        if let Err(error) = store.settle(key, AttemptOutcome::Void, &limits, now).await {
-            tracing::debug!(%error, "digest auth: a dropped attempt's reservation stays until it expires");
-        }
-    });
+    runtime.spawn(async move { log_unreleased(release.await.err()) });
 }
 
 /// Without a known runtime the store's expiry of reservations frees the room.
 #[cfg(not(feature = "redis"))]
-fn release_later(_store: &Arc<dyn ErasedStore>, _reservation: &Reservation) {}
+fn release_later<T>(_release: Pin<Box<T>>) {}
 
-impl Default for Throttle {
-    fn default() -> Self {
-        Throttle::new(ThrottleConfig::default(), MemoryFailureStore::new())
-    }
-}
-
-impl fmt::Debug for Throttle {
+impl<F> fmt::Debug for Throttle<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let store: &dyn fmt::Debug = match &self.store {
-            Backend::Memory(store) => store,
-            Backend::Other(_) => &"custom",
-        };
         f.debug_struct("Throttle")
             .field("limits", &self.limits)
-            .field("store", store)
             .finish_non_exhaustive()
     }
 }

@@ -48,7 +48,7 @@ const EVICTION_BATCH: usize = 16;
 /// fixed size whatever the username. Clones share the same entries.
 ///
 /// ```
-/// use tower_digest_auth::MemoryFailureStore;
+/// use tower_digest_auth::throttle::MemoryFailureStore;
 ///
 /// let store = MemoryFailureStore::with_max_entries(10_000);
 /// assert!(store.is_empty());

@@ -1,9 +1,29 @@
-//! Throttling of failed logins: the limits ([`ThrottleConfig`]), the rules per key
-//! ([`FailureRecord`]), where counts live ([`FailureStore`], [`MemoryFailureStore`], and
-//! `RedisFailureStore` with the `redis` feature), and the layer's handle on them
-//! ([`Throttle`], whose [`Reservation`] settles every admitted attempt, even a dropped
-//! one). The service asks it: admit this attempt (or say how long to wait), then how it
-//! ended; and anyone may ask whether a key is locked right now.
+//! Throttling of failed logins: the limits ([`ThrottleConfig`], set with
+//! [`DigestLayerBuilder::throttle`](crate::DigestLayerBuilder::throttle)), the rules per
+//! key ([`FailureRecord`]), and where counts live ([`FailureStore`]:
+//! [`MemoryFailureStore`] by default, `RedisFailureStore` with the `redis` feature, to
+//! count across instances).
+//!
+//! ```
+//! use std::time::Duration;
+//! use tower_digest_auth::throttle::{FailureLimit, ThrottleConfig};
+//! use tower_digest_auth::{DigestLayer, MemoryCredentials};
+//!
+//! // At most 5 wrong passwords per address and user in an hour.
+//! let limits =
+//!     ThrottleConfig::default().per_address_and_user(FailureLimit::new(5, Duration::from_secs(3600)));
+//! let users = MemoryCredentials::new("api@example.org", [("alice", "secret")]);
+//! let layer = DigestLayer::builder("api@example.org", users).throttle(limits).build()?;
+//! # let _ = layer;
+//! # Ok::<(), tower_digest_auth::ConfigError>(())
+//! ```
+//!
+#![doc = include_str!("../docs/throttling.md")]
+
+// The layer's handle on the store (`Throttle`, whose `Reservation` settles every admitted
+// attempt, even a dropped one) lives in `handle.rs`. The service asks it: admit this
+// attempt (or say how long to wait), then how it ended; and anyone may ask whether a key
+// is locked right now.
 
 mod handle;
 mod memory;
@@ -57,7 +77,7 @@ use std::time::{Duration, SystemTime};
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_digest_auth::{FailureLimit, ThrottleConfig};
+/// use tower_digest_auth::throttle::{FailureLimit, ThrottleConfig};
 ///
 /// let defaults = ThrottleConfig::default();
 /// assert_eq!(defaults.address_and_user_limit(), ThrottleConfig::DEFAULT_PER_ADDRESS_AND_USER);
@@ -127,7 +147,7 @@ impl Default for ThrottleConfig {
 /// username, and the address alone.
 ///
 /// ```
-/// use tower_digest_auth::FailureKey;
+/// use tower_digest_auth::throttle::FailureKey;
 ///
 /// // IPv6 addresses count by their /64; IPv4-mapped ones as IPv4.
 /// let key = FailureKey::new("2001:db8:1:2:aaaa:bbbb:cccc:dddd".parse().unwrap(), "alice");
@@ -165,12 +185,37 @@ impl<'a> FailureKey<'a> {
 }
 
 /// The locks one failure started, per key; `None` where the key was not (newly) locked.
+///
+/// A [`FailureStore`] builds it with [`NewLocks::new`] (or `NewLocks::default()`, no new
+/// lock): it is `#[non_exhaustive]`, so a kind of lock added later is not a breaking
+/// change for stores.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_digest_auth::throttle::NewLocks;
+///
+/// let locks = NewLocks::new(Some(Duration::from_secs(60)), None);
+/// assert_eq!(locks.address_and_user, Some(Duration::from_secs(60)));
+/// assert_eq!(locks.address, None);
+/// assert_eq!(NewLocks::default(), NewLocks::new(None, None));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NewLocks {
     /// A lock of the address and username, and how long it lasts.
     pub address_and_user: Option<Duration>,
     /// A lock of the whole address, and how long it lasts.
     pub address: Option<Duration>,
+}
+
+impl NewLocks {
+    /// The locks started on the address-and-username key and on the address key.
+    pub const fn new(address_and_user: Option<Duration>, address: Option<Duration>) -> Self {
+        NewLocks {
+            address_and_user,
+            address,
+        }
+    }
 }
 
 /// How an admitted attempt ended, for [`FailureStore::settle`].
@@ -211,9 +256,8 @@ pub enum AttemptOutcome {
 /// use std::net::IpAddr;
 /// use std::sync::Mutex;
 /// use std::time::{Duration, SystemTime};
-/// use tower_digest_auth::{
-///     Admission, AttemptOutcome, FailureKey, FailureRecord, FailureStore, NewLocks,
-///     ThrottleConfig,
+/// use tower_digest_auth::throttle::{
+///     Admission, AttemptOutcome, FailureKey, FailureRecord, FailureStore, NewLocks, ThrottleConfig,
 /// };
 ///
 /// #[derive(Default)]

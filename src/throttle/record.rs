@@ -18,7 +18,7 @@ use crate::clock::{from_unix_secs, unix_secs};
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_digest_auth::FailureLimit;
+/// use tower_digest_auth::throttle::FailureLimit;
 ///
 /// // 5 failures in 15 minutes; then 5 minutes, 10, 20, ... at most a day.
 /// let limit = FailureLimit::new(5, Duration::from_secs(15 * 60))
@@ -101,7 +101,7 @@ const fn at_least_one(secs: u64) -> u64 {
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
-/// use tower_digest_auth::{FailureLimit, FailureRecord};
+/// use tower_digest_auth::throttle::{FailureLimit, FailureRecord};
 ///
 /// let limit = FailureLimit::new(3, Duration::from_secs(600));
 /// let now = SystemTime::now();

@@ -56,16 +56,16 @@ pub enum RedisThrottleError {
 /// and the request gets a 500, never a 200.
 ///
 /// **Keep the keys.** A lock that Redis evicts or loses is lifted: run it with
-/// `maxmemory-policy noeviction` (as [`RedisNonceStore`](crate::RedisNonceStore)
+/// `maxmemory-policy noeviction` (as [`RedisNonceStore`](crate::nonce::RedisNonceStore)
 /// requires, and checks). A restart without persistence starts every count over.
 ///
 /// One `redis::Client` serves both stores:
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tower_digest_auth::{
-///     DigestLayer, MemoryCredentials, NonceKey, RedisFailureStore, RedisNonceStore,
-/// };
+/// use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey};
+/// use tower_digest_auth::nonce::RedisNonceStore;
+/// use tower_digest_auth::throttle::RedisFailureStore;
 ///
 /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let realm = "api@example.org";

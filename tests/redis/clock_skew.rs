@@ -4,7 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
-use tower_digest_auth::{DigestLayer, ManualClock, MemoryCredentials, NonceKey, RedisNonceStore};
+use tower_digest_auth::clock::ManualClock;
+use tower_digest_auth::nonce::RedisNonceStore;
+use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey};
 
 use super::common::{Answer, PASSWORD, REALM, USER, challenges};
 use super::support::RedisServer;

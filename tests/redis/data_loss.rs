@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use tower_digest_auth::{DigestLayer, MemoryCredentials, RedisNonceStore};
+use tower_digest_auth::nonce::RedisNonceStore;
+use tower_digest_auth::{DigestLayer, MemoryCredentials};
 
 use super::common::{Answer, challenges};
 use super::support::{RedisCluster, RedisServer};

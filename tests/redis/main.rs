@@ -23,10 +23,13 @@ use common::{Answer, PASSWORD, REALM, USER, challenges, request};
 use http::{Request, Response, StatusCode};
 use support::{RedisCluster, RedisServer};
 use tower::{ServiceExt, service_fn};
-use tower_digest_auth::{
-    AccountKey, DigestLayer, MemoryCredentials, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch,
-    NonceId, NonceKey, NonceStore, NonceUse, RedisNonceStore, RedisStoreError,
+use tower_digest_auth::nonce::{
+    AccountKey, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore, NonceUse,
+    RedisNonceStore, RedisStoreError,
 };
+use tower_digest_auth::rejection::PlainTextRejection;
+use tower_digest_auth::throttle::FailureStore;
+use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey};
 
 // ---------------------------------------------------------------------------------------
 // The store contract, one body for every store.
@@ -93,7 +96,7 @@ impl OnRedis {
 impl NonceStore for OnRedis {
     type Error = RedisStoreError;
 
-    fn epoch(&self) -> tower_digest_auth::NonceEpoch {
+    fn epoch(&self) -> tower_digest_auth::nonce::NonceEpoch {
         self.store.epoch()
     }
 
@@ -410,8 +413,8 @@ fn layer<N: NonceStore>(nonces: N) -> DigestLayer<MemoryCredentials, N> {
         .unwrap()
 }
 
-async fn send<N: NonceStore>(
-    layer: &DigestLayer<MemoryCredentials, N>,
+async fn send<N: NonceStore, F: FailureStore>(
+    layer: &DigestLayer<MemoryCredentials, N, PlainTextRejection, F>,
     authorization: Option<&str>,
 ) -> Response<String> {
     tower::Layer::layer(layer, inner())

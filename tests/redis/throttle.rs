@@ -7,10 +7,11 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use http::StatusCode;
-use tower_digest_auth::{
-    Admission, AttemptOutcome, DigestLayer, FailureKey, FailureLimit, FailureStore,
-    MemoryCredentials, MemoryFailureStore, NewLocks, RedisFailureStore, ThrottleConfig,
+use tower_digest_auth::throttle::{
+    Admission, AttemptOutcome, FailureKey, FailureLimit, FailureStore, MemoryFailureStore,
+    NewLocks, RedisFailureStore, ThrottleConfig,
 };
+use tower_digest_auth::{DigestLayer, MemoryCredentials};
 
 use super::common::{Answer, PASSWORD, REALM, USER, challenges};
 use super::e2e::{ServerProcess, curl_status};
@@ -368,19 +369,21 @@ async fn redis_failure_store_keeps_the_contract_on_a_cluster() {
 // ---------------------------------------------------------------------------------------
 // Instances that share a Redis share the budget.
 
-fn throttled_layer(
-    store: RedisFailureStore,
-) -> DigestLayer<MemoryCredentials, tower_digest_auth::MemoryNonceStore> {
+type ThrottledLayer = DigestLayer<
+    MemoryCredentials,
+    tower_digest_auth::nonce::MemoryNonceStore,
+    tower_digest_auth::rejection::PlainTextRejection,
+    RedisFailureStore,
+>;
+
+fn throttled_layer(store: RedisFailureStore) -> ThrottledLayer {
     DigestLayer::builder(REALM, MemoryCredentials::new(REALM, [(USER, PASSWORD)]))
         .throttle_store(store)
         .build()
         .unwrap()
 }
 
-async fn login(
-    layer: &DigestLayer<MemoryCredentials, tower_digest_auth::MemoryNonceStore>,
-    password: &str,
-) -> StatusCode {
+async fn login(layer: &ThrottledLayer, password: &str) -> StatusCode {
     let challenge = challenges(send(layer, None).await.headers()).remove(0);
     let answer = Answer::get("/").password(password).header(&challenge);
     send(layer, Some(&answer)).await.status()

@@ -7,9 +7,13 @@ use http::Method;
 use super::DigestLayerBuilder;
 use crate::mode::AuthMode;
 #[cfg(feature = "auth-int")]
-use crate::{ConfigError, CredentialStore, NonceStore};
+use crate::nonce::NonceStore;
+#[cfg(feature = "auth-int")]
+use crate::throttle::FailureStore;
+#[cfg(feature = "auth-int")]
+use crate::{ConfigError, CredentialStore};
 
-impl<C, N, R> DigestLayerBuilder<C, N, R> {
+impl<C, N, R, F> DigestLayerBuilder<C, N, R, F> {
     /// Methods whose requests reach the inner service without authentication, for
     /// clients that probe before they log in: Windows' WebDAV redirector and several DAV
     /// clients send `OPTIONS` without credentials and give up on a 401. Empty (off) by
@@ -20,7 +24,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// with anything protected. `OPTIONS` is the usual choice (a WebDAV server answers it
     /// with its `DAV` and `Allow` headers); never list `GET` or `PROPFIND`. Credentials on
     /// such a request are not checked. If the inner service answers 401 anyway (an
-    /// [`AuthorizeLayer`](crate::AuthorizeLayer), an `AuthenticatedUser` extractor), the
+    /// [`AuthorizeLayer`](crate::authorize::AuthorizeLayer), an `AuthenticatedUser` extractor), the
     /// layer adds the challenges.
     ///
     /// ```
@@ -35,7 +39,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// # let _ = layer;
     /// ```
     pub fn unauthenticated_methods(mut self, methods: impl IntoIterator<Item = Method>) -> Self {
-        self.protocol.unauthenticated_methods = methods.into_iter().collect();
+        self.settings.protocol.unauthenticated_methods = methods.into_iter().collect();
         self
     }
 
@@ -59,7 +63,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// # let _ = layer;
     /// ```
     pub fn userhash(mut self, userhash: bool) -> Self {
-        self.protocol.userhash = userhash;
+        self.settings.protocol.userhash = userhash;
         self
     }
 
@@ -76,7 +80,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// # let _ = layer;
     /// ```
     pub fn mode(mut self, mode: AuthMode) -> Self {
-        self.mode = mode;
+        self.settings.mode = mode;
         self
     }
 
@@ -95,7 +99,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// # let _ = layer;
     /// ```
     pub fn external_prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.external_prefix = prefix.into();
+        self.settings.external_prefix = prefix.into();
         self
     }
 
@@ -106,13 +110,13 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     /// other peer the header is ignored: it would let a client choose what it signs. One
     /// header line holding one path, or the request is refused with a 400. Off by default.
     pub fn forwarded_prefix(mut self, read: bool) -> Self {
-        self.forwarded_prefix = read;
+        self.settings.forwarded_prefix = read;
         self
     }
 }
 
 #[cfg(feature = "auth-int")]
-impl<C, N, R> DigestLayerBuilder<C, N, R> {
+impl<C, N, R, F> DigestLayerBuilder<C, N, R, F> {
     /// Checks the configuration and makes a layer that also offers `qop=auth-int`
     /// (`qop="auth,auth-int"` in its challenges): the client's answer then covers the
     /// request body, and `rspauth` the response body. Bodies of such requests are read
@@ -122,7 +126,7 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     ///
     /// Never offered by a plain [`build`](Self::build): offering auth-int breaks some
     /// clients, and the body reading lives in the layer this returns. Needs the
-    /// `auth-int` feature; see [`AuthIntLayer`](crate::AuthIntLayer) for the body types.
+    /// `auth-int` feature; see [`AuthIntLayer`](crate::auth_int::AuthIntLayer) for the body types.
     ///
     /// # Errors
     /// A [`ConfigError`] naming what is wrong.
@@ -140,12 +144,13 @@ impl<C, N, R> DigestLayerBuilder<C, N, R> {
     pub fn build_auth_int(
         mut self,
         body_limit: usize,
-    ) -> Result<crate::AuthIntLayer<C, N, R>, ConfigError>
+    ) -> Result<crate::auth_int::AuthIntLayer<C, N, R, F>, ConfigError>
     where
         C: CredentialStore,
         N: NonceStore,
+        F: FailureStore,
     {
-        self.protocol.auth_int_limit = Some(body_limit);
-        Ok(crate::AuthIntLayer::new(self.build()?))
+        self.settings.protocol.auth_int_limit = Some(body_limit);
+        Ok(crate::auth_int::AuthIntLayer::new(self.build()?))
     }
 }

@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::sync::Mutex;
 
 use super::*;
-use crate::ManualClock;
+use crate::clock::ManualClock;
 
 const REALM: &str = "realm";
 const SHA256: HashFunction = HashFunction::Sha256;

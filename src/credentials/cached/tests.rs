@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use tokio::sync::Semaphore;
 
 use super::*;
-use crate::ManualClock;
+use crate::clock::ManualClock;
 
 const REALM: &str = "realm";
 const MD5: HashFunction = HashFunction::Md5;

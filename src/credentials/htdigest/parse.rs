@@ -42,14 +42,14 @@ const EXTENSIONS: [(&str, HashFunction); 2] = [
 /// The users of one realm in an htdigest file, with their `HA1`s.
 ///
 /// ```
-/// use tower_digest_auth::HtdigestUsers;
+/// use tower_digest_auth::credentials::htdigest::HtdigestUsers;
 ///
 /// let file = b"# the RFC 2617 example user\n\
 ///     Mufasa:testrealm@host.com:939e7578ed9e3c518a452acee763bce9\n\
 ///     someone:another realm:00000000000000000000000000000000\n";
 /// let users = HtdigestUsers::parse(file, "testrealm@host.com")?;
 /// assert_eq!(users.usernames().collect::<Vec<_>>(), ["Mufasa"]);
-/// # Ok::<(), tower_digest_auth::HtdigestParseError>(())
+/// # Ok::<(), tower_digest_auth::credentials::htdigest::HtdigestParseError>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct HtdigestUsers {
@@ -177,7 +177,7 @@ impl HtdigestUsers {
     }
 
     /// Whether the file has a `#!no-users` line, which says that a file without users
-    /// is meant to be so. Without it, [`HtdigestFile`](crate::HtdigestFile) takes a file
+    /// is meant to be so. Without it, [`HtdigestFile`](crate::credentials::htdigest::HtdigestFile) takes a file
     /// without users for a half-written one and keeps the users it had.
     pub fn allows_empty(&self) -> bool {
         self.allows_empty
@@ -336,12 +336,31 @@ impl fmt::Display for LineProblem {
 }
 
 /// One bad line: its number (from 1) and what is wrong with it.
+///
+/// `#[non_exhaustive]`: read its fields, build one with [`LineError::new`] (to compare
+/// with [`HtdigestParseError::lines`] in a test, say).
+///
+/// ```
+/// use tower_digest_auth::credentials::htdigest::{LineError, LineProblem};
+///
+/// let error = LineError::new(3, LineProblem::EmptyUsername);
+/// assert_eq!((error.line, error.problem), (3, LineProblem::EmptyUsername));
+/// assert_eq!(error.to_string(), "line 3: empty username");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LineError {
     /// The line number, counting from 1.
     pub line: usize,
     /// What is wrong.
     pub problem: LineProblem,
+}
+
+impl LineError {
+    /// The error for line `line` (counting from 1).
+    pub const fn new(line: usize, problem: LineProblem) -> Self {
+        LineError { line, problem }
+    }
 }
 
 impl fmt::Display for LineError {

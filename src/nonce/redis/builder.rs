@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use super::conn::Target;
 use super::generation::{self, CLUSTER_TAGS, Generations};
-use super::server::LogLimiter;
 use super::{GENERATION_SCRIPT, Health, Inner, RedisNonceStore, WINDOW_SCRIPT};
 
 /// Configures a [`RedisNonceStore`]; see [`RedisNonceStore::from_url`].
@@ -97,7 +96,6 @@ impl RedisNonceStoreBuilder {
                 connecting: tokio::sync::Mutex::new(()),
                 serial: AtomicU64::new(0),
                 health: Mutex::new(Health::default()),
-                log: LogLimiter::default(),
             }),
         }
     }

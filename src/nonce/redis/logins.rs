@@ -9,7 +9,7 @@ use redis::Cmd;
 use super::{Inner, RedisStoreError, TTL_MARGIN};
 use crate::clock::MAX_CLOCK_SKEW;
 use crate::config::MAX_NONCE_LIFETIME;
-use crate::logout::AccountKey;
+use crate::nonce::AccountKey;
 use crate::nonce::NonceUse;
 
 /// Counts the tag's ended accounts and marks `account` with the new count, for as long as

@@ -14,7 +14,7 @@ use redis::{Cmd, Value};
 use super::{NcCheck, NonceEpoch, NonceStore, NonceUse};
 use crate::clock::MAX_CLOCK_SKEW;
 use generation::Generations;
-use server::{LogLimiter, ServerReport, Unfit};
+use server::{ServerReport, Unfit};
 
 mod builder;
 mod conn;
@@ -126,7 +126,8 @@ pub enum RedisStoreError {
 /// does, and a lost connection is rebuilt by a later use. Every call is bounded by
 /// [`timeout`](RedisNonceStoreBuilder::timeout); when Redis is down, slow or answers
 /// something else the call returns an error (the request gets a 500), never a guess.
-/// Errors are logged at most once per 10 seconds, with the number held back. The store
+/// The layer logs the errors, at most one line per 10 seconds for all its stores, with
+/// the number held back. The store
 /// refuses to work with a server that may evict keys (`maxmemory` set and a
 /// `maxmemory-policy` other than `noeviction`), answering errors that name the setting.
 ///
@@ -139,7 +140,8 @@ pub enum RedisStoreError {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey, RedisNonceStore};
+/// use tower_digest_auth::{DigestLayer, MemoryCredentials, NonceKey};
+/// use tower_digest_auth::nonce::RedisNonceStore;
 ///
 /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let realm = "api@example.org";
@@ -179,7 +181,6 @@ struct Inner {
     connecting: tokio::sync::Mutex<()>,
     serial: AtomicU64,
     health: Mutex<Health>,
-    log: LogLimiter,
 }
 
 #[derive(Default)]
@@ -261,9 +262,8 @@ impl RedisNonceStore {
         let result = tokio::time::timeout(inner.timeout, inner.record(use_, &mut serial))
             .await
             .unwrap_or(Err(RedisStoreError::Timeout(inner.timeout)));
-        match &result {
-            Ok(_) => inner.log.success(),
-            Err(error) => inner.failed(error, serial),
+        if let Err(error) = &result {
+            inner.failed(error, serial);
         }
         result
     }
@@ -410,11 +410,10 @@ impl Inner {
         unfit.map_or(Ok(()), |unfit| Err(unfit.into()))
     }
 
-    /// After an error: log (rate-limited), check the server before the next command, and
-    /// drop the connection the call used so the next one starts afresh (a connection
+    /// After an error (which the caller logs: the layer, once per interval for every
+    /// store): check the server before the next command, and drop the connection the call used so the next one starts afresh (a connection
     /// that timed out or read garbage may be out of step).
     fn failed(&self, error: &RedisStoreError, serial: Option<u64>) {
-        self.log.error(error);
         self.lock_health().check_needed = true;
         if matches!(
             error,
@@ -490,7 +489,7 @@ impl NonceStore for RedisNonceStore {
 
     async fn end_all_logins(
         &self,
-        account: crate::logout::AccountKey,
+        account: crate::nonce::AccountKey,
     ) -> Result<bool, RedisStoreError> {
         self.bounded(self.inner.end_all_logins(account))
             .await

@@ -1,14 +1,6 @@
-//! What the store learns from the server (`INFO`), and its rate-limited error log.
-
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
+//! What the store learns from the server (`INFO`).
 
 use redis::Value;
-
-use super::RedisStoreError;
-
-/// At most one error log line per this interval; the others are counted.
-const LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Why a server is unfit to hold nonces.
 #[derive(Clone)]
@@ -88,53 +80,6 @@ fn collect_texts(value: &Value, out: &mut Vec<String>) {
             }
         }
         _ => {}
-    }
-}
-
-/// Logs store errors without flooding: the first at once, then at most one per
-/// [`LOG_EVERY`] with the count of those held back, and one line when Redis answers
-/// again.
-#[derive(Default)]
-pub(super) struct LogLimiter {
-    state: Mutex<LogState>,
-}
-
-#[derive(Default)]
-struct LogState {
-    last: Option<Instant>,
-    suppressed: u64,
-    failing: u64,
-}
-
-impl LogLimiter {
-    pub(super) fn error(&self, error: &RedisStoreError) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.failing += 1;
-        if state.last.is_some_and(|last| last.elapsed() < LOG_EVERY) {
-            state.suppressed += 1;
-            return;
-        }
-        let suppressed = std::mem::take(&mut state.suppressed);
-        state.last = Some(Instant::now());
-        drop(state);
-        tracing::error!(%error, suppressed, "digest auth: redis nonce store failed; requests get 500");
-    }
-
-    pub(super) fn success(&self) {
-        // The common path: one uncontended lock, nothing to do.
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.failing == 0 {
-            return;
-        }
-        let failed = std::mem::take(&mut state.failing);
-        let suppressed = std::mem::take(&mut state.suppressed);
-        state.last = None;
-        drop(state);
-        tracing::info!(
-            failed,
-            suppressed,
-            "digest auth: redis nonce store answers again"
-        );
     }
 }
 

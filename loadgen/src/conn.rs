@@ -1,0 +1,218 @@
+//! Minimal HTTP/1.1 client connection.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+
+use crate::challenge::{Challenge, parse_challenges};
+use crate::options::Config;
+
+pub(crate) struct Conn {
+    pub(crate) stream: TcpStream,
+    pub(crate) keep_auth_info: bool,
+    pub(crate) buf: Vec<u8>,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) challenges: Vec<Challenge>,
+    pub(crate) auth_info: Option<Vec<u8>>,
+    pub(crate) close: bool,
+}
+
+pub(crate) fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_owned())
+}
+
+pub(crate) fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+pub(crate) fn trim(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+impl Conn {
+    pub(crate) fn open(cfg: &Config) -> io::Result<Self> {
+        Self::open_to(cfg, cfg.addr)
+    }
+
+    pub(crate) fn open_to(cfg: &Config, addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect_timeout(&addr, cfg.timeout)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(cfg.timeout))?;
+        stream.set_write_timeout(Some(cfg.timeout))?;
+        Ok(Self {
+            stream,
+            keep_auth_info: cfg.verify_rspauth,
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+        })
+    }
+
+    /// Reads more bytes into the buffer; EOF is an error.
+    pub(crate) fn fill(&mut self) -> io::Result<()> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        } else if self.end == self.buf.len() {
+            if self.start == 0 {
+                return Err(invalid("response head larger than 64 KiB"));
+            }
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let n = self.stream.read(&mut self.buf[self.end..])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed by the server",
+            ));
+        }
+        self.end += n;
+        Ok(())
+    }
+
+    pub(crate) fn skip(&mut self, mut n: usize) -> io::Result<()> {
+        loop {
+            let avail = self.end - self.start;
+            if avail >= n {
+                self.start += n;
+                return Ok(());
+            }
+            n -= avail;
+            self.start = self.end;
+            self.fill()?;
+        }
+    }
+
+    pub(crate) fn line(&mut self) -> io::Result<Vec<u8>> {
+        loop {
+            if let Some(i) = find(&self.buf[self.start..self.end], b"\r\n") {
+                let l = self.buf[self.start..self.start + i].to_vec();
+                self.start += i + 2;
+                return Ok(l);
+            }
+            self.fill()?;
+        }
+    }
+
+    pub(crate) fn roundtrip(&mut self, req: &[u8]) -> io::Result<Response> {
+        if self.start != self.end {
+            return Err(invalid("unexpected bytes before the response"));
+        }
+        self.stream.write_all(req)?;
+        self.read_response()
+    }
+
+    pub(crate) fn read_response(&mut self) -> io::Result<Response> {
+        let head_end = loop {
+            if let Some(i) = find(&self.buf[self.start..self.end], b"\r\n\r\n") {
+                break self.start + i + 4;
+            }
+            self.fill()?;
+        };
+        let head = &self.buf[self.start..head_end - 4];
+        let mut lines = head
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+        let status_line = lines.next().unwrap_or_default();
+        let http10 = status_line.starts_with(b"HTTP/1.0 ");
+        if !(status_line.starts_with(b"HTTP/1.1 ") || http10) || status_line.len() < 12 {
+            return Err(invalid("bad status line"));
+        }
+        let status = std::str::from_utf8(&status_line[9..12])
+            .ok()
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| invalid("bad status code"))?;
+        let mut resp = Response {
+            status,
+            challenges: Vec::new(),
+            auth_info: None,
+            close: http10,
+        };
+        let mut content_length: Option<usize> = None;
+        let mut chunked = false;
+        for line in lines {
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                return Err(invalid("bad header line"));
+            };
+            let name = &line[..colon];
+            let value = trim(&line[colon + 1..]);
+            if name.eq_ignore_ascii_case(b"content-length") {
+                let n = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .ok_or_else(|| invalid("bad content-length"))?;
+                content_length = Some(n);
+            } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+                chunked = value
+                    .split(|&b| b == b',')
+                    .any(|t| trim(t).eq_ignore_ascii_case(b"chunked"));
+            } else if name.eq_ignore_ascii_case(b"connection") {
+                for t in value.split(|&b| b == b',') {
+                    if trim(t).eq_ignore_ascii_case(b"close") {
+                        resp.close = true;
+                    } else if trim(t).eq_ignore_ascii_case(b"keep-alive") && http10 {
+                        resp.close = false;
+                    }
+                }
+            } else if name.eq_ignore_ascii_case(b"www-authenticate") {
+                if !parse_challenges(value, &mut resp.challenges) {
+                    return Err(invalid("unparsable WWW-Authenticate"));
+                }
+            } else if self.keep_auth_info && name.eq_ignore_ascii_case(b"authentication-info") {
+                resp.auth_info = Some(value.to_vec());
+            }
+        }
+        self.start = head_end;
+
+        if (100..200).contains(&status) || status == 204 || status == 304 {
+            // no body
+        } else if chunked {
+            loop {
+                let l = self.line()?;
+                let size_text = l.split(|&b| b == b';').next().unwrap_or_default();
+                let size = std::str::from_utf8(trim(size_text))
+                    .ok()
+                    .and_then(|s| usize::from_str_radix(s, 16).ok())
+                    .ok_or_else(|| invalid("bad chunk size"))?;
+                if size == 0 {
+                    while !self.line()?.is_empty() {}
+                    break;
+                }
+                self.skip(size)?;
+                if !self.line()?.is_empty() {
+                    return Err(invalid("bad chunk end"));
+                }
+            }
+        } else if let Some(n) = content_length {
+            self.skip(n)?;
+        } else {
+            // Body delimited by the end of the connection.
+            loop {
+                self.start = self.end;
+                match self.fill() {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                    Err(e) => return Err(e),
+                }
+            }
+            resp.close = true;
+        }
+        if (100..200).contains(&status) {
+            // An interim response: the real one follows.
+            return self.read_response();
+        }
+        Ok(resp)
+    }
+}

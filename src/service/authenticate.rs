@@ -1,0 +1,319 @@
+//! The whole decision for one request, from the header to the nonce store; every
+//! rejection is logged here, in one place.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::request::Parts;
+
+use super::Shared;
+use super::log::{log_locks, log_rejection, logged};
+use crate::config::Config;
+use crate::credentials::{Credential, CredentialStore};
+use crate::hash::HashFunction;
+use crate::logout::Login;
+use crate::nonce::{AccountKey, NcCheck, NonceStore, NonceUse};
+use crate::rejection::Rejection;
+use crate::throttle::{AttemptOutcome, FailureStore, Reservation, Throttle};
+use crate::user::AuthenticatedUser;
+use crate::verify::{Answer, Attempt, AuthInfo, Verified, parse_answer};
+
+/// A success, ready to let the request through.
+pub(super) struct Authenticated {
+    pub(super) user: AuthenticatedUser,
+    pub(super) info: AuthInfo,
+}
+
+/// The account an answer names: with `userhash`, mapped back through the credential
+/// store (a hash that maps to no one stays as sent, and is no account).
+struct Account {
+    name: String,
+    known: bool,
+}
+
+/// The order is the contract: parse the header (400s), name the account (for a hashed
+/// username, the credential store maps it back), admit the attempt under the throttle
+/// (429s) before any hashing, then the nonce MAC and the password check, whose verdict
+/// settles the attempt at once (so it holds its room only while the password is being
+/// checked), then the nonce's age and the replay check.
+pub(super) async fn authenticate<C, N, R, F>(
+    shared: &Shared<C, N, R, F>,
+    parts: &Parts,
+    client: IpAddr,
+    now: SystemTime,
+) -> Result<Authenticated, Rejection>
+where
+    C: CredentialStore,
+    N: NonceStore,
+    F: FailureStore,
+{
+    let config = &shared.config;
+    let answer = parse_answer(config, parts).inspect_err(|rejection| {
+        log_rejection(*rejection, client, None);
+    })?;
+    let hash = answer.algorithm.hash_function();
+    let account = resolve_account(&shared.credentials, &answer, &config.realm, hash)
+        .await
+        .map_err(|error| credential_store_failed(shared, error, client, now))?;
+    let Some(throttle) = &shared.throttle else {
+        return check_admitted(shared, parts, answer, account, None, client, now).await;
+    };
+    if throttle.is_proven(answer.raw_nonce(), &account.name, now) {
+        return check_proven(shared, throttle, parts, answer, account, client, now).await;
+    }
+    // Every spelling of one account (userhash, username*, the plain name) shares one
+    // budget; a name no account answers to counts under itself.
+    let mut reservation = admit(shared, throttle, client, &account.name, now).await?;
+    let admitted = Some(&mut reservation);
+    let result = check_admitted(shared, parts, answer, account, admitted, client, now).await;
+    if !reservation.is_settled() {
+        // Refused before the password was checked (a foreign nonce, a store failure):
+        // the attempt taught nothing, and gives its room back.
+        if let Err(error) = reservation.settle(AttemptOutcome::Void, now).await {
+            store_failed(shared, "throttle", &error, client, now);
+        }
+    }
+    result
+}
+
+/// An answer to a nonce this process already accepted a correct answer to for this
+/// account (a logged-in client's next request): no reservation, so many such requests
+/// in flight at once are never refused for filling the throttle's room. A wrong password
+/// still counts, after the fact.
+async fn check_proven<C, N, R, F>(
+    shared: &Shared<C, N, R, F>,
+    throttle: &Throttle<F>,
+    parts: &Parts,
+    answer: Answer<'_>,
+    account: Account,
+    client: IpAddr,
+    now: SystemTime,
+) -> Result<Authenticated, Rejection>
+where
+    C: CredentialStore,
+    N: NonceStore,
+    F: FailureStore,
+{
+    let name = account.name.clone();
+    let result = check_admitted(shared, parts, answer, account, None, client, now).await;
+    if let Err(Rejection::BadCredentials) = &result {
+        let mut reservation = admit(shared, throttle, client, &name, now).await?;
+        let failed = AttemptOutcome::Failed;
+        settle(shared, &mut reservation, failed, &name, client, now).await?;
+    }
+    result
+}
+
+/// Admits an attempt by `account` from `client`, or answers why not: a 429 (logged) while
+/// the throttle refuses, a 500 when its store fails.
+async fn admit<C, N, R, F: FailureStore>(
+    shared: &Shared<C, N, R, F>,
+    throttle: &Throttle<F>,
+    client: IpAddr,
+    account: &str,
+    now: SystemTime,
+) -> Result<Reservation<F>, Rejection> {
+    match throttle.reserve(client, account, now).await {
+        Ok(Ok(reservation)) => Ok(reservation),
+        Ok(Err(retry_after_secs)) => {
+            let rejection = Rejection::Throttled { retry_after_secs };
+            Err(logged(rejection, client, account))
+        }
+        Err(error) => Err(store_failed(shared, "throttle", &error, client, now)),
+    }
+}
+
+async fn resolve_account<C: CredentialStore>(
+    store: &C,
+    answer: &Answer<'_>,
+    realm: &str,
+    hash: HashFunction,
+) -> Result<Account, C::Error> {
+    let sent = &answer.username;
+    if answer.hashed_username {
+        if let Some(name) = store.username_for_hash(sent, realm, hash).await? {
+            return Ok(Account { name, known: true });
+        }
+        return Ok(Account {
+            name: sent.clone().into_owned(),
+            known: false,
+        });
+    }
+    Ok(Account {
+        name: sent.clone().into_owned(),
+        known: true,
+    })
+}
+
+/// An admitted attempt (`reservation`, when throttled), from the nonce MAC to the replay
+/// check.
+async fn check_admitted<C, N, R, F>(
+    shared: &Shared<C, N, R, F>,
+    parts: &Parts,
+    answer: Answer<'_>,
+    account: Account,
+    reservation: Option<&mut Reservation<F>>,
+    client: IpAddr,
+    now: SystemTime,
+) -> Result<Authenticated, Rejection>
+where
+    C: CredentialStore,
+    N: NonceStore,
+    F: FailureStore,
+{
+    let config = &shared.config;
+    let attempt = answer
+        .check_nonce(config, client)
+        .inspect_err(|rejection| log_rejection(*rejection, client, None))?;
+    let algorithm = attempt.answer.algorithm;
+    let hash = algorithm.hash_function();
+    // A hash that maps to no one still costs a credential lookup (of the hash, whose
+    // answer is ignored), so a known hash with a wrong password and an unknown hash take
+    // the same store work, as a wrong password and an unknown user do.
+    let credential = shared
+        .credentials
+        .credential(&account.name, &config.realm, hash)
+        .await
+        .map_err(|error| credential_store_failed(shared, error, client, now))?
+        .filter(|_| account.known);
+    let username = account.name;
+    let verified = attempt.check_response(
+        credential.as_ref().map(Credential::ha1),
+        config.dummy_ha1(hash),
+        parts.method.as_str().as_bytes(),
+    );
+    if let Some(reservation) = reservation {
+        let outcome = verdict(verified.is_ok(), attempt.from_elsewhere);
+        settle(shared, reservation, outcome, &username, client, now).await?;
+    }
+    let verified = verified.map_err(|rejection| logged(rejection, client, &username))?;
+    if attempt.from_elsewhere {
+        return Err(logged(Rejection::ForeignNonce, client, &username));
+    }
+    let (use_, info) = conclude(config, &attempt, verified, client, now)
+        .map_err(|rejection| logged(rejection, client, &username))?;
+    let use_ = use_.for_account(AccountKey::new(&config.realm, &username));
+    record_use(shared, &attempt, use_, &username, client, now).await?;
+    // check_response refused unknown users, so the credential is there.
+    let Some(credential) = credential else {
+        return Err(logged(Rejection::BadCredentials, client, &username));
+    };
+    let (_, roles, data) = credential.into_parts();
+    let realm = Arc::clone(&config.realm);
+    Ok(Authenticated {
+        user: AuthenticatedUser::from_credential_parts(username, realm, algorithm, roles, data)
+            .with_login(Login {
+                use_,
+                store: shared.nonces.clone(),
+            }),
+        info,
+    })
+}
+
+/// The replay check: the nonce store accepts each `(nonce, nc)` once.
+async fn record_use<C, N: NonceStore, R, F>(
+    shared: &Shared<C, N, R, F>,
+    attempt: &Attempt<'_>,
+    use_: NonceUse,
+    username: &str,
+    client: IpAddr,
+    now: SystemTime,
+) -> Result<(), Rejection> {
+    match shared.nonces.record_use(use_).await {
+        Ok(NcCheck::Accepted) => {
+            shared.store_errors.succeeded();
+            if let Some(throttle) = &shared.throttle {
+                let nonce = attempt.answer.raw_nonce();
+                let lifetime_secs = shared.config.lifetime_secs;
+                throttle.remember_proven(nonce, username, lifetime_secs, now);
+            }
+            Ok(())
+        }
+        Ok(NcCheck::Replayed) => Err(logged(Rejection::Replay, client, username)),
+        Ok(NcCheck::Ended) => Err(logged(Rejection::LoginEnded, client, username)),
+        // Below the window: a browser with more than 64 requests in flight on one nonce,
+        // or a replay of an old count. Either way the request is refused; stale lets an
+        // honest client retry without asking its user.
+        Ok(NcCheck::BelowWindow | NcCheck::Forgotten) => {
+            Err(logged(Rejection::StaleNonce, client, username))
+        }
+        Err(error) => Err(store_failed(shared, "nonce", &error, client, now)),
+    }
+}
+
+/// The one kind of rejection the throttle counts: a wrong password or an unknown user,
+/// in a well-formed answer to a genuine nonce. A right answer to a nonce of another
+/// address proves nothing new (a captured request is right too), so it clears nothing.
+fn verdict(password_verified: bool, from_elsewhere: bool) -> AttemptOutcome {
+    match (password_verified, from_elsewhere) {
+        (false, _) => AttemptOutcome::Failed,
+        (true, false) => AttemptOutcome::Succeeded,
+        (true, true) => AttemptOutcome::Void,
+    }
+}
+
+/// Settles an admitted attempt with the password's verdict and logs the locks it
+/// started. Fails closed: a verdict the store could not take is a 500.
+async fn settle<C, N, R, F: FailureStore>(
+    shared: &Shared<C, N, R, F>,
+    reservation: &mut Reservation<F>,
+    outcome: AttemptOutcome,
+    username: &str,
+    client: IpAddr,
+    now: SystemTime,
+) -> Result<(), Rejection> {
+    match reservation.settle(outcome, now).await {
+        Ok(locks) => {
+            log_locks(locks, client, username);
+            Ok(())
+        }
+        Err(error) => Err(store_failed(shared, "throttle", &error, client, now)),
+    }
+}
+
+/// Everything after a verified password that needs the attempt, with no store call: the
+/// nonce's age (`StaleNonce`), then the use to record and, finished before the replay
+/// check (for a refused replay it is work thrown away), `Authentication-Info`.
+fn conclude(
+    config: &Config,
+    attempt: &Attempt<'_>,
+    verified: Verified,
+    client: IpAddr,
+    now: SystemTime,
+) -> Result<(NonceUse, AuthInfo), Rejection> {
+    let algorithm = attempt.answer.algorithm;
+    let age = attempt.fresh_age(now, config.lifetime_secs, &*config.epochs)?;
+    let use_ = NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
+    let next_nonce = config.wants_next_nonce(age).then(|| {
+        config
+            .signer
+            .issue(algorithm, config.epochs.current(), client, now)
+    });
+    Ok((use_, attempt.authentication_info(verified, next_nonce)))
+}
+
+fn credential_store_failed<C, N, R, F>(
+    shared: &Shared<C, N, R, F>,
+    error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    client: IpAddr,
+    now: SystemTime,
+) -> Rejection {
+    let error: Box<dyn std::error::Error + Send + Sync> = error.into();
+    // `&error`, the box itself (which is Display): `&*error` would upcast
+    // `dyn Error` to `dyn Display`, which needs Rust 1.86, past the crate's MSRV.
+    store_failed(shared, "credential", &error, client, now)
+}
+
+/// Logs a store's failure (at most one line per interval for every store together) and
+/// answers it: a 500, never a 200.
+fn store_failed<C, N, R, F>(
+    shared: &Shared<C, N, R, F>,
+    store: &'static str,
+    error: &dyn std::fmt::Display,
+    client: IpAddr,
+    now: SystemTime,
+) -> Rejection {
+    shared.store_errors.failed(store, error, client, now);
+    Rejection::StoreFailure
+}
