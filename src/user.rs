@@ -70,7 +70,9 @@ pub struct AuthenticatedUser {
     /// The nonce this request was authenticated with (and its account) and the store to
     /// end it in, for [`end_login`](AuthenticatedUser::end_login); `None` when made
     /// without a layer.
-    login: Option<Login>,
+    /// Shared: one allocation per authenticated request keeps every user (and every
+    /// request's future, which holds one) a pointer wide.
+    login: Option<Arc<Login>>,
 }
 
 impl AuthenticatedUser {
@@ -127,7 +129,7 @@ impl AuthenticatedUser {
 
     /// The same user, authenticated by this login.
     pub(crate) fn with_login(mut self, login: Login) -> Self {
-        self.login = Some(login);
+        self.login = Some(Arc::new(login));
         self
     }
 
@@ -183,7 +185,7 @@ impl AuthenticatedUser {
     }
 
     fn end(&self, all: bool) -> impl Future<Output = Result<(), EndLoginError>> + Send + 'static {
-        let login = self.login.clone();
+        let login = self.login.as_deref().cloned();
         async move {
             match login {
                 Some(login) => login.end(all).await,
