@@ -59,7 +59,7 @@ pub use nonce::NonceKey;
 pub use service::DigestService;
 pub use user::AuthenticatedUser;
 
-/// Entry points for the crate's own micro-benchmarks of internals (`benches/digest.rs`).
+/// Entry points for the crate's own micro-benchmarks of internals (`suite/benches/digest/`).
 /// Compiled only with `--cfg tower_digest_auth_bench`, which the benchmark scripts set and
 /// users never do: not part of the API.
 #[cfg(tower_digest_auth_bench)]

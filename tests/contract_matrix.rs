@@ -96,7 +96,7 @@ const OUTSIDE_THE_MATRIX: &[(&str, &str)] = &[
     ("builder", "DigestLayer::builder, where every row starts"),
     ("build", "every row builds"),
     ("clock", "every row sets its own ManualClock"),
-    ("opaque", "an echoed value; tests/behaviour.rs checks it"),
+    ("opaque", "an echoed value; tests/behaviour/ checks it"),
     ("domain", "a hint in the challenge only"),
     (
         "challenge_order",

@@ -163,6 +163,9 @@ where
     F: FailureStore,
 {
     let config = &shared.config;
+    // Only an admitted attempt's success teaches the throttle a new proven nonce; a proven
+    // one's later requests (no reservation) are already known, so they write nothing.
+    let newly_proven = reservation.is_some();
     let attempt = answer
         .check_nonce(config, client)
         .inspect_err(|rejection| log_rejection(*rejection, client, None))?;
@@ -194,7 +197,7 @@ where
     let (use_, info) = conclude(config, &attempt, verified, client, now)
         .map_err(|rejection| logged(rejection, client, &username))?;
     let use_ = use_.for_account(AccountKey::new(&config.realm, &username));
-    record_use(shared, &attempt, use_, &username, client, now).await?;
+    record_use(shared, &attempt, use_, &username, newly_proven, client, now).await?;
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
         return Err(logged(Rejection::BadCredentials, client, &username));
@@ -217,13 +220,14 @@ async fn record_use<C, N: NonceStore, R, F>(
     attempt: &Attempt<'_>,
     use_: NonceUse,
     username: &str,
+    newly_proven: bool,
     client: IpAddr,
     now: SystemTime,
 ) -> Result<(), Rejection> {
     match shared.nonces.record_use(use_).await {
         Ok(NcCheck::Accepted) => {
             shared.store_errors.succeeded();
-            if let Some(throttle) = &shared.throttle {
+            if let (Some(throttle), true) = (&shared.throttle, newly_proven) {
                 let nonce = attempt.answer.raw_nonce();
                 let lifetime_secs = shared.config.lifetime_secs;
                 throttle.remember_proven(nonce, username, lifetime_secs, now);
