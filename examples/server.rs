@@ -4,7 +4,9 @@
 //! RFC 7616 example user) and `Rafiki` with password `Mandrill`, who has the `admin` role.
 //! `GET /` is public; `GET`/`POST /dir/index.html` and `GET /api/whoami` need
 //! authentication; `GET /admin` needs the `admin` role: 200 (a body naming the user) for
-//! Rafiki, 403 for Mufasa, 401 with challenges for everyone else.
+//! Rafiki, 403 for Mufasa, 401 with challenges for everyone else. `GET /logout` (protected)
+//! ends the caller's login: 401 with fresh challenges (not stale), and every later request
+//! on the nonce it answered gets 401 without `stale`, so a browser asks again.
 //!
 //! Environment: `ADDR` (default `127.0.0.1:3000`) and `RUST_LOG`.
 //!
@@ -145,6 +147,7 @@ pub fn app(options: ServerOptions) -> Router {
     let protected = Router::new()
         .route("/dir/index.html", get(index).post(echo))
         .route("/api/whoami", get(whoami))
+        .route("/logout", get(logout))
         .merge(admin);
     let protected = match (options.auth, options.redis_url.clone()) {
         (false, _) => protected,
@@ -245,6 +248,21 @@ async fn echo(user: AuthenticatedUser, body: String) -> String {
 
 async fn whoami(user: AuthenticatedUser) -> axum::Json<serde_json::Value> {
     axum::Json(serde_json::json!({ "username": user.username() }))
+}
+
+/// Ends this client's login and answers 401: the layer adds fresh challenges, and a browser
+/// drops the credentials it holds and asks again.
+async fn logout(user: AuthenticatedUser) -> (axum::http::StatusCode, &'static str) {
+    match user.end_login().await {
+        Ok(()) => (axum::http::StatusCode::UNAUTHORIZED, "Logged out.\n"),
+        Err(error) => {
+            tracing::error!(%error, "logout failed");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "Logout failed.\n",
+            )
+        }
+    }
 }
 
 async fn admin(user: AuthenticatedUser) -> String {

@@ -56,12 +56,20 @@ pub enum Rejection {
     BadCredentials,
     /// A nonce we never issued (bad tag, undecodable, other realm or key): 401.
     ForgedNonce,
-    /// A genuine nonce issued to another client address: 401.
+    /// A genuine nonce issued to an address outside the
+    /// [`AddressBinding`](crate::nonce::AddressBinding), answered with the right password: the
+    /// client's address changed. 401 with `stale=true`, so the client retries with a
+    /// nonce for its new address without asking its user. (A wrong answer to such a nonce
+    /// is [`BadCredentials`](Rejection::BadCredentials).)
     ForeignNonce,
     /// A genuine nonce issued with another algorithm's challenge: 401.
     NonceAlgorithmMismatch,
     /// This `(nonce, nc)` was used before: 401.
     Replay,
+    /// The login this nonce carries was ended (a logout, or all of the user's logins
+    /// ended; see [`AuthenticatedUser::end_login`](crate::AuthenticatedUser::end_login)):
+    /// 401, not stale, so a browser asks its user again.
+    LoginEnded,
     /// The response was right but the nonce can no longer be used: it expired, was
     /// issued against another nonce store (before a restart), was forgotten by the
     /// store, comes from before a clock step, or its `nc` fell below the replay window.
@@ -123,6 +131,7 @@ impl Rejection {
             | Rejection::ForeignNonce
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
+            | Rejection::LoginEnded
             | Rejection::StaleNonce => StatusCode::UNAUTHORIZED,
             Rejection::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {
@@ -142,7 +151,7 @@ impl Rejection {
 
     /// Whether the challenges say `stale=true`.
     pub fn is_stale(&self) -> bool {
-        matches!(self, Rejection::StaleNonce)
+        matches!(self, Rejection::StaleNonce | Rejection::ForeignNonce)
     }
 
     /// A short text for the client: what to fix for a 400, the same words for every 401.
@@ -165,6 +174,7 @@ impl Rejection {
             | Rejection::ForeignNonce
             | Rejection::NonceAlgorithmMismatch
             | Rejection::Replay
+            | Rejection::LoginEnded
             | Rejection::StaleNonce => "authentication required",
             Rejection::Throttled { .. } => "too many failed logins; try again later",
             Rejection::UnknownClientIp | Rejection::StoreFailure | Rejection::AuthorizerFailure => {

@@ -9,7 +9,7 @@ use http::header::RETRY_AFTER;
 use http::{Request, Response, StatusCode};
 use tower::Service;
 
-use crate::challenge::challenges;
+use crate::challenge::{Arrangement, challenges};
 use crate::config::Config;
 use crate::credentials::CredentialStore;
 use crate::future::ResponseFuture;
@@ -163,6 +163,17 @@ where
     };
     config.mode.remove_consumed_credentials(&mut parts.headers);
     let mut response = inner.call(Request::from_parts(parts, body)).await?;
+    if response.status() == config.mode.challenge_status() {
+        // The handler refused the user after all (a logout, say): fresh challenges, as
+        // RFC 9110 asks of a 401, and nothing that proves a login. The request is gone:
+        // the configured order (the next challenge is ordered for the client again).
+        let headers = response.headers_mut();
+        headers.remove(config.mode.challenge_header());
+        for challenge in challenges(config, client, now, false, Arrangement::Configured) {
+            headers.append(config.mode.challenge_header(), challenge);
+        }
+        return Ok(response);
+    }
     match info {
         AuthInfo::Header(info) => {
             let header = config.mode.info_header();

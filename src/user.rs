@@ -2,9 +2,11 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::hash::Algorithm;
+use crate::logout::{EndLoginError, Login};
 
 /// A user's roles, shared between the store's record and every request.
 pub(crate) type Roles = Arc<[Arc<str>]>;
@@ -65,6 +67,12 @@ pub struct AuthenticatedUser {
     algorithm: Algorithm,
     roles: Roles,
     data: Option<UserData>,
+    /// The nonce this request was authenticated with (and its account) and the store to
+    /// end it in, for [`end_login`](AuthenticatedUser::end_login); `None` when made
+    /// without a layer.
+    /// Shared: one allocation per authenticated request keeps every user (and every
+    /// request's future, which holds one) a pointer wide.
+    login: Option<Arc<Login>>,
 }
 
 impl AuthenticatedUser {
@@ -80,6 +88,7 @@ impl AuthenticatedUser {
             algorithm,
             roles: Arc::from([]),
             data: None,
+            login: None,
         }
     }
 
@@ -114,6 +123,74 @@ impl AuthenticatedUser {
             algorithm,
             roles,
             data,
+            login: None,
+        }
+    }
+
+    /// The same user, authenticated by this login.
+    pub(crate) fn with_login(mut self, login: Login) -> Self {
+        self.login = Some(Arc::new(login));
+        self
+    }
+
+    /// Ends this client's login (a logout): every later request on the nonce it answered
+    /// gets 401 **without** `stale`, which a browser takes for wrong credentials, so it
+    /// asks its user again; a new login works as before. Browsers keep Digest credentials
+    /// until they close and a server cannot make them forget: refusing the login they
+    /// hold is what makes them ask.
+    ///
+    /// Answer the request itself with a 401 too: the layer puts fresh challenges on it
+    /// (not stale) and no `Authentication-Info`, and a browser drops its credentials at
+    /// once rather than at its next request.
+    ///
+    /// ```
+    /// use axum::{Router, http::StatusCode, routing::get};
+    /// use tower_digest_auth::{AuthenticatedUser, DigestLayer, MemoryCredentials};
+    ///
+    /// async fn logout(user: AuthenticatedUser) -> (StatusCode, &'static str) {
+    ///     match user.end_login().await {
+    ///         Ok(()) => (StatusCode::UNAUTHORIZED, "logged out\n"),
+    ///         // The login may still work: say so.
+    ///         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "logout failed\n"),
+    ///     }
+    /// }
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// let app: Router = Router::new()
+    ///     .route("/logout", get(logout))
+    ///     .route_layer(DigestLayer::builder(realm, users).build().unwrap());
+    /// # let _ = app;
+    /// ```
+    ///
+    /// # Errors
+    /// [`EndLoginError`]: the nonce store failed or cannot end logins, or the user was not
+    /// authenticated by a layer.
+    pub fn end_login(&self) -> impl Future<Output = Result<(), EndLoginError>> + Send + 'static {
+        self.end(false)
+    }
+
+    /// Ends every login of this user, on every client (after a password change, or for
+    /// a disabled account): the next request of each gets 401 without `stale`. Logins
+    /// made after it work. To do it outside a request, call
+    /// [`NonceStore::end_all_logins`](crate::nonce::NonceStore::end_all_logins) on the layer's
+    /// nonce store.
+    ///
+    /// # Errors
+    /// As [`end_login`](AuthenticatedUser::end_login).
+    pub fn end_all_logins(
+        &self,
+    ) -> impl Future<Output = Result<(), EndLoginError>> + Send + 'static {
+        self.end(true)
+    }
+
+    fn end(&self, all: bool) -> impl Future<Output = Result<(), EndLoginError>> + Send + 'static {
+        let login = self.login.as_deref().cloned();
+        async move {
+            match login {
+                Some(login) => login.end(all).await,
+                None => Err(EndLoginError::NotFromALayer),
+            }
         }
     }
 
@@ -156,6 +233,7 @@ impl fmt::Debug for AuthenticatedUser {
             .field("algorithm", &self.algorithm)
             .field("roles", &self.roles)
             .field("data", &self.data.is_some())
+            .field("login", &self.login.as_ref().map(|login| login.use_.id))
             .finish()
     }
 }

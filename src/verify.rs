@@ -54,12 +54,16 @@ pub(crate) enum AuthInfo {
     AfterBody(Box<PendingRspauth>),
 }
 
-/// An [`Answer`] with a genuine nonce issued to this client; what is left is the password
-/// check, the age and the replay check.
+/// An [`Answer`] with a genuine nonce; what is left is the password check, then the
+/// client's address (see `from_elsewhere`), the age and the replay check.
 #[derive(Debug)]
 pub(crate) struct Attempt<'a> {
     pub(crate) answer: Answer<'a>,
     pub(crate) nonce: IssuedNonce,
+    /// The nonce is genuine but was issued to an address outside the binding: the
+    /// response is still checked (a right one means the client moved, and gets
+    /// `stale=true`), but the request is never accepted.
+    pub(crate) from_elsewhere: bool,
 }
 
 impl<'a> Answer<'a> {
@@ -68,26 +72,30 @@ impl<'a> Answer<'a> {
         &self.raw_nonce
     }
 
-    /// Checks the nonce's MAC (in constant time): one we issued, to this client, for
-    /// this algorithm.
+    /// Checks the nonce's MAC (in constant time): one we issued, for this algorithm, to
+    /// this client or (an [`Attempt::from_elsewhere`], which is never accepted) to an
+    /// address outside the binding.
     pub(crate) fn check_nonce(
         self,
         config: &Config,
         client: IpAddr,
     ) -> Result<Attempt<'a>, Rejection> {
-        let nonce = config
-            .signer
-            .check(&self.raw_nonce, client)
-            .map_err(|error| match error {
-                NonceError::Forged => Rejection::ForgedNonce,
-                NonceError::OtherClient => Rejection::ForeignNonce,
-            })?;
+        let (nonce, from_elsewhere) = match config.signer.check(&self.raw_nonce, client) {
+            Ok(nonce) => (nonce, false),
+            Err(NonceError::Forged) => return Err(Rejection::ForgedNonce),
+            // Its answer decides: stale when right (the client moved), a failure if not.
+            Err(NonceError::OtherClient) => match config.signer.check_foreign(&self.raw_nonce) {
+                Some(nonce) => (nonce, true),
+                None => return Err(Rejection::ForgedNonce),
+            },
+        };
         if nonce.algorithm != self.algorithm {
             return Err(Rejection::NonceAlgorithmMismatch);
         }
         Ok(Attempt {
             answer: self,
             nonce,
+            from_elsewhere,
         })
     }
 }

@@ -47,7 +47,7 @@ use tower_digest_auth::clock::ManualClock;
 use tower_digest_auth::credentials::cached::CachedCredentials;
 use tower_digest_auth::credentials::htdigest::HtdigestFile;
 use tower_digest_auth::nonce::{
-    DEFAULT_NONCE_LIFETIME, MIN_NONCE_KEY_LEN, NonceStore, RedisNonceStore,
+    AddressBinding, DEFAULT_NONCE_LIFETIME, MIN_NONCE_KEY_LEN, NonceStore, RedisNonceStore,
 };
 use tower_digest_auth::throttle::{FailureLimit, MemoryFailureStore, ThrottleConfig};
 use tower_digest_auth::{
@@ -83,6 +83,10 @@ const MATRIX: &[Row] = &[
     row("a short nonce lifetime", ORIGIN, |_, c| plain(memory(c).nonce_lifetime(MINUTE))),
     row("a rotated nonce key", ORIGIN,
         |_, c| plain(memory(c).nonce_key(key(2)).previous_nonce_key(key(1)))),
+    row("nonces bound to the client's network", ORIGIN,
+        |_, c| plain(memory(c).address_binding(AddressBinding::same_network()))),
+    row("nonces bound to no address", ORIGIN,
+        |_, c| plain(memory(c).address_binding(AddressBinding::unbound()))),
 ];
 
 /// Builder methods that no row needs, each with the reason. Every other method of

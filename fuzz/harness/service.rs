@@ -19,7 +19,8 @@
 //! - **never two 200s for one `(nonce, nc)`** (`nc` compared as the number it spells);
 //! - **no 5xx** unless the client address was withheld (then always 500) or a store was
 //!   told to fail and the request got as far as that store;
-//! - `stale=true` only for a response that verified (it must tell an attacker nothing);
+//! - `stale=true` only for a response that verified, from the nonce's client or another
+//!   address (it must tell an attacker nothing);
 //! - a wrong password and an unknown user both get a plain 401;
 //! - every 401 carries one fresh challenge per configured algorithm, in order;
 //! - and, conversely, a correct, fresh answer is accepted while the nonce store is not

@@ -14,7 +14,7 @@ use crate::credentials::CredentialStore;
 use crate::hash::Algorithm;
 use crate::layer::DigestLayer;
 use crate::mode::AuthMode;
-use crate::nonce::{MemoryNonceStore, NonceKey};
+use crate::nonce::{AddressBinding, MemoryNonceStore, NonceKey};
 use crate::rejection::PlainTextRejection;
 use crate::throttle::{MemoryFailureStore, ThrottleConfig};
 
@@ -65,6 +65,7 @@ struct Settings {
     key: Option<NonceKey>,
     previous_keys: Vec<NonceKey>,
     client_ip: ClientIpSource,
+    binding: AddressBinding,
     opaque: Option<String>,
     domain: Vec<String>,
     challenge_order: ChallengeOrder,
@@ -91,6 +92,7 @@ impl<C: CredentialStore> DigestLayer<C> {
                 key: None,
                 previous_keys: Vec::new(),
                 client_ip: ClientIpSource::default(),
+                binding: AddressBinding::default(),
                 opaque: None,
                 domain: Vec::new(),
                 challenge_order: ChallengeOrder::default(),
@@ -211,6 +213,28 @@ impl<C, N, R, F> DigestLayerBuilder<C, N, R, F> {
         self
     }
 
+    /// Which part of the client's address a nonce is bound to: the whole address by
+    /// default; see [`AddressBinding`] for the others and what each gives up. A right
+    /// answer from outside the binding gets `stale=true` and a nonce for the new address
+    /// (no password prompt); a wrong one is a failed login.
+    ///
+    /// ```
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    /// use tower_digest_auth::nonce::AddressBinding;
+    ///
+    /// let realm = "api@example.org";
+    /// let users = MemoryCredentials::new(realm, [("alice", "s3cret")]);
+    /// // IPv4 /24 and IPv6 /48: one site's network.
+    /// let layer = DigestLayer::builder(realm, users)
+    ///     .address_binding(AddressBinding::prefix(24, 48))
+    ///     .build()?;
+    /// # Ok::<(), tower_digest_auth::ConfigError>(())
+    /// ```
+    pub fn address_binding(mut self, binding: AddressBinding) -> Self {
+        self.settings.binding = binding;
+        self
+    }
+
     /// The `opaque` value sent in challenges and required back unchanged. By default it is
     /// derived from the realm, so it survives restarts and key rotations and every
     /// instance agrees on it.
@@ -323,6 +347,7 @@ impl<C, N: fmt::Debug, R, F> fmt::Debug for DigestLayerBuilder<C, N, R, F> {
             .field("lifetime", &settings.lifetime)
             .field("nonces", &self.nonces)
             .field("client_ip", &settings.client_ip)
+            .field("binding", &settings.binding)
             .field("throttle", &settings.throttle)
             .finish_non_exhaustive()
     }

@@ -63,6 +63,10 @@ pub enum ConfigError {
         "the external prefix must be a path starting with '/', without '?', '#', ',' or spaces"
     )]
     InvalidPrefix,
+    /// An [`AddressBinding::prefix`](crate::nonce::AddressBinding::prefix) longer than its
+    /// address family (32 bits for IPv4, 128 for IPv6).
+    #[error("an address binding prefix must be at most 32 bits for IPv4 and 128 for IPv6")]
+    InvalidAddressPrefix,
 }
 
 /// Everything a request needs, built once and shared by every clone of the service.

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use dashmap::DashMap;
-use dashmap::mapref::entry::Entry;
+use dashmap::mapref::entry::Entry as MapEntry;
 
+use super::AccountKey;
 use super::{NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore, NonceUse};
 use crate::clock::unix_secs;
 
@@ -39,6 +40,10 @@ const SWEEP_BATCH: usize = 1024;
 ///   sharing the nonce key, or by the old side of a blue/green deploy) are answered
 ///   `stale=true` by the layer, whatever the clocks say.
 ///
+/// Ending a login ([`NonceStore::end_login`]) marks its nonce's entry until the nonce
+/// expires; ending all of an account's logins ([`NonceStore::end_all_logins`]) keeps a
+/// few bytes per such account for the store's life.
+///
 /// The store reads no clock of its own: every time it uses comes from the layer's clock
 /// through [`NonceUse`].
 ///
@@ -58,8 +63,27 @@ pub struct MemoryNonceStore {
 /// Nonce ids with their issue times, by expiry second; oldest first in both orders.
 type ExpiryQueue = BTreeMap<u64, VecDeque<(NonceId, u64)>>;
 
+/// One used nonce: its window and what ending logins needs.
+struct Entry {
+    window: NcWindow,
+    /// [`Inner::ends`] when the nonce was first used: the login began then.
+    begun: u64,
+    /// Its login was ended ([`NonceStore::end_login`]).
+    ended: bool,
+}
+
+impl Entry {
+    fn first(nc: u64, begun: u64) -> Self {
+        Entry {
+            window: NcWindow::first(nc),
+            begun,
+            ended: false,
+        }
+    }
+}
+
 struct Inner {
-    windows: DashMap<NonceId, NcWindow, BuildHasherDefault<IdHasher>>,
+    windows: DashMap<NonceId, Entry, BuildHasherDefault<IdHasher>>,
     /// The sweep and eviction order. Every insert and every removal holds this lock, so
     /// the watermark check and the insert of a first use cannot be split by an eviction.
     expiry: Mutex<ExpiryQueue>,
@@ -70,6 +94,12 @@ struct Inner {
     forgotten_through: AtomicU64,
     /// Stamped into every nonce issued against this store; see [`NonceStore::epoch`].
     epoch: NonceEpoch,
+    /// Counts [`NonceStore::end_all_logins`] calls: a logical clock for when logins began
+    /// and ended, which a clock that stands still (a test's) cannot confuse.
+    ends: AtomicU64,
+    /// Per account whose logins were all ended, the value of `ends` then. One entry per
+    /// such account (a few bytes), kept for the store's life.
+    ended_accounts: DashMap<AccountKey, u64>,
 }
 
 impl MemoryNonceStore {
@@ -92,6 +122,8 @@ impl MemoryNonceStore {
                 max_entries: max_entries.max(1),
                 forgotten_through: AtomicU64::new(0),
                 epoch: NonceEpoch::random(),
+                ends: AtomicU64::new(0),
+                ended_accounts: DashMap::new(),
             }),
         }
     }
@@ -120,8 +152,8 @@ impl MemoryNonceStore {
 
     fn record(&self, use_: NonceUse) -> NcCheck {
         let inner = &*self.inner;
-        if let Some(mut window) = inner.windows.get_mut(&use_.id) {
-            return window.record(use_.nc);
+        if let Some(mut entry) = inner.windows.get_mut(&use_.id) {
+            return inner.record_existing(&mut entry, &use_);
         }
         let issued_at = unix_secs(use_.issued_at);
         if inner.forgotten(issued_at) {
@@ -136,12 +168,12 @@ impl MemoryNonceStore {
         }
         match inner.windows.entry(use_.id) {
             // Another request with the same nonce got here first.
-            Entry::Occupied(mut window) => window.get_mut().record(use_.nc),
+            MapEntry::Occupied(mut entry) => inner.record_existing(entry.get_mut(), &use_),
             // Checked again under the lock: an eviction since the first check may have
             // forgotten this very nonce.
-            Entry::Vacant(_) if inner.forgotten(issued_at) => NcCheck::Forgotten,
-            Entry::Vacant(slot) => {
-                slot.insert(NcWindow::first(use_.nc));
+            MapEntry::Vacant(_) if inner.forgotten(issued_at) => NcCheck::Forgotten,
+            MapEntry::Vacant(slot) => {
+                slot.insert(Entry::first(use_.nc, inner.ends.load(Ordering::Acquire)));
                 inner.len.fetch_add(1, Ordering::AcqRel);
                 expiry
                     .entry(unix_secs(use_.expires_at))
@@ -154,6 +186,52 @@ impl MemoryNonceStore {
 }
 
 impl Inner {
+    /// A use of a nonce already in the map: refused if its login ended, else counted.
+    fn record_existing(&self, entry: &mut Entry, use_: &NonceUse) -> NcCheck {
+        let ended_since_begun = use_.account.is_some_and(|account| {
+            self.ended_accounts
+                .get(&account)
+                .is_some_and(|ended| *ended > entry.begun)
+        });
+        if entry.ended || ended_since_begun {
+            return NcCheck::Ended;
+        }
+        entry.window.record(use_.nc)
+    }
+
+    /// Ends the login of `login.id`. A nonce not in the map (never used, or swept) gets
+    /// an entry that says so, until it expires; under the lock, as every insert.
+    fn end_login(&self, login: &NonceUse) {
+        if let Some(mut entry) = self.windows.get_mut(&login.id) {
+            entry.ended = true;
+            return;
+        }
+        let mut expiry = self.lock_expiry();
+        let len = self.len.load(Ordering::Acquire);
+        if len >= self.max_entries {
+            self.evict_locked(&mut expiry, len + 1 - self.max_entries);
+        }
+        match self.windows.entry(login.id) {
+            MapEntry::Occupied(mut entry) => entry.get_mut().ended = true,
+            MapEntry::Vacant(slot) => {
+                let mut entry = Entry::first(0, 0);
+                entry.ended = true;
+                slot.insert(entry);
+                self.len.fetch_add(1, Ordering::AcqRel);
+                expiry
+                    .entry(unix_secs(login.expires_at))
+                    .or_default()
+                    .push_back((login.id, unix_secs(login.issued_at)));
+            }
+        }
+    }
+
+    /// Ends every login of `account` begun before now.
+    fn end_all_logins(&self, account: AccountKey) {
+        let now = self.ends.fetch_add(1, Ordering::AcqRel) + 1;
+        self.ended_accounts.insert(account, now);
+    }
+
     fn lock_expiry(&self) -> std::sync::MutexGuard<'_, ExpiryQueue> {
         self.expiry.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -240,6 +318,16 @@ impl NonceStore for MemoryNonceStore {
     async fn record_use(&self, use_: NonceUse) -> Result<NcCheck, Infallible> {
         Ok(self.record(use_))
     }
+
+    async fn end_login(&self, login: NonceUse) -> Result<bool, Infallible> {
+        self.inner.end_login(&login);
+        Ok(true)
+    }
+
+    async fn end_all_logins(&self, account: AccountKey) -> Result<bool, Infallible> {
+        self.inner.end_all_logins(account);
+        Ok(true)
+    }
 }
 
 /// Nonce ids are HMAC output that only the key holder can produce, so their first
@@ -283,6 +371,7 @@ mod tests {
             expires_at: issued_at + LIFETIME,
             now,
             epoch: NonceEpoch::UNKNOWN,
+            account: None,
         }
     }
 

@@ -45,6 +45,8 @@
 //! [`NonceStore`] is asked only after a response has verified, to accept each
 //! `(nonce, nc)` once.
 
+mod account;
+mod binding;
 mod key_hex;
 mod memory;
 #[cfg(feature = "redis")]
@@ -55,6 +57,8 @@ mod verified_cache;
 
 #[cfg(feature = "redis")]
 pub use self::redis::{RedisNonceStore, RedisNonceStoreBuilder, RedisStoreError};
+pub use account::AccountKey;
+pub use binding::AddressBinding;
 pub use key_hex::NonceKeyHexError;
 pub use memory::MemoryNonceStore;
 pub(crate) use signer::{IssuedNonce, NonceError, NonceSigner};

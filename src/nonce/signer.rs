@@ -9,8 +9,8 @@ use subtle::ConstantTimeEq;
 
 use super::verified_cache::{self, SignerId};
 use super::{
-    CLIENT_TAG_LEN, ENCODED_NONCE_LEN, EPOCH_AT, FIELDS_LEN, HEADER_LEN, NONCE_LEN, NonceEpoch,
-    NonceId, NonceKey, RANDOM_LEN, SIGNED_LEN, TAG_LEN,
+    AddressBinding, CLIENT_TAG_LEN, ENCODED_NONCE_LEN, EPOCH_AT, FIELDS_LEN, HEADER_LEN, NONCE_LEN,
+    NonceEpoch, NonceId, NonceKey, RANDOM_LEN, SIGNED_LEN, TAG_LEN,
 };
 use crate::clock::unix_secs;
 use crate::hash::Algorithm;
@@ -44,6 +44,8 @@ pub(crate) struct NonceSigner {
     /// Names these keys in the per-thread cache of verified nonces
     /// ([`verified_cache`]): every signer made gets its own, clones share it.
     pub(super) id: SignerId,
+    /// Which part of the client's address the client tag covers.
+    binding: AddressBinding,
 }
 
 impl NonceSigner {
@@ -55,7 +57,21 @@ impl NonceSigner {
         NonceSigner {
             keys,
             id: SignerId::next(),
+            binding: AddressBinding::default(),
         }
+    }
+
+    /// The same keys, binding nonces to `binding`'s part of the client's address.
+    pub(crate) fn with_binding(mut self, binding: AddressBinding) -> Self {
+        self.binding = binding;
+        // Other answers for the same nonce and address: never the old signer's entries.
+        self.id = SignerId::next();
+        self
+    }
+
+    /// The 16 bytes the client tag covers for `client`.
+    fn bound_bytes(&self, client: IpAddr) -> [u8; 16] {
+        ip_bytes(self.binding.bound(client))
     }
 
     /// A new nonce for `algorithm`, bound to `client`, for a store of `epoch`.
@@ -89,7 +105,8 @@ impl NonceSigner {
         raw[HEADER_LEN..FIELDS_LEN].copy_from_slice(&rand::random::<[u8; RANDOM_LEN]>());
         let tag: [u8; TAG_LEN] = key.tag(&[&raw[..FIELDS_LEN]]);
         raw[FIELDS_LEN..SIGNED_LEN].copy_from_slice(&tag);
-        let client_tag: [u8; CLIENT_TAG_LEN] = key.tag(&[&raw[..SIGNED_LEN], &ip_bytes(client)]);
+        let client_tag: [u8; CLIENT_TAG_LEN] =
+            key.tag(&[&raw[..SIGNED_LEN], &self.bound_bytes(client)]);
         raw[SIGNED_LEN..].copy_from_slice(&client_tag);
         URL_SAFE_NO_PAD.encode_string(raw, out);
     }
@@ -103,7 +120,7 @@ impl NonceSigner {
         let Ok(encoded) = <&[u8; ENCODED_NONCE_LEN]>::try_from(nonce) else {
             return Err(NonceError::Forged);
         };
-        let address = ip_bytes(client);
+        let address = self.bound_bytes(client);
         let key = verified_cache::Key::new(self.id, encoded, &address);
         if let Some(cached) = verified_cache::lookup(&key) {
             return Ok(cached);
@@ -111,6 +128,32 @@ impl NonceSigner {
         let checked = self.verify(encoded, &address)?;
         verified_cache::remember(&key, checked);
         Ok(checked)
+    }
+
+    /// A nonce that [`check`](Self::check) refused as [`NonceError::OtherClient`], decoded:
+    /// its tag proves we issued it, for its algorithm, time and epoch, to some client.
+    /// Its id is the client tag it carries. `None` when the tag does not verify.
+    pub(crate) fn check_foreign(&self, nonce: &[u8]) -> Option<IssuedNonce> {
+        let encoded = <&[u8; ENCODED_NONCE_LEN]>::try_from(nonce).ok()?;
+        let mut raw = [0u8; NONCE_LEN];
+        if URL_SAFE_NO_PAD.decode_slice(encoded, &mut raw) != Ok(NONCE_LEN) {
+            return None;
+        }
+        let key = self.keys.iter().find(|key| key.id == raw[0])?;
+        let (fields, rest) = raw.split_at(FIELDS_LEN);
+        let (tag, client_tag) = rest.split_at(TAG_LEN);
+        let expected: [u8; TAG_LEN] = key.tag(&[fields]);
+        if !bool::from(expected.ct_eq(tag)) {
+            return None;
+        }
+        Some(IssuedNonce {
+            id: NonceId(client_tag.try_into().ok()?),
+            algorithm: Algorithm::from_code(raw[1])?,
+            issued_at: u64::from_be_bytes(raw[2..EPOCH_AT].try_into().ok()?),
+            epoch: NonceEpoch(u32::from_be_bytes(
+                raw[EPOCH_AT..HEADER_LEN].try_into().ok()?,
+            )),
+        })
     }
 
     /// Decodes `nonce` and verifies its MACs for `address`.

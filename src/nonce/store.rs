@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
+use super::AccountKey;
 use super::{IssuedNonce, NonceEpoch, NonceId};
 use crate::clock::from_unix_secs;
 
@@ -54,6 +55,10 @@ pub struct NonceUse {
     /// The epoch the nonce carries (see [`NonceStore::epoch`]), for a store that checks it
     /// itself, atomically with its records (the Redis store).
     pub epoch: NonceEpoch,
+    /// The account the answer authenticated (the layer sets it; `None` in a use made with
+    /// [`NonceUse::new`] until [`for_account`](NonceUse::for_account)), for a store that
+    /// ends all of an account's logins ([`NonceStore::end_all_logins`]).
+    pub account: Option<AccountKey>,
 }
 
 impl NonceUse {
@@ -77,7 +82,15 @@ impl NonceUse {
                 .unwrap_or_else(|| from_unix_secs(u64::MAX)),
             now,
             epoch: NonceEpoch::UNKNOWN,
+            account: None,
         }
+    }
+
+    /// The same use, answered by `account`.
+    #[must_use]
+    pub fn for_account(mut self, account: AccountKey) -> Self {
+        self.account = Some(account);
+        self
     }
 
     /// The same use, of a nonce that carries `epoch`.
@@ -107,6 +120,7 @@ impl NonceUse {
             expires_at: expiry(nonce.issued_at, lifetime_secs),
             now,
             epoch: nonce.epoch,
+            account: None,
         }
     }
 }
@@ -126,6 +140,10 @@ pub enum NcCheck {
     /// respect a capacity bound). Accepting could let a replay through, so the client is
     /// told the nonce is stale and retries with a fresh one.
     Forgotten,
+    /// The login this nonce carries was ended ([`NonceStore::end_login`], or
+    /// [`NonceStore::end_all_logins`] for its account since its first use): refused
+    /// without `stale`, so a browser asks its user again.
+    Ended,
 }
 
 /// Remembers which `(nonce, nc)` pairs were used, so each is accepted once.
@@ -214,6 +232,32 @@ pub trait NonceStore: Send + Sync + 'static {
         &self,
         use_: NonceUse,
     ) -> impl Future<Output = Result<NcCheck, Self::Error>> + Send;
+
+    /// Ends the login of nonce `login.id` (a logout): from now on every use of it, any
+    /// `nc`, is [`NcCheck::Ended`], until it expires (`login.expires_at`). Returns whether
+    /// the store can end logins: by default it cannot (`false`), and the layer answers the
+    /// handler that asked with a 500 rather than pretend.
+    fn end_login(&self, login: NonceUse) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        let _ = login;
+        std::future::ready(Ok(false))
+    }
+
+    /// Ends every login of `account` (after a password change, or for a disabled
+    /// account): a nonce first used before this call is [`NcCheck::Ended`] from now on
+    /// when `account` answers it ([`NonceUse::account`]); a login made after it works. A
+    /// login counts from its nonce's first use. Returns whether the store can end logins
+    /// (by default it cannot: `false`).
+    ///
+    /// Call it on the store given to the layer (a clone shares its state) wherever the
+    /// account changes, or from a handler through
+    /// [`AuthenticatedUser::end_all_logins`](crate::AuthenticatedUser::end_all_logins).
+    fn end_all_logins(
+        &self,
+        account: AccountKey,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        let _ = account;
+        std::future::ready(Ok(false))
+    }
 }
 
 impl<T: NonceStore> NonceStore for std::sync::Arc<T> {
@@ -232,6 +276,17 @@ impl<T: NonceStore> NonceStore for std::sync::Arc<T> {
         use_: NonceUse,
     ) -> impl Future<Output = Result<NcCheck, Self::Error>> + Send {
         T::record_use(self, use_)
+    }
+
+    fn end_login(&self, login: NonceUse) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        T::end_login(self, login)
+    }
+
+    fn end_all_logins(
+        &self,
+        account: AccountKey,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        T::end_all_logins(self, account)
     }
 }
 

@@ -12,7 +12,8 @@ use super::log::{log_locks, log_rejection, logged};
 use crate::config::Config;
 use crate::credentials::{Credential, CredentialStore};
 use crate::hash::HashFunction;
-use crate::nonce::{NcCheck, NonceStore, NonceUse};
+use crate::logout::Login;
+use crate::nonce::{AccountKey, NcCheck, NonceStore, NonceUse};
 use crate::rejection::Rejection;
 use crate::throttle::{AttemptOutcome, FailureStore, Reservation, Throttle};
 use crate::user::AuthenticatedUser;
@@ -186,12 +187,16 @@ where
         parts.method.as_str().as_bytes(),
     );
     if let Some(reservation) = reservation {
-        let outcome = verdict(verified.is_ok());
+        let outcome = verdict(verified.is_ok(), attempt.from_elsewhere);
         settle(shared, reservation, outcome, &username, client, now).await?;
     }
     let verified = verified.map_err(|rejection| logged(rejection, client, &username))?;
+    if attempt.from_elsewhere {
+        return Err(logged(Rejection::ForeignNonce, client, &username));
+    }
     let (use_, info) = conclude(config, &attempt, verified, client, now)
         .map_err(|rejection| logged(rejection, client, &username))?;
+    let use_ = use_.for_account(AccountKey::new(&config.realm, &username));
     record_use(shared, &attempt, use_, &username, newly_proven, client, now).await?;
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
@@ -200,7 +205,11 @@ where
     let (_, roles, data) = credential.into_parts();
     let realm = Arc::clone(&config.realm);
     Ok(Authenticated {
-        user: AuthenticatedUser::from_credential_parts(username, realm, algorithm, roles, data),
+        user: AuthenticatedUser::from_credential_parts(username, realm, algorithm, roles, data)
+            .with_login(Login {
+                use_,
+                store: shared.nonces.clone(),
+            }),
         info,
     })
 }
@@ -226,6 +235,7 @@ async fn record_use<C, N: NonceStore, R, F>(
             Ok(())
         }
         Ok(NcCheck::Replayed) => Err(logged(Rejection::Replay, client, username)),
+        Ok(NcCheck::Ended) => Err(logged(Rejection::LoginEnded, client, username)),
         // Below the window: a browser with more than 64 requests in flight on one nonce,
         // or a replay of an old count. Either way the request is refused; stale lets an
         // honest client retry without asking its user.
@@ -237,12 +247,13 @@ async fn record_use<C, N: NonceStore, R, F>(
 }
 
 /// The one kind of rejection the throttle counts: a wrong password or an unknown user,
-/// in a well-formed answer to a genuine nonce of this client.
-fn verdict(password_verified: bool) -> AttemptOutcome {
-    if password_verified {
-        AttemptOutcome::Succeeded
-    } else {
-        AttemptOutcome::Failed
+/// in a well-formed answer to a genuine nonce. A right answer to a nonce of another
+/// address proves nothing new (a captured request is right too), so it clears nothing.
+fn verdict(password_verified: bool, from_elsewhere: bool) -> AttemptOutcome {
+    match (password_verified, from_elsewhere) {
+        (false, _) => AttemptOutcome::Failed,
+        (true, false) => AttemptOutcome::Succeeded,
+        (true, true) => AttemptOutcome::Void,
     }
 }
 

@@ -149,11 +149,16 @@ pub(crate) fn log_rejection(rejection: Rejection, client: IpAddr, username: Opti
         Rejection::BadCredentials => tracing::warn!(
             client_ip = %client, username, "digest auth: failed password or unknown user"
         ),
+        Rejection::LoginEnded => tracing::info!(
+            client_ip = %client, username, "digest auth: nonce of an ended login"
+        ),
         Rejection::Replay => tracing::warn!(
             client_ip = %client, username, "digest auth: replayed nonce count"
         ),
+        // A client that moved, or a captured request sent from elsewhere: answered stale.
         Rejection::ForeignNonce => tracing::warn!(
-            client_ip = %client, "digest auth: nonce issued to another client address"
+            client_ip = %client, username,
+            "digest auth: nonce issued to another client address, right answer (stale)"
         ),
         Rejection::ForgedNonce => {
             tracing::warn!(client_ip = %client, "digest auth: forged or foreign-key nonce");

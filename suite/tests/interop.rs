@@ -37,6 +37,8 @@ mod curl;
 mod digest_fetch;
 #[path = "interop/java.rs"]
 mod java;
+#[path = "interop/logout.rs"]
+mod logout;
 #[path = "interop/lwp.rs"]
 mod lwp;
 #[path = "interop/non_ascii.rs"]

@@ -188,12 +188,17 @@ async fn nonce_of_another_realm_or_key_is_401() {
 }
 
 #[tokio::test]
-async fn nonce_from_another_client_ip_is_401_and_burns_nothing() {
+async fn nonce_from_another_client_ip_is_401_stale_when_answered_rightly_and_burns_nothing() {
     let f = fixture();
-    let header = answer(&f.challenge().await);
+    let challenge = f.challenge().await;
+    let header = answer(&challenge);
     let elsewhere = "198.51.100.1:4000".parse().unwrap();
-    let response = f.got(common::request_from(elsewhere, "GET", PAGE, Some(&header)));
-    assert_eq!(response.await, "401");
+    let from_elsewhere = |header: &str| common::request_from(elsewhere, "GET", PAGE, Some(header));
+    // A wrong password: a fresh challenge, not stale.
+    let wrong = Answer::get(PAGE).password("guess").header(&challenge);
+    assert_eq!(f.got(from_elsewhere(&wrong)).await, "401");
+    // The right one: the client moved, and retries without asking its user.
+    assert_eq!(f.got(from_elsewhere(&header)).await, "401 stale");
     assert_eq!(
         f.got(get(header)).await,
         "200 hello Mufasa via SHA-256",

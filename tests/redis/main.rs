@@ -24,7 +24,7 @@ use http::{Request, Response, StatusCode};
 use support::{RedisCluster, RedisServer};
 use tower::{ServiceExt, service_fn};
 use tower_digest_auth::nonce::{
-    MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore, NonceUse,
+    AccountKey, MemoryNonceStore, NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore, NonceUse,
     RedisNonceStore, RedisStoreError,
 };
 use tower_digest_auth::rejection::PlainTextRejection;
@@ -105,6 +105,20 @@ impl NonceStore for OnRedis {
         use_: NonceUse,
     ) -> impl Future<Output = Result<NcCheck, RedisStoreError>> + Send {
         self.store.record_use(use_)
+    }
+
+    fn end_login(
+        &self,
+        login: NonceUse,
+    ) -> impl Future<Output = Result<bool, RedisStoreError>> + Send {
+        self.store.end_login(login)
+    }
+
+    fn end_all_logins(
+        &self,
+        account: AccountKey,
+    ) -> impl Future<Output = Result<bool, RedisStoreError>> + Send {
+        self.store.end_all_logins(account)
     }
 }
 
@@ -260,6 +274,43 @@ async fn store_contract<S: Subject>(store: S) {
         }
     }
     assert_eq!(store.live(later).await, before, "gone once it expired");
+
+    logins_contract(&store, epoch).await;
+}
+
+/// Ending one login refuses every later use of its nonce; ending all of an account's
+/// refuses the nonces it answered before, not other accounts', not later logins.
+async fn logins_contract<S: Subject>(store: &S, epoch: NonceEpoch) {
+    use NcCheck::{Accepted, Ended};
+    let alice = AccountKey::new(REALM, &format!("alice{}", rand_u64()));
+    let bob = AccountKey::new(REALM, &format!("bob{}", rand_u64()));
+    let use_by = |id: NonceId, nc: u64, account: AccountKey| {
+        let now = SystemTime::now();
+        NonceUse::new(id, nc, now, Duration::from_secs(600), now)
+            .in_epoch(epoch)
+            .for_account(account)
+    };
+    let answer = async |id: NonceId, nc: u64, account: AccountKey| {
+        store.record_use(use_by(id, nc, account)).await.unwrap()
+    };
+    let (mine, elsewhere, bobs) = (random_id(), random_id(), random_id());
+    for id in [mine, elsewhere] {
+        assert_eq!(answer(id, 1, alice).await, Accepted);
+    }
+    assert_eq!(answer(bobs, 1, bob).await, Accepted);
+
+    assert!(store.end_login(use_by(mine, 1, alice)).await.unwrap());
+    for nc in [2, 1, 3, 1000] {
+        assert_eq!(answer(mine, nc, alice).await, Ended, "nc {nc}");
+    }
+    assert_eq!(answer(elsewhere, 2, alice).await, Accepted, "another login");
+
+    assert!(store.end_all_logins(alice).await.unwrap());
+    assert_eq!(answer(elsewhere, 3, alice).await, Ended, "all of alice's");
+    assert_eq!(answer(bobs, 2, bob).await, Accepted, "not bob's");
+    let later = random_id();
+    assert_eq!(answer(later, 1, alice).await, Accepted, "a login after");
+    assert_eq!(answer(later, 2, alice).await, Accepted);
 }
 
 #[tokio::test]

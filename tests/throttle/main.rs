@@ -204,7 +204,7 @@ async fn only_wrong_passwords_and_unknown_users_count() {
         let elsewhere = Answer::get("/other").password("wrong").header(&challenge);
         let bad_uri = request_from(me, "GET", "/", Some(&elsewhere));
         assert_eq!(app.send(bad_uri).await.status(), StatusCode::BAD_REQUEST);
-        // Wrong passwords on nonces that are not this client's: forged, or another's.
+        // A wrong password on a nonce we never issued.
         let forged = Challenge {
             nonce: "A".repeat(challenge.nonce.len()),
             ..challenge.clone()
@@ -212,10 +212,11 @@ async fn only_wrong_passwords_and_unknown_users_count() {
         let header = Answer::get("/").password("wrong").header(&forged);
         let response = app.send(request_from(me, "GET", "/", Some(&header))).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        // The right password on another address's nonce (this client moved): 401 stale.
         let theirs = app.challenge(peer(1)).await;
-        let header = Answer::get("/").password("wrong").header(&theirs);
-        let response = app.send(request_from(me, "GET", "/", Some(&header))).await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let header = Answer::get("/").header(&theirs);
+        let moved = app.send(request_from(me, "GET", "/", Some(&header))).await;
+        assert!(challenges(moved.headers())[0].stale);
         // A replayed (nonce, nc) with the right password.
         let header = Answer::get("/").header(&challenge);
         let first = app.send(request_from(me, "GET", "/", Some(&header))).await;

@@ -78,7 +78,8 @@ impl Settings {
         let dummy_secret = key.derive(b"dummy ha1");
         let dummy_ha1 = HashFunction::ALL.map(|hash| hash.hex_digest(&[&dummy_secret]));
         Ok(Config {
-            signer: NonceSigner::new(key, self.previous_keys, &self.realm),
+            signer: NonceSigner::new(key, self.previous_keys, &self.realm)
+                .with_binding(self.binding),
             epochs,
             realm: self.realm.into(),
             algorithms: self.algorithms,
@@ -120,6 +121,9 @@ impl Settings {
         }
         for uri in &self.domain {
             check_text("domain", uri)?;
+        }
+        if !self.binding.is_valid() {
+            return Err(ConfigError::InvalidAddressPrefix);
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ use server::{ServerReport, Unfit};
 mod builder;
 mod conn;
 mod generation;
+mod logins;
 mod server;
 
 pub use builder::RedisNonceStoreBuilder;
@@ -28,8 +29,9 @@ use conn::{Conn, Target};
 ///
 /// Lua numbers are doubles, so no 64-bit value is ever held in one: `nc` and the highest
 /// value seen travel as 32-bit halves, and the 64-bit bitmap (bit `i`: `highest - i` was
-/// used) as two 32-bit words shifted with Redis's `bit` library. The value is 16 bytes:
-/// highest (high, low), bitmap (high, low), big-endian. The difference `nc - highest` is
+/// used) as two 32-bit words shifted with Redis's `bit` library. The value is 24 bytes:
+/// highest (high, low), bitmap (high, low), and when its login began (see `logins.rs`),
+/// big-endian; or `ended`. The difference `nc - highest` is
 /// exact below 2^53 and, above, still has the right sign and a size of at least 64, which
 /// is all the window needs. The arguments are in the script's header.
 const WINDOW_SCRIPT: &str = include_str!("window.lua");
@@ -90,8 +92,8 @@ pub enum RedisStoreError {
 /// A [`NonceStore`] in Redis, for several instances behind one load balancer.
 ///
 /// Every nonce that has verified is one Redis key, `prefix{t}` + the nonce id in
-/// base64url, holding the same 64-value window as [`NcWindow`](super::NcWindow) in 16
-/// bytes. A Lua script (sent as `EVALSHA`, loaded again on `NOSCRIPT`) updates it
+/// base64url, holding the same 64-value window as [`NcWindow`](super::NcWindow) in 24
+/// bytes (with when its login began, for [`end_all_logins`](NonceStore::end_all_logins)). A Lua script (sent as `EVALSHA`, loaded again on `NOSCRIPT`) updates it
 /// atomically on the server, so when one `(nonce, nc)` reaches several instances at once
 /// exactly one of them accepts it. The `{t}` is a hash tag: one on a single node, 16 on a
 /// Cluster, so a Cluster spreads the nonces over 16 hash slots (and up to 16 primaries).
@@ -267,6 +269,24 @@ impl RedisNonceStore {
     }
 }
 
+impl RedisNonceStore {
+    /// `call` within the store's timeout, its failure logged and handled as a window
+    /// update's.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, RedisStoreError>>,
+    ) -> Result<T, RedisStoreError> {
+        let inner = &*self.inner;
+        let result = tokio::time::timeout(inner.timeout, call)
+            .await
+            .unwrap_or(Err(RedisStoreError::Timeout(inner.timeout)));
+        if let Err(error) = &result {
+            inner.failed(error, None);
+        }
+        result
+    }
+}
+
 impl Inner {
     /// `prefix{tag}` + the id in base64url.
     fn key(&self, tag: usize, id: &super::NonceId) -> Vec<u8> {
@@ -297,14 +317,17 @@ impl Inner {
         *serial = Some(current);
         self.check_server_if_due(&mut conn).await?;
         let ttl = remaining + MAX_CLOCK_SKEW + TTL_MARGIN;
+        let (ends, ended) = self.end_keys(tag, use_.account.as_ref());
         // One command buffer, the numbers formatted straight into it: no per-argument
         // allocation (as `Script::key`/`arg` would make), built once even on `NOSCRIPT`.
-        let mut cmd = Cmd::with_capacity(9, 160);
+        let mut cmd = Cmd::with_capacity(11, 224);
         cmd.arg("EVALSHA")
             .arg(self.script.get_hash())
-            .arg(2)
+            .arg(4)
             .arg(self.key(tag, &use_.id))
             .arg(&self.tags[tag].1)
+            .arg(ends)
+            .arg(ended)
             .arg(use_.nc >> 32)
             .arg(use_.nc & 0xffff_ffff)
             .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
@@ -326,6 +349,7 @@ impl Inner {
             }
             1 => Ok(NcCheck::Replayed),
             2 => Ok(NcCheck::BelowWindow),
+            3 => Ok(NcCheck::Ended),
             current if current < 0 => {
                 self.learn(tag, -current);
                 Ok(NcCheck::Forgotten)
@@ -455,6 +479,21 @@ impl NonceStore for RedisNonceStore {
         use_: NonceUse,
     ) -> impl Future<Output = Result<NcCheck, RedisStoreError>> + Send {
         self.record(use_)
+    }
+
+    async fn end_login(&self, login: NonceUse) -> Result<bool, RedisStoreError> {
+        self.bounded(self.inner.end_login(login))
+            .await
+            .map(|()| true)
+    }
+
+    async fn end_all_logins(
+        &self,
+        account: crate::nonce::AccountKey,
+    ) -> Result<bool, RedisStoreError> {
+        self.bounded(self.inner.end_all_logins(account))
+            .await
+            .map(|()| true)
     }
 }
 

@@ -13,7 +13,7 @@ use crate::support::{
 };
 
 /// One browser at a time: two cores are not enough for several Chromiums and the other clients.
-static ONE_BROWSER: Mutex<()> = Mutex::const_new(());
+pub(crate) static ONE_BROWSER: Mutex<()> = Mutex::const_new(());
 
 /// Visits `paths` in one tab of a fresh headless Chromium; one report per page.
 async fn chromium(server: &TestServer, password: &str, paths: &[&str]) -> Vec<Report> {
