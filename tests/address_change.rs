@@ -7,17 +7,16 @@
 #![allow(missing_docs)]
 
 mod common;
+#[path = "common/wire.rs"]
+mod wire;
 
-use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
 use common::{Answer, Challenge, REALM, USER, challenges};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket};
+use http::{HeaderMap, StatusCode};
 use tower_digest_auth::nonce::AddressBinding;
 use tower_digest_auth::throttle::{FailureLimit, ThrottleConfig};
 use tower_digest_auth::{AuthenticatedUser, DigestLayer, MemoryCredentials};
@@ -44,17 +43,7 @@ async fn server(binding: AddressBinding) -> SocketAddr {
             get(|user: AuthenticatedUser| async move { user.username().to_owned() }),
         )
         .route_layer(layer);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
+    wire::serve(app).await
 }
 
 /// One `GET /whoami` on its own connection from `from`, with `authorization` if any.
@@ -63,32 +52,11 @@ async fn get_from(
     from: &str,
     authorization: Option<&str>,
 ) -> (StatusCode, HeaderMap) {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0))
-        .unwrap();
-    let mut stream = socket.connect(server).await.unwrap();
-    let mut request = format!("GET /whoami HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n");
-    if let Some(value) = authorization {
-        writeln!(request, "Authorization: {value}\r").unwrap();
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8(response).unwrap();
-    let (head, _body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap();
-    let mut headers = HeaderMap::new();
-    for line in lines {
-        let (name, value) = line.split_once(':').unwrap();
-        headers.append(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value.trim()).unwrap(),
-        );
-    }
-    (status.parse().unwrap(), headers)
+    let headers: Vec<(&str, &str)> = authorization
+        .map(|a| ("authorization", a))
+        .into_iter()
+        .collect();
+    wire::get_from(server, from, "/whoami", &headers).await
 }
 
 /// The challenge `from` gets without credentials.

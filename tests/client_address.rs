@@ -5,17 +5,17 @@
 #![allow(missing_docs)]
 
 mod common;
+#[path = "common/wire.rs"]
+mod wire;
 
-use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::Router;
 use axum::routing::get;
 use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket};
+use http::StatusCode;
 use tower_digest_auth::{AuthenticatedUser, ClientIpSource, DigestLayer, MemoryCredentials};
+use wire::get_from;
 
 const PROXY: &str = "127.0.0.1";
 const OTHER: &str = "127.0.0.2";
@@ -34,56 +34,12 @@ async fn server() -> SocketAddr {
             get(|user: AuthenticatedUser| async move { user.username().to_owned() }),
         )
         .route_layer(layer);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
-}
-
-/// One `GET /whoami` on its own connection from `from`, with these extra headers.
-async fn get_from(
-    server: SocketAddr,
-    from: &str,
-    headers: &[(&str, &str)],
-) -> (StatusCode, HeaderMap) {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket
-        .bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0))
-        .unwrap();
-    let mut stream = socket.connect(server).await.unwrap();
-    let mut request = format!("GET /whoami HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        writeln!(request, "{name}: {value}\r").unwrap();
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8(response).unwrap();
-    let (head, _body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap();
-    let mut map = HeaderMap::new();
-    for line in lines {
-        let (name, value) = line.split_once(':').unwrap();
-        map.append(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value.trim()).unwrap(),
-        );
-    }
-    (StatusCode::from_bytes(status.as_bytes()).unwrap(), map)
+    wire::serve(app).await
 }
 
 /// A challenge fetched from `from`, saying `X-Real-IP: real_ip`.
 async fn challenge(server: SocketAddr, from: &str, real_ip: &str) -> Challenge {
-    let (status, headers) = get_from(server, from, &[("x-real-ip", real_ip)]).await;
+    let (status, headers) = get_from(server, from, "/whoami", &[("x-real-ip", real_ip)]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     challenges(&headers).remove(0)
 }
@@ -100,7 +56,7 @@ async fn answer(
         ("authorization", authorization.as_str()),
         ("x-real-ip", real_ip),
     ];
-    get_from(server, from, &headers).await.0
+    get_from(server, from, "/whoami", &headers).await.0
 }
 
 #[tokio::test]
@@ -139,6 +95,6 @@ async fn x_real_ip_from_an_untrusted_peer_is_ignored() {
 #[tokio::test]
 async fn a_trusted_proxy_without_x_real_ip_gets_400() {
     let server = server().await;
-    let (status, _) = get_from(server, PROXY, &[]).await;
+    let (status, _) = get_from(server, PROXY, "/whoami", &[]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }

@@ -7,17 +7,16 @@
 #![allow(missing_docs)]
 
 mod common;
+#[path = "common/wire.rs"]
+mod wire;
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use axum::Router;
 use axum::http::StatusCode as AxumStatus;
 use axum::routing::get;
 use common::{Answer, Challenge, PASSWORD, REALM, USER, challenges};
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use http::{HeaderMap, StatusCode};
 use tower_digest_auth::nonce::{
     AccountKey, MemoryNonceStore, NcCheck, NonceEpoch, NonceStore, NonceUse,
 };
@@ -58,47 +57,20 @@ async fn server<N: NonceStore>(nonces: N) -> SocketAddr {
         .route("/logout", get(logout))
         .route("/logout-everywhere", get(logout_everywhere))
         .route_layer(layer);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    addr
+    wire::serve(app).await
 }
 
-/// One `GET path` on its own connection.
+/// One `GET path` on its own connection, with `authorization` if any.
 async fn get_raw(
     server: SocketAddr,
     path: &str,
     authorization: Option<&str>,
 ) -> (StatusCode, HeaderMap) {
-    let mut stream = TcpStream::connect(server).await.unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n");
-    if let Some(value) = authorization {
-        writeln!(request, "Authorization: {value}\r").unwrap();
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8(response).unwrap();
-    let (head, _body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.split("\r\n");
-    let status = lines.next().unwrap().split(' ').nth(1).unwrap();
-    let mut headers = HeaderMap::new();
-    for line in lines {
-        let (name, value) = line.split_once(':').unwrap();
-        headers.append(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value.trim()).unwrap(),
-        );
-    }
-    (status.parse().unwrap(), headers)
+    let headers: Vec<(&str, &str)> = authorization
+        .map(|a| ("authorization", a))
+        .into_iter()
+        .collect();
+    wire::get_from(server, "127.0.0.1", path, &headers).await
 }
 
 /// A client of one login: its challenge and the next `nc`.
