@@ -481,3 +481,52 @@ async fn protection_spaces_are_per_origin_and_shared_by_clones() {
     }
     assert_eq!((f.tally.sent(), f.tally.challenges()), (12, 2));
 }
+
+#[tokio::test]
+async fn a_proxy_and_an_origin_server_are_both_answered() {
+    // The proxy's layer (407) in front of the origin's (401), each with its own realm.
+    let origin_users = MemoryCredentials::new("origin", [(USER, PASSWORD)]);
+    let origin = DigestLayer::builder("origin", origin_users)
+        .build()
+        .unwrap();
+    let proxy_users = MemoryCredentials::new("proxy", [(USER, PASSWORD)]);
+    let proxy = DigestLayer::builder("proxy", proxy_users)
+        .mode(AuthMode::Proxy)
+        .build()
+        .unwrap();
+    let whoami = get(|user: AuthenticatedUser| async move { user.username().to_owned() });
+    let both = Router::new()
+        .route("/whoami", whoami)
+        .route_layer(origin)
+        .layer(proxy);
+    let f = with(
+        both.clone(),
+        both,
+        Arc::default(),
+        AuthMode::Origin,
+        USER,
+        PASSWORD,
+        Arc::new(|_| {}),
+    );
+    assert_eq!(
+        f.get("http://example.org/whoami").await.unwrap(),
+        (StatusCode::OK, USER.to_owned())
+    );
+    // Nothing, the proxy's 407 answered, the origin's 401 answered.
+    assert_eq!((f.tally.sent(), f.tally.challenges()), (3, 1));
+    // Both remembered: one request from now on.
+    assert_eq!(
+        f.get("http://example.org/whoami").await.unwrap().0,
+        StatusCode::OK
+    );
+    assert_eq!(f.tally.sent(), 4);
+}
+
+#[test]
+fn debug_never_shows_the_password() {
+    let layer = DigestClientLayer::new(USER, PASSWORD);
+    let client = layer.clone().layer(());
+    for text in [format!("{layer:?}"), format!("{client:?}")] {
+        assert!(text.contains(USER) && !text.contains(PASSWORD), "{text}");
+    }
+}
