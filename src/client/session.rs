@@ -11,7 +11,9 @@ use subtle::ConstantTimeEq;
 use super::challenge::{Challenge, Qop};
 use super::error::Error;
 use super::parse::info_fields;
-use crate::hash::{DigestInput, HashFunction, Hasher, HexDigest, RawDigest, finish_kd};
+use crate::hash::{
+    DigestInput, HashFunction, Hasher, HexDigest, RawDigest, finish_kd, finish_kd_with, ha2_pair,
+};
 use crate::userhash::userhash_digest;
 
 /// A username and a password. `Debug` shows the username only.
@@ -83,7 +85,8 @@ pub struct Session {
     username: String,
     /// `HA1`, or for `-sess` `H(HA1:nonce:cnonce)`.
     key: HexDigest,
-    cnonce: String,
+    /// Where the `cnonce` is in `tail` (empty without qop).
+    cnonce: std::ops::Range<usize>,
     /// The `nc` of the last answer (0: none yet).
     nc: AtomicU32,
     /// `Digest username..., realm="...", nonce="...", uri="`: what precedes the URI.
@@ -104,7 +107,7 @@ impl Session {
             credentials.password.as_bytes(),
         ]);
         let username = username_param(credentials, &challenge, hash);
-        Session::build(challenge, ha1, username, new_cnonce())
+        Session::build(challenge, ha1, username, new_cnonce().as_str())
     }
 
     /// A session with a chosen `cnonce`, for the RFC test vectors.
@@ -116,31 +119,37 @@ impl Session {
     ) -> Session {
         let mut session = Session::new(credentials, challenge);
         let username = std::mem::take(&mut session.username);
-        Session::build(session.challenge, session.ha1, username, cnonce.to_owned())
+        Session::build(session.challenge, session.ha1, username, cnonce)
     }
 
-    fn build(challenge: Challenge, ha1: HexDigest, username: String, cnonce: String) -> Session {
-        let key = DigestInput {
-            algorithm: challenge.algorithm,
-            nonce: challenge.nonce.as_bytes(),
-            nc: b"",
-            cnonce: cnonce.as_bytes(),
-            qop: b"",
-            uri: b"",
+    fn build(challenge: Challenge, ha1: HexDigest, username: String, cnonce: &str) -> Session {
+        // Built with `push_str` alone: `format!` costs more than the hashing here.
+        let mut head = String::with_capacity(
+            64 + username.len() + challenge.realm.len() + challenge.nonce.len(),
+        );
+        for part in ["Digest ", &username, ", realm=\""] {
+            head.push_str(part);
         }
-        .session_key(&ha1);
-        let mut head = format!("Digest {username}, realm=\"");
         push_quoted(&mut head, &challenge.realm);
         head.push_str("\", nonce=\"");
         push_quoted(&mut head, &challenge.nonce);
         head.push_str("\", uri=\"");
-        let mut tail = format!(", algorithm={}", challenge.algorithm.name());
-        match challenge.qop {
-            Qop::Auth => write!(tail, ", qop=auth, cnonce=\"{cnonce}\""),
-            Qop::AuthInt => write!(tail, ", qop=auth-int, cnonce=\"{cnonce}\""),
-            Qop::None => Ok(()),
+        let opaque_len = challenge.opaque.as_ref().map_or(0, String::len);
+        let mut tail = String::with_capacity(96 + cnonce.len() + opaque_len);
+        tail.push_str(", algorithm=");
+        tail.push_str(challenge.algorithm.name());
+        let qop = match challenge.qop {
+            Qop::Auth => Some(", qop=auth, cnonce=\""),
+            Qop::AuthInt => Some(", qop=auth-int, cnonce=\""),
+            Qop::None => None,
+        };
+        let mut cnonce_at = 0..0;
+        if let Some(qop) = qop {
+            tail.push_str(qop);
+            cnonce_at = tail.len()..tail.len() + cnonce.len();
+            tail.push_str(cnonce);
+            tail.push('"');
         }
-        .expect("writing to a String cannot fail");
         if let Some(opaque) = &challenge.opaque {
             tail.push_str(", opaque=\"");
             push_quoted(&mut tail, opaque);
@@ -149,12 +158,21 @@ impl Session {
         if challenge.userhash {
             tail.push_str(", userhash=true");
         }
+        let key = DigestInput {
+            algorithm: challenge.algorithm,
+            nonce: challenge.nonce.as_bytes(),
+            nc: b"",
+            cnonce: tail[cnonce_at.clone()].as_bytes(),
+            qop: b"",
+            uri: b"",
+        }
+        .session_key(&ha1);
         Session {
             challenge,
             ha1,
             username,
             key,
-            cnonce,
+            cnonce: cnonce_at,
             nc: AtomicU32::new(0),
             head,
             tail,
@@ -169,7 +187,12 @@ impl Session {
             stale: false,
             ..self.challenge.clone()
         };
-        Session::build(challenge, self.ha1, self.username.clone(), new_cnonce())
+        Session::build(
+            challenge,
+            self.ha1,
+            self.username.clone(),
+            new_cnonce().as_str(),
+        )
     }
 
     /// The challenge this session answers.
@@ -199,18 +222,47 @@ impl Session {
             })
             .unwrap_or(u32::MAX)
             .saturating_add(1);
-        let nc = format!("{nc:08x}");
-        let prefix = self.prefix(&nc);
-        let response = finish_kd(
-            &prefix,
-            hash,
-            method.as_str().as_bytes(),
-            uri.as_bytes(),
-            entity.as_ref(),
-        )
-        .to_hex();
+        let mut nc_hex = [0; 8];
+        for (digit, shift) in nc_hex.iter_mut().zip((0..8).rev()) {
+            *digit = HEX_DIGITS[((nc >> (4 * shift)) & 0xf) as usize];
+        }
+        let nc = std::str::from_utf8(&nc_hex).expect("hex digits are ASCII");
+        let prefix = self.prefix(nc);
+        // Both HA2s from one lookup of the crate's cache; rspauth's is kept for `verify`.
+        let (response, rspauth_ha2) = match &entity {
+            None => {
+                let [ha2, rspauth_ha2] = ha2_pair(hash, method.as_str().as_bytes(), uri.as_bytes());
+                (finish_kd_with(&prefix, &ha2), Some(rspauth_ha2))
+            }
+            Some(entity) => {
+                let method = method.as_str().as_bytes();
+                (
+                    finish_kd(&prefix, hash, method, uri.as_bytes(), Some(entity)),
+                    None,
+                )
+            }
+        };
+        let response = response.to_hex();
 
-        let mut value = String::with_capacity(self.head.len() + uri.len() + 96 + self.tail.len());
+        // Exactly the length: `Bytes` takes a full buffer as it is, where spare capacity
+        // would cost it another allocation.
+        let escapes = uri
+            .bytes()
+            .filter(|&byte| byte == b'"' || byte == b'\\')
+            .count();
+        let nc_len = if challenge.qop == Qop::None {
+            0
+        } else {
+            5 + nc.len()
+        };
+        let len = self.head.len()
+            + uri.len()
+            + escapes
+            + 14
+            + response.as_str().len()
+            + nc_len
+            + self.tail.len();
+        let mut value = String::with_capacity(len);
         value.push_str(&self.head);
         push_quoted(&mut value, uri);
         value.push_str("\", response=\"");
@@ -218,19 +270,16 @@ impl Session {
         value.push('"');
         if challenge.qop != Qop::None {
             value.push_str(", nc=");
-            value.push_str(&nc);
+            value.push_str(nc);
         }
         value.push_str(&self.tail);
+        debug_assert_eq!(value.len(), len, "the answer's length was not foreseen");
         // Realm, nonce and opaque come from a header the parser checked for control
         // characters, and the username is quoted only when printable ASCII (else percent-
         // encoded): only a caller's `uri` can hold what a header may not.
         let header = HeaderValue::try_from(value).map_err(|_| Error::InvalidUri)?;
         // With auth-int, rspauth covers the response body, which is not read here.
-        let rspauth = (challenge.qop != Qop::AuthInt).then(|| RspauthCheck {
-            prefix,
-            hash,
-            uri: uri.into(),
-        });
+        let rspauth = rspauth_ha2.map(|ha2| RspauthCheck { prefix, ha2 });
         Ok(Answer { header, rspauth })
     }
 
@@ -253,7 +302,7 @@ impl Session {
             algorithm: challenge.algorithm,
             nonce: challenge.nonce.as_bytes(),
             nc: nc.as_bytes(),
-            cnonce: self.cnonce.as_bytes(),
+            cnonce: self.tail[self.cnonce.clone()].as_bytes(),
             qop,
             uri: b"",
         }
@@ -276,12 +325,11 @@ pub struct Answer {
     rspauth: Option<RspauthCheck>,
 }
 
-/// `KD` up to `H(A2)`, finished with `H(:uri)` to get the `rspauth` a server that knows
+/// `KD` up to `H(A2)`, and `H(:uri)` to finish it with: the `rspauth` a server that knows
 /// the password sends. Derived from `HA1`: as secret as the password for this nonce.
 struct RspauthCheck {
     prefix: Hasher,
-    hash: HashFunction,
-    uri: Box<str>,
+    ha2: HexDigest,
 }
 
 impl Answer {
@@ -307,9 +355,9 @@ impl Answer {
             .map_err(|_| Error::MalformedInfo("not visible ASCII"))?;
         let fields = info_fields(text.as_bytes()).map_err(Error::MalformedInfo)?;
         if let (Some(check), Some(sent)) = (&self.rspauth, &fields.rspauth) {
-            let expected = finish_kd(&check.prefix, check.hash, b"", check.uri.as_bytes(), None);
+            let expected = finish_kd_with(&check.prefix, &check.ha2);
             let sent = RawDigest::from_hex(sent)
-                .filter(|sent| sent.as_bytes().len() * 2 == check.hash.hex_len());
+                .filter(|sent| sent.as_bytes().len() * 2 == check.ha2.as_bytes().len());
             let matches = sent.is_some_and(|sent| bool::from(sent.ct_eq(&expected)));
             if !matches {
                 return Err(Error::RspauthMismatch);
@@ -335,7 +383,7 @@ fn username_param(credentials: &Credentials, challenge: &Challenge, hash: HashFu
     let username = credentials.username.as_str();
     if challenge.userhash {
         let hashed = userhash_digest(hash, username, &challenge.realm);
-        return format!("username=\"{}\"", hashed.as_str());
+        return ["username=\"", hashed.as_str(), "\""].concat();
     }
     if username.bytes().all(|byte| (0x20..0x7f).contains(&byte)) {
         let mut param = String::from("username=\"");
@@ -356,6 +404,10 @@ fn username_param(credentials: &Credentials, challenge: &Challenge, hash: HashFu
 
 /// Appends `text` as the inside of a quoted string: `"` and `\` escaped.
 fn push_quoted(out: &mut String, text: &str) {
+    if !text.contains(['"', '\\']) {
+        out.push_str(text);
+        return;
+    }
     for char in text.chars() {
         if char == '"' || char == '\\' {
             out.push('\\');
@@ -364,12 +416,24 @@ fn push_quoted(out: &mut String, text: &str) {
     }
 }
 
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// 128 random bits in hex.
-fn new_cnonce() -> String {
+fn new_cnonce() -> Cnonce {
     let bytes: [u8; 16] = rand::random();
-    let mut cnonce = String::with_capacity(32);
-    for byte in bytes {
-        write!(cnonce, "{byte:02x}").expect("writing to a String cannot fail");
+    let mut cnonce = [0; 32];
+    for (pair, byte) in cnonce.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(byte & 0xf)];
     }
-    cnonce
+    Cnonce(cnonce)
+}
+
+/// A `cnonce` on the stack.
+struct Cnonce([u8; 32]);
+
+impl Cnonce {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
+    }
 }
