@@ -222,11 +222,8 @@ impl Session {
             })
             .unwrap_or(u32::MAX)
             .saturating_add(1);
-        let mut nc_hex = [0; 8];
-        for (digit, shift) in nc_hex.iter_mut().zip((0..8).rev()) {
-            *digit = HEX_DIGITS[((nc >> (4 * shift)) & 0xf) as usize];
-        }
-        let nc = std::str::from_utf8(&nc_hex).expect("hex digits are ASCII");
+        let nc = HexText::<8>::of(&nc.to_be_bytes());
+        let nc = nc.as_str();
         let prefix = self.prefix(nc);
         // Both HA2s from one lookup of the crate's cache; rspauth's is kept for `verify`.
         let (response, rspauth_ha2) = match &entity {
@@ -418,21 +415,25 @@ fn push_quoted(out: &mut String, text: &str) {
 
 const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
-/// 128 random bits in hex.
-fn new_cnonce() -> Cnonce {
-    let bytes: [u8; 16] = rand::random();
-    let mut cnonce = [0; 32];
-    for (pair, byte) in cnonce.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
-        pair[1] = HEX_DIGITS[usize::from(byte & 0xf)];
-    }
-    Cnonce(cnonce)
+/// 128 random bits, in hex.
+fn new_cnonce() -> HexText<32> {
+    HexText::of(&rand::random::<[u8; 16]>())
 }
 
-/// A `cnonce` on the stack.
-struct Cnonce([u8; 32]);
+/// Lowercase hex digits on the stack (`nc`: 8, `cnonce`: 32).
+struct HexText<const N: usize>([u8; N]);
 
-impl Cnonce {
+impl<const N: usize> HexText<N> {
+    /// The digits of `bytes` (`N / 2` of them; any more are not written).
+    fn of(bytes: &[u8]) -> Self {
+        let mut digits = [b'0'; N];
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+            pair[1] = HEX_DIGITS[usize::from(byte & 0xf)];
+        }
+        HexText(digits)
+    }
+
     fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("hex digits are ASCII")
     }
