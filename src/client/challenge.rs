@@ -110,8 +110,12 @@ impl Challenge {
 
     fn new(rank: Rank, fields: Fields<'_>) -> Challenge {
         let text = |value: Option<Cow<'_, [u8]>>| {
-            // The whole header is UTF-8, and removing the backslash of an escape keeps it so.
-            value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            // The whole header is UTF-8, and removing the backslash of an escape keeps it
+            // so: the lossy branch is never taken.
+            value.map(|bytes| {
+                String::from_utf8(bytes.into_owned())
+                    .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+            })
         };
         let is_true = |value: Option<Cow<'_, [u8]>>| {
             value.is_some_and(|flag| flag.eq_ignore_ascii_case(b"true"))

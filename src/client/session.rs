@@ -401,7 +401,7 @@ fn username_param(credentials: &Credentials, challenge: &Challenge, hash: HashFu
 
 /// Appends `text` as the inside of a quoted string: `"` and `\` escaped.
 fn push_quoted(out: &mut String, text: &str) {
-    if !text.contains(['"', '\\']) {
+    if memchr::memchr2(b'"', b'\\', text.as_bytes()).is_none() {
         out.push_str(text);
         return;
     }
