@@ -530,3 +530,66 @@ fn debug_never_shows_the_password() {
         assert!(text.contains(USER) && !text.contains(PASSWORD), "{text}");
     }
 }
+
+/// The server's auth-int stage offers `qop="auth,auth-int"`, and the client prefers
+/// `auth`: narrowed to `auth-int` on the way, the offer makes the client hash the body, and
+/// the server checks that hash.
+#[cfg(feature = "auth-int")]
+#[tokio::test]
+async fn the_body_is_hashed_for_a_server_that_asks_for_auth_int() {
+    let users = MemoryCredentials::new(REALM, [(USER, PASSWORD)]);
+    let auth_int = DigestLayer::builder(REALM, users)
+        .build_auth_int(1024)
+        .unwrap();
+    let echo = axum::routing::post(|user: AuthenticatedUser, body: String| async move {
+        format!("{}:{body}", user.username())
+    });
+    let server = Router::new().route("/echo", echo).layer(auth_int);
+    let narrow: Rewrite = Arc::new(|response| {
+        for value in response
+            .headers_mut()
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+        {
+            assert!(value.to_str().unwrap().contains(r#"qop="auth,auth-int""#));
+        }
+        let narrowed: Vec<HeaderValue> = response
+            .headers()
+            .get_all(http::header::WWW_AUTHENTICATE)
+            .iter()
+            .map(|value| {
+                let text = value
+                    .to_str()
+                    .unwrap()
+                    .replace(r#"qop="auth,auth-int""#, r#"qop="auth-int""#);
+                HeaderValue::from_str(&text).unwrap()
+            })
+            .collect();
+        response
+            .headers_mut()
+            .remove(http::header::WWW_AUTHENTICATE);
+        for value in narrowed {
+            response
+                .headers_mut()
+                .append(http::header::WWW_AUTHENTICATE, value);
+        }
+    });
+    let f = with(
+        server.clone(),
+        server,
+        Arc::default(),
+        AuthMode::Origin,
+        USER,
+        PASSWORD,
+        narrow,
+    );
+    for body in ["first body", "second"] {
+        let request = Request::post("/echo").body(body.to_owned()).unwrap();
+        let response = f.client.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let echoed = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(echoed, format!("{USER}:{body}"));
+        assert_eq!(param(&f.tally.last_credentials(), "qop"), "auth-int");
+    }
+    assert_eq!((f.tally.sent(), f.tally.challenges()), (3, 1));
+}
