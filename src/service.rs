@@ -21,6 +21,7 @@ use crate::user::Anonymous;
 use crate::verify::AuthInfo;
 
 mod authenticate;
+mod basic;
 mod log;
 
 use authenticate::{Authenticated, authenticate};
@@ -151,13 +152,15 @@ where
             return Ok(reject(&shared, rejection, &parts, None, now));
         }
     };
+    // Asked now: the request head is gone once the inner service has it.
+    let basic = config.basic_allowed(&parts);
     let info = match authenticate(&shared, &parts, client, now).await {
         Ok(Authenticated { user, info }) => {
             parts.extensions.insert(user);
             info
         }
         Err(Rejection::MissingCredentials) if config.allow_anonymous => {
-            return pass_anonymous(&shared, inner, parts, body, client, now).await;
+            return pass_anonymous(&shared, inner, parts, body, client, now, basic).await;
         }
         Err(rejection) => return Ok(reject(&shared, rejection, &parts, Some(client), now)),
     };
@@ -169,20 +172,23 @@ where
         // the configured order (the next challenge is ordered for the client again).
         let headers = response.headers_mut();
         headers.remove(config.mode.challenge_header());
-        for challenge in challenges(config, client, now, false, Arrangement::Configured) {
+        let arrangement = Arrangement::Configured;
+        for challenge in challenges(config, client, now, false, arrangement, basic) {
             headers.append(config.mode.challenge_header(), challenge);
         }
         return Ok(response);
     }
     match info {
-        AuthInfo::Header(info) => {
+        Some(AuthInfo::Header(info)) => {
             let header = config.mode.info_header();
             response.headers_mut().insert(header, info);
         }
         // auth-int: the outer stage finishes rspauth over the response body.
-        AuthInfo::AfterBody(pending) => {
+        Some(AuthInfo::AfterBody(pending)) => {
             response.extensions_mut().insert(*pending);
         }
+        // Basic: nothing to prove.
+        None => {}
     }
     Ok(response)
 }
@@ -196,6 +202,7 @@ async fn pass_anonymous<S, C, N, R, F, ReqBody, ResBody>(
     body: ReqBody,
     client: IpAddr,
     now: SystemTime,
+    basic: bool,
 ) -> Result<Response<ResBody>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -206,7 +213,7 @@ where
     let arrangement = config.challenge_order.arrangement(&parts);
     let mut response = inner.call(Request::from_parts(parts, body)).await?;
     let headers = response.headers_mut();
-    for challenge in challenges(config, client, now, false, arrangement) {
+    for challenge in challenges(config, client, now, false, arrangement, basic) {
         headers.append(config.mode.challenge_header(), challenge);
     }
     Ok(response)
@@ -229,6 +236,7 @@ where
     let config = &shared.config;
     let client = config.client_ip.client_ip(&parts).ok();
     let arrangement = config.challenge_order.arrangement(&parts);
+    let basic = config.basic_allowed(&parts);
     config.mode.remove_consumed_credentials(&mut parts.headers);
     parts.extensions.insert(Anonymous);
     let mut response = inner.call(Request::from_parts(parts, body)).await?;
@@ -236,7 +244,7 @@ where
     if let (true, Some(client)) = (response.status() == config.mode.challenge_status(), client) {
         let headers = response.headers_mut();
         headers.remove(config.mode.challenge_header());
-        for challenge in challenges(config, client, now, false, arrangement) {
+        for challenge in challenges(config, client, now, false, arrangement, basic) {
             headers.append(config.mode.challenge_header(), challenge);
         }
     }
@@ -271,7 +279,8 @@ where
         headers.remove(mode.challenge_header());
         let arrangement = shared.config.challenge_order.arrangement(request);
         let stale = rejection.is_stale();
-        for challenge in challenges(&shared.config, client, now, stale, arrangement) {
+        let basic = shared.config.basic_allowed(request);
+        for challenge in challenges(&shared.config, client, now, stale, arrangement, basic) {
             headers.append(mode.challenge_header(), challenge);
         }
     }
