@@ -264,10 +264,19 @@ struct Client {
     anonymous: bool,
     /// A method that passes without credentials (`unauthenticated_methods`).
     open: Option<&'static str>,
-    /// Its requests come over TLS (a `TlsConnection` in their extensions).
-    tls: bool,
-    /// The layer offers and accepts Basic on its requests.
-    basic: bool,
+    /// Whether the layer takes Basic on its requests, and how they come.
+    basic: Basic,
+}
+
+/// Basic, as a row's client meets it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Basic {
+    /// Not offered; a Basic answer is no credentials.
+    NotTaken,
+    /// Taken on requests over TLS (a `TlsConnection` in their extensions).
+    OverTls,
+    /// Taken over plain HTTP too.
+    OverPlainHttp,
 }
 
 const ORIGIN: Client = Client {
@@ -278,8 +287,7 @@ const ORIGIN: Client = Client {
     qop: "auth",
     anonymous: false,
     open: None,
-    tls: false,
-    basic: false,
+    basic: Basic::NotTaken,
 };
 /// A forward proxy's absolute-form target, signed as sent.
 const PROXY: Client = Client {
@@ -313,35 +321,23 @@ const OPEN_OPTIONS: Client = Client {
     open: Some("OPTIONS"),
     ..ORIGIN
 };
-const BASIC_TLS: Client = Client {
-    tls: true,
-    basic: true,
-    ..ORIGIN
-};
+const BASIC_TLS: Client = over_tls(ORIGIN);
 const BASIC_PLAIN: Client = Client {
-    basic: true,
+    basic: Basic::OverPlainHttp,
     ..ORIGIN
 };
-const PROXY_BASIC: Client = Client {
-    tls: true,
-    basic: true,
-    ..PROXY
-};
-const AUTH_INT_BASIC: Client = Client {
-    tls: true,
-    basic: true,
-    ..AUTH_INT
-};
-const ANONYMOUS_BASIC: Client = Client {
-    tls: true,
-    basic: true,
-    ..ANONYMOUS
-};
-const HASHED_BASIC: Client = Client {
-    tls: true,
-    basic: true,
-    ..HASHED
-};
+const PROXY_BASIC: Client = over_tls(PROXY);
+const AUTH_INT_BASIC: Client = over_tls(AUTH_INT);
+const ANONYMOUS_BASIC: Client = over_tls(ANONYMOUS);
+const HASHED_BASIC: Client = over_tls(HASHED);
+
+/// `client`, over TLS, to a layer that takes Basic there.
+const fn over_tls(client: Client) -> Client {
+    Client {
+        basic: Basic::OverTls,
+        ..client
+    }
+}
 
 /// The request body every contract request carries (hashed into the answer for auth-int).
 const BODY: &[u8] = b"the request body";
@@ -538,7 +534,7 @@ impl Subject {
         }
         let mut request = request.body(Full::new(Bytes::from_static(BODY))).unwrap();
         request.extensions_mut().insert(PeerAddr(client_addr()));
-        if self.client.tls {
+        if self.client.basic == Basic::OverTls {
             request.extensions_mut().insert(TlsConnection);
         }
         self.service.clone().oneshot(request).await.unwrap()
@@ -549,7 +545,7 @@ impl Subject {
         let header = self.client.challenge_header();
         let offered = challenges_in(response.headers(), &header);
         let mut schemes = vec!["Digest"; offered.len()];
-        if self.client.basic {
+        if self.client.basic != Basic::NotTaken {
             schemes.push("Basic");
         }
         assert_eq!(
@@ -658,12 +654,11 @@ impl Subject {
         );
     }
 
-    /// Case 6: a right Basic answer is taken where the row takes Basic (no
-    /// `Authentication-Info`: Basic proves nothing back), and is no credentials elsewhere.
+    /// Case 6: a right Basic answer is taken (no `Authentication-Info`) or is no credentials.
     async fn basic_answer(&self) {
         let response = self.send("POST", Some(&basic(USER, PASSWORD))).await;
         let (info, other) = self.client.info_headers();
-        if self.client.basic {
+        if self.client.basic != Basic::NotTaken {
             assert_eq!(response.status(), StatusCode::OK, "{}", describe(&response));
             assert_eq!(
                 response.body(),
