@@ -392,6 +392,10 @@ async fn hostile_basic_credentials_are_400s_that_count_nothing() {
 #[tokio::test]
 async fn wrong_basic_passwords_count_and_lock_out_basic_and_digest_alike() {
     let service = over_tls();
+    // Logged in before: these exact credentials are proven, and still wait out a lock
+    // (or a locked-out guesser's right guess would get in).
+    let before = send(&service, get("/x", Some(&basic(USER, PASSWORD)), true)).await;
+    assert_eq!(before.status(), StatusCode::OK);
     for attempt in 1..=10 {
         let response = send(&service, get("/x", Some(&basic(USER, WRONG)), true)).await;
         assert_eq!(

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use http::request::Parts;
 
 use super::Shared;
-use super::authenticate::{Authenticated, admit, credential_store_failed, settle};
+use super::authenticate::{Authenticated, admit, credential_store_failed, settle, store_failed};
 use super::log::{log_rejection, logged};
 use crate::basic::{AuthScheme, BasicCredentials, is_basic, matching_hash, parse_basic};
 use crate::config::Config;
@@ -17,7 +17,7 @@ use crate::credentials::{Credential, CredentialStore};
 use crate::logout::Login;
 use crate::nonce::{AccountKey, NonceStore};
 use crate::rejection::Rejection;
-use crate::throttle::{AttemptOutcome, FailureStore, Reservation};
+use crate::throttle::{AttemptOutcome, FailureKey, FailureStore, Reservation};
 use crate::user::AuthenticatedUser;
 
 /// The Basic credentials of a request whose one credentials header is in the Basic
@@ -57,9 +57,9 @@ pub(super) fn basic_answer(
 
 /// A Basic answer through the throttle: admitted (or 429) before any lookup or hashing,
 /// settled by the password's verdict. Credentials this process accepted before for the
-/// same account skip the reservation, as a proven Digest nonce does: they are the
-/// password, so nothing is given away, and a logged-in client's parallel requests are
-/// not refused while the store is slow. A wrong password on them still counts.
+/// same account skip the reservation, as a proven Digest nonce does, so a logged-in
+/// client's parallel requests are not refused while the store is slow; they still wait
+/// out a lock, and a wrong password on them (the password changed since) still counts.
 pub(super) async fn authenticate_basic<C, N, R, F>(
     shared: &Shared<C, N, R, F>,
     credentials: &BasicCredentials,
@@ -77,6 +77,17 @@ where
     };
     let proof = credentials.as_bytes();
     if throttle.is_proven(proof, username, now) {
+        // Proven credentials are the password itself, so a lock must still hold them
+        // back: a guesser locked out would otherwise see the one right guess get in.
+        let key = FailureKey::new(client, username);
+        match throttle.lock(key, now).await {
+            Ok(None) => {}
+            Ok(Some(retry_after_secs)) => {
+                let rejection = Rejection::Throttled { retry_after_secs };
+                return Err(logged(rejection, client, username));
+            }
+            Err(error) => return Err(store_failed(shared, "throttle", &error, client, now)),
+        }
         let result = check(shared, credentials, None, client, now).await;
         if let Err(Rejection::BadCredentials) = &result {
             let mut reservation = admit(shared, throttle, client, username, now).await?;
@@ -90,7 +101,7 @@ where
     if !reservation.is_settled() {
         // A store failed before the verdict: the attempt taught nothing.
         if let Err(error) = reservation.settle(AttemptOutcome::Void, now).await {
-            super::authenticate::store_failed(shared, "throttle", &error, client, now);
+            store_failed(shared, "throttle", &error, client, now);
         }
     }
     if result.is_ok() {
