@@ -278,3 +278,46 @@ async fn over_plain_http_basic_is_neither_offered_nor_taken_unless_insecure() {
     assert_eq!(statuses(&requests), ["200"], "{requests:#?}");
     assert_eq!(field(&requests[0], "body"), ADMIN_PAGE);
 }
+
+/// A `Basic` line after the Digest ones changes nothing for the Digest clients: each still
+/// answers with Digest and the algorithm it picks without it (requests merges every line,
+/// httpx and aiohttp read the first Digest one, urllib the first line), verified by
+/// `hashlib`.
+#[tokio::test]
+async fn python_digest_clients_log_in_as_before_with_basic_offered_last() {
+    let server = TestServer::start(ServerOptions {
+        basic: BasicAuth::AlsoPlainHttp,
+        ..ServerOptions::default()
+    })
+    .await;
+    let url = server.url(crate::support::PROTECTED);
+    for (client, algorithm) in [
+        ("requests", "SHA-256"),
+        ("httpx", "SHA-256"),
+        ("aiohttp", "SHA-256"),
+        ("urllib", "MD5"),
+    ] {
+        let reports = crate::python::python(client, &url, PASSWORD, &[]).await;
+        assert_eq!(reports.len(), 1, "{client}: {reports:#?}");
+        assert_eq!(
+            field(&reports[0], "status"),
+            "200",
+            "{client}: {reports:#?}"
+        );
+        assert_eq!(
+            field(&reports[0], "rspauth"),
+            "ok",
+            "{client}: {reports:#?}"
+        );
+        let seen = server.exchanges_for(crate::support::PROTECTED);
+        let [.., challenge, answer] = seen.as_slice() else {
+            panic!("{client}: {seen:#?}");
+        };
+        assert_eq!(
+            challenge.challenges.last().map(String::as_str),
+            Some(BASIC_LINE)
+        );
+        answer.assert_verified_success();
+        assert_eq!(answer.sent_algorithm(), algorithm, "{client}");
+    }
+}
