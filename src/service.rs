@@ -9,6 +9,7 @@ use http::header::RETRY_AFTER;
 use http::{Request, Response, StatusCode};
 use tower::Service;
 
+use crate::basic::AuthScheme;
 use crate::challenge::{Arrangement, challenges};
 use crate::config::Config;
 use crate::credentials::CredentialStore;
@@ -156,6 +157,11 @@ where
     let basic = config.basic_allowed(&parts);
     let info = match authenticate(&shared, &parts, client, now).await {
         Ok(Authenticated { user, info }) => {
+            // A Basic header is the password itself: it goes no further than the layer
+            // (the handler has the user), so no log or upstream of the app sees it.
+            if user.scheme() == AuthScheme::Basic {
+                parts.headers.remove(config.mode.credentials_header());
+            }
             parts.extensions.insert(user);
             info
         }

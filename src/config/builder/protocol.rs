@@ -76,7 +76,8 @@ impl<C, N, R, F> DigestLayerBuilder<C, N, R, F> {
     /// (`Basic realm="...", charset="UTF-8"` after the Digest ones), and a Basic answer is
     /// checked against the same credential store's `HA1`s, under the same throttle, and
     /// gives the same [`AuthenticatedUser`](crate::AuthenticatedUser), without
-    /// `Authentication-Info`. Where it is not, it is neither offered nor read: a Basic
+    /// `Authentication-Info`; its header, the password, is removed from the request
+    /// before the inner service sees it. Where it is not, it is neither offered nor read: a Basic
     /// answer is no credentials. How the layer knows a request came over TLS, and how
     /// Basic meets the other options: [Basic beside Digest](crate::basic).
     ///
