@@ -18,7 +18,7 @@ use crate::macros::{define_inner_service_accessors, take_ready};
 use crate::nonce::NonceStore;
 use crate::rejection::{Rejection, RejectionResponse};
 use crate::throttle::{FailureStore, MemoryFailureStore, Throttle};
-use crate::user::Anonymous;
+use crate::user::{Anonymous, AuthenticatedUser};
 use crate::verify::AuthInfo;
 
 mod authenticate;
@@ -157,12 +157,7 @@ where
     let basic = config.basic_allowed(&parts);
     let info = match authenticate(&shared, &parts, client, now).await {
         Ok(Authenticated { user, info }) => {
-            // A Basic header is the password itself: it goes no further than the layer
-            // (the handler has the user), so no log or upstream of the app sees it.
-            if user.scheme() == AuthScheme::Basic {
-                parts.headers.remove(config.mode.credentials_header());
-            }
-            parts.extensions.insert(user);
+            hand_over(config, &mut parts, user);
             info
         }
         Err(Rejection::MissingCredentials) if config.allow_anonymous => {
@@ -170,7 +165,6 @@ where
         }
         Err(rejection) => return Ok(reject(&shared, rejection, &parts, Some(client), now)),
     };
-    config.mode.remove_consumed_credentials(&mut parts.headers);
     let mut response = inner.call(Request::from_parts(parts, body)).await?;
     if response.status() == config.mode.challenge_status() {
         // The handler refused the user after all (a logout, say): fresh challenges, as
@@ -197,6 +191,18 @@ where
         None => {}
     }
     Ok(response)
+}
+
+/// The authenticated user into the request's extensions, and out of its headers the
+/// credentials that go no further than the layer: a proxy's, which were for this hop
+/// only, and Basic's, which are the password (the handler has the user, and no log or
+/// upstream of the application should see it).
+fn hand_over(config: &Config, parts: &mut http::request::Parts, user: AuthenticatedUser) {
+    if user.scheme() == AuthScheme::Basic {
+        parts.headers.remove(config.mode.credentials_header());
+    }
+    config.mode.remove_consumed_credentials(&mut parts.headers);
+    parts.extensions.insert(user);
 }
 
 /// `allow_anonymous` and no credentials: through without a user, with the challenges on

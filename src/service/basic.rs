@@ -14,6 +14,7 @@ use super::log::{log_rejection, logged};
 use crate::basic::{AuthScheme, BasicCredentials, is_basic, matching_hash, parse_basic};
 use crate::config::Config;
 use crate::credentials::{Credential, CredentialStore};
+use crate::hash::Algorithm;
 use crate::logout::Login;
 use crate::nonce::{AccountKey, NonceStore};
 use crate::rejection::Rejection;
@@ -164,21 +165,27 @@ where
         return Err(logged(Rejection::BadCredentials, client, username));
     };
     shared.store_errors.succeeded();
-    let (_, roles, data) = credential.into_parts();
-    let realm = Arc::clone(&config.realm);
-    let account = AccountKey::new(&realm, username);
-    let user = AuthenticatedUser::from_credential_parts(
-        username.to_owned(),
-        realm,
-        algorithm,
-        roles,
-        data,
-    )
-    .with_scheme(AuthScheme::Basic)
-    .with_login(Login {
-        use_: None,
-        account,
-        store: shared.nonces.clone(),
-    });
+    let user = basic_user(shared, username, algorithm, credential);
     Ok(Authenticated { user, info: None })
+}
+
+/// The user a Basic answer authenticated: the store's roles and data, and a login that
+/// has no nonce to end (its account's Digest logins can still all be ended).
+fn basic_user<C, N: NonceStore, R, F>(
+    shared: &Shared<C, N, R, F>,
+    username: &str,
+    algorithm: Algorithm,
+    credential: Credential,
+) -> AuthenticatedUser {
+    let (_, roles, data) = credential.into_parts();
+    let realm = Arc::clone(&shared.config.realm);
+    let account = AccountKey::new(&realm, username);
+    let username = username.to_owned();
+    AuthenticatedUser::from_credential_parts(username, realm, algorithm, roles, data)
+        .with_scheme(AuthScheme::Basic)
+        .with_login(Login {
+            use_: None,
+            account,
+            store: shared.nonces.clone(),
+        })
 }
