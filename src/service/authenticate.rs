@@ -18,7 +18,7 @@ use crate::nonce::{AccountKey, NcCheck, NonceStore, NonceUse};
 use crate::rejection::Rejection;
 use crate::throttle::{AttemptOutcome, FailureStore, Reservation, Throttle};
 use crate::user::AuthenticatedUser;
-use crate::verify::{Answer, Attempt, AuthInfo, Verified, parse_answer};
+use crate::verify::{Answer, Attempt, AuthInfo, parse_answer};
 
 /// A success, ready to let the request through.
 pub(super) struct Authenticated {
@@ -64,8 +64,19 @@ where
     let Some(throttle) = &shared.throttle else {
         return check_admitted(shared, parts, answer, account, None, client, now).await;
     };
+    // An answer to a nonce this process already accepted a correct answer to for this
+    // account (a logged-in client's next request) takes no reservation, so many such
+    // requests in flight at once are never refused for filling the throttle's room. A
+    // wrong password still counts, after the fact.
     if throttle.is_proven(answer.raw_nonce(), &account.name, now) {
-        return check_proven(shared, throttle, parts, answer, account, client, now).await;
+        let name = account.name.clone();
+        let result = check_admitted(shared, parts, answer, account, None, client, now).await;
+        if let Err(Rejection::BadCredentials) = &result {
+            let mut reservation = admit(shared, throttle, client, &name, now).await?;
+            let failed = AttemptOutcome::Failed;
+            settle(shared, &mut reservation, failed, &name, client, now).await?;
+        }
+        return result;
     }
     // Every spelling of one account (userhash, username*, the plain name) shares one
     // budget; a name no account answers to counts under itself.
@@ -78,34 +89,6 @@ where
         if let Err(error) = reservation.settle(AttemptOutcome::Void, now).await {
             store_failed(shared, "throttle", &error, client, now);
         }
-    }
-    result
-}
-
-/// An answer to a nonce this process already accepted a correct answer to for this
-/// account (a logged-in client's next request): no reservation, so many such requests
-/// in flight at once are never refused for filling the throttle's room. A wrong password
-/// still counts, after the fact.
-async fn check_proven<C, N, R, F>(
-    shared: &Shared<C, N, R, F>,
-    throttle: &Throttle<F>,
-    parts: &Parts,
-    answer: Answer<'_>,
-    account: Account,
-    client: IpAddr,
-    now: SystemTime,
-) -> Result<Authenticated, Rejection>
-where
-    C: CredentialStore,
-    N: NonceStore,
-    F: FailureStore,
-{
-    let name = account.name.clone();
-    let result = check_admitted(shared, parts, answer, account, None, client, now).await;
-    if let Err(Rejection::BadCredentials) = &result {
-        let mut reservation = admit(shared, throttle, client, &name, now).await?;
-        let failed = AttemptOutcome::Failed;
-        settle(shared, &mut reservation, failed, &name, client, now).await?;
     }
     result
 }
@@ -186,21 +169,12 @@ where
         .map_err(|error| credential_store_failed(shared, error, client, now))?
         .filter(|_| account.known);
     let username = account.name;
-    let verified = attempt.check_response(
-        credential.as_ref().map(Credential::ha1),
-        config.dummy_ha1(hash),
-        parts.method.as_str().as_bytes(),
-    );
+    let method = parts.method.as_str().as_bytes();
+    let (outcome, decision) = decide(config, &attempt, credential.as_ref(), method, client, now);
     if let Some(reservation) = reservation {
-        let outcome = verdict(verified.is_ok(), attempt.from_elsewhere);
         settle(shared, reservation, outcome, &username, client, now).await?;
     }
-    let verified = verified.map_err(|rejection| logged(rejection, client, &username))?;
-    if attempt.from_elsewhere {
-        return Err(logged(Rejection::ForeignNonce, client, &username));
-    }
-    let (use_, info) = conclude(config, &attempt, verified, client, now)
-        .map_err(|rejection| logged(rejection, client, &username))?;
+    let (use_, info) = decision.map_err(|rejection| logged(rejection, client, &username))?;
     let account = AccountKey::new(&config.realm, &username);
     let use_ = use_.for_account(account);
     record_use(shared, &attempt, use_, &username, newly_proven, client, now).await?;
@@ -283,25 +257,39 @@ pub(super) async fn settle<C, N, R, F: FailureStore>(
     }
 }
 
-/// Everything after a verified password that needs the attempt, with no store call: the
-/// nonce's age (`StaleNonce`), then the use to record and, finished before the replay
-/// check (for a refused replay it is work thrown away), `Authentication-Info`.
-fn conclude(
+/// The password's verdict (what the throttle learns) and everything after it that needs
+/// no store call, at once: a wrong password (`BadCredentials`), a right one to a nonce of
+/// another address (`ForeignNonce`), the nonce's age (`StaleNonce`), then the use to
+/// record and `Authentication-Info`, finished before the replay check (for a refused
+/// replay it is work thrown away). Done in one synchronous step so the hashing state,
+/// which is large, never waits on a store inside the request's future.
+fn decide(
     config: &Config,
     attempt: &Attempt<'_>,
-    verified: Verified,
+    credential: Option<&Credential>,
+    method: &[u8],
     client: IpAddr,
     now: SystemTime,
-) -> Result<(NonceUse, AuthInfo), Rejection> {
+) -> (AttemptOutcome, Result<(NonceUse, AuthInfo), Rejection>) {
     let algorithm = attempt.answer.algorithm;
-    let age = attempt.fresh_age(now, config.lifetime_secs, &*config.epochs)?;
-    let use_ = NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
-    let next_nonce = config.wants_next_nonce(age).then(|| {
-        config
-            .signer
-            .issue(algorithm, config.epochs.current(), client, now)
+    let dummy = config.dummy_ha1(algorithm.hash_function());
+    let verified = attempt.check_response(credential.map(Credential::ha1), dummy, method);
+    let outcome = verdict(verified.is_ok(), attempt.from_elsewhere);
+    let decision = verified.and_then(|verified| {
+        if attempt.from_elsewhere {
+            return Err(Rejection::ForeignNonce);
+        }
+        let age = attempt.fresh_age(now, config.lifetime_secs, &*config.epochs)?;
+        let use_ =
+            NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
+        let next_nonce = config.wants_next_nonce(age).then(|| {
+            config
+                .signer
+                .issue(algorithm, config.epochs.current(), client, now)
+        });
+        Ok((use_, attempt.authentication_info(verified, next_nonce)))
     });
-    Ok((use_, attempt.authentication_info(verified, next_nonce)))
+    (outcome, decision)
 }
 
 pub(super) fn credential_store_failed<C, N, R, F>(
