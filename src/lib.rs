@@ -22,6 +22,7 @@ pub mod auth_int;
 #[cfg(not(feature = "auth-int"))]
 mod auth_int;
 pub mod authorize;
+pub mod basic;
 pub mod challenge;
 pub mod client_ip;
 pub mod clock;

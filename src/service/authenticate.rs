@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use http::request::Parts;
 
 use super::Shared;
+use super::basic::{authenticate_basic, basic_answer};
 use super::log::{log_locks, log_rejection, logged};
 use crate::config::Config;
 use crate::credentials::{Credential, CredentialStore};
@@ -22,7 +23,8 @@ use crate::verify::{Answer, Attempt, AuthInfo, parse_answer};
 /// A success, ready to let the request through.
 pub(super) struct Authenticated {
     pub(super) user: AuthenticatedUser,
-    pub(super) info: AuthInfo,
+    /// `Authentication-Info`, for a Digest answer (Basic has none).
+    pub(super) info: Option<AuthInfo>,
 }
 
 /// The account an answer names: with `userhash`, mapped back through the credential
@@ -49,6 +51,9 @@ where
     F: FailureStore,
 {
     let config = &shared.config;
+    if let Some(credentials) = basic_answer(config, parts, client)? {
+        return authenticate_basic(shared, &credentials, client, now).await;
+    }
     let answer = parse_answer(config, parts).inspect_err(|rejection| {
         log_rejection(*rejection, client, None);
     })?;
@@ -90,7 +95,7 @@ where
 
 /// Admits an attempt by `account` from `client`, or answers why not: a 429 (logged) while
 /// the throttle refuses, a 500 when its store fails.
-async fn admit<C, N, R, F: FailureStore>(
+pub(super) async fn admit<C, N, R, F: FailureStore>(
     shared: &Shared<C, N, R, F>,
     throttle: &Throttle<F>,
     client: IpAddr,
@@ -170,7 +175,8 @@ where
         settle(shared, reservation, outcome, &username, client, now).await?;
     }
     let (use_, info) = decision.map_err(|rejection| logged(rejection, client, &username))?;
-    let use_ = use_.for_account(AccountKey::new(&config.realm, &username));
+    let account = AccountKey::new(&config.realm, &username);
+    let use_ = use_.for_account(account);
     record_use(shared, &attempt, use_, &username, newly_proven, client, now).await?;
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
@@ -181,10 +187,11 @@ where
     Ok(Authenticated {
         user: AuthenticatedUser::from_credential_parts(username, realm, algorithm, roles, data)
             .with_login(Login {
-                use_,
+                use_: Some(use_),
+                account,
                 store: shared.nonces.clone(),
             }),
-        info,
+        info: Some(info),
     })
 }
 
@@ -233,7 +240,7 @@ fn verdict(password_verified: bool, from_elsewhere: bool) -> AttemptOutcome {
 
 /// Settles an admitted attempt with the password's verdict and logs the locks it
 /// started. Fails closed: a verdict the store could not take is a 500.
-async fn settle<C, N, R, F: FailureStore>(
+pub(super) async fn settle<C, N, R, F: FailureStore>(
     shared: &Shared<C, N, R, F>,
     reservation: &mut Reservation<F>,
     outcome: AttemptOutcome,
@@ -285,7 +292,7 @@ fn decide(
     (outcome, decision)
 }
 
-fn credential_store_failed<C, N, R, F>(
+pub(super) fn credential_store_failed<C, N, R, F>(
     shared: &Shared<C, N, R, F>,
     error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     client: IpAddr,
@@ -299,7 +306,7 @@ fn credential_store_failed<C, N, R, F>(
 
 /// Logs a store's failure (at most one line per interval for every store together) and
 /// answers it: a 500, never a 200.
-fn store_failed<C, N, R, F>(
+pub(super) fn store_failed<C, N, R, F>(
     shared: &Shared<C, N, R, F>,
     store: &'static str,
     error: &dyn std::fmt::Display,
