@@ -10,6 +10,14 @@
 //!
 //! Environment: `ADDR` (default `127.0.0.1:3000`) and `RUST_LOG`.
 //!
+//! Basic beside Digest: `BASIC=on` accepts (and offers) Basic only on requests that came
+//! over TLS, so this plain-HTTP server never does; the TLS example (`suite/examples/tls.rs`)
+//! marks its requests and honours it. `BASIC=insecure` accepts Basic over plain HTTP too,
+//! for local tries: the password then crosses the network readable. Unset: Digest only.
+//! Any other value stops the server at start. A Basic user's `GET /logout` ends nothing
+//! (Basic has no login) and answers the same 401, which makes a browser forget the
+//! password it sent.
+//!
 //! Several instances: `NONCE_KEY` (the nonce key as hex, at least 64 hex digits, e.g.
 //! from `openssl rand -hex 32`; default a random key per process) and `REDIS_URL`
 //! (`redis://127.0.0.1:6379/`, `rediss://` for TLS, or a comma list of a Redis
@@ -29,8 +37,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use tower_digest_auth::authorize::AuthorizeLayer;
+use tower_digest_auth::basic::BasicAuth;
 use tower_digest_auth::nonce::{NonceKeyHexError, NonceStore};
-use tower_digest_auth::{Algorithm, AuthenticatedUser, DigestLayer, MemoryCredentials, NonceKey};
+use tower_digest_auth::{
+    Algorithm, AuthenticatedUser, DigestLayer, EndLoginError, MemoryCredentials, NonceKey,
+};
 
 /// The realm, user and password of the example.
 pub const REALM: &str = "http-auth@example.org";
@@ -61,6 +72,9 @@ pub struct ServerOptions {
     /// The Redis holding the replay state and the failed-login counts of every instance
     /// (`REDIS_URL`); the in-memory stores if unset.
     pub redis_url: Option<String>,
+    /// Basic beside Digest (`BASIC`): off, over TLS only (`on`), or also over plain HTTP
+    /// (`insecure`).
+    pub basic: BasicAuth,
 }
 
 impl Default for ServerOptions {
@@ -71,12 +85,14 @@ impl Default for ServerOptions {
             auth: true,
             nonce_key: None,
             redis_url: None,
+            basic: BasicAuth::Off,
         }
     }
 }
 
 impl ServerOptions {
-    /// Reads `NONCE_LIFETIME_SECS`, `ALGORITHMS` and `AUTH` from the environment.
+    /// Reads `NONCE_LIFETIME_SECS`, `ALGORITHMS`, `AUTH`, `NONCE_KEY`, `REDIS_URL` and
+    /// `BASIC` from the environment.
     ///
     /// # Errors
     /// A message naming the variable that does not parse.
@@ -101,6 +117,9 @@ impl ServerOptions {
         if let Ok(hex) = std::env::var("NONCE_KEY") {
             options.nonce_key = Some(nonce_key_from_hex(&hex)?);
         }
+        if let Some(value) = std::env::var_os("BASIC") {
+            options.basic = basic_from_env(&value.to_string_lossy())?;
+        }
         if let Ok(url) = std::env::var("REDIS_URL") {
             if !cfg!(feature = "redis") {
                 return Err(format!(
@@ -116,6 +135,21 @@ impl ServerOptions {
             options.redis_url = Some(url);
         }
         Ok(options)
+    }
+}
+
+/// The `BASIC` setting: `on` (Basic over TLS only) or `insecure` (also over plain HTTP).
+///
+/// # Errors
+/// A message naming the values it takes.
+pub fn basic_from_env(value: &str) -> Result<BasicAuth, String> {
+    match value {
+        "on" => Ok(BasicAuth::OverTls),
+        "insecure" => Ok(BasicAuth::AlsoPlainHttp),
+        other => Err(format!(
+            "BASIC must be `on` (Basic beside Digest over TLS only) or `insecure` (also over \
+             plain HTTP), or unset for Digest only; got {other:?}"
+        )),
     }
 }
 
@@ -210,7 +244,8 @@ fn protect<N: NonceStore>(
         .algorithms(options.algorithms)
         .nonce_lifetime(options.nonce_lifetime)
         .nonce_store(nonces)
-        .throttle_store(failures);
+        .throttle_store(failures)
+        .basic(options.basic);
     if let Some(key) = options.nonce_key {
         builder = builder.nonce_key(key);
     }
@@ -251,10 +286,13 @@ async fn whoami(user: AuthenticatedUser) -> axum::Json<serde_json::Value> {
 }
 
 /// Ends this client's login and answers 401: the layer adds fresh challenges, and a browser
-/// drops the credentials it holds and asks again.
+/// drops the credentials it holds and asks again. A Basic user has no login to end; the
+/// 401 is all a logout can be for it.
 async fn logout(user: AuthenticatedUser) -> (axum::http::StatusCode, &'static str) {
     match user.end_login().await {
-        Ok(()) => (axum::http::StatusCode::UNAUTHORIZED, "Logged out.\n"),
+        Ok(()) | Err(EndLoginError::Basic) => {
+            (axum::http::StatusCode::UNAUTHORIZED, "Logged out.\n")
+        }
         Err(error) => {
             tracing::error!(%error, "logout failed");
             (
@@ -298,6 +336,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "   (AUTH=off: no authentication)"
         }
     );
+    match options.basic {
+        BasicAuth::AlsoPlainHttp => println!(
+            "BASIC=insecure: Basic over plain HTTP too (passwords cross the network readable): \
+             curl --basic -u '{USERNAME}:{PASSWORD}' http://{local}/api/whoami"
+        ),
+        BasicAuth::OverTls => println!(
+            "BASIC=on: Basic only over TLS, which this server does not speak: \
+             see the tls example"
+        ),
+        _ => {}
+    }
     serve(listener, options).await?;
     Ok(())
 }

@@ -40,7 +40,9 @@ use crate::hash::Algorithm;
 use crate::nonce::ENCODED_NONCE_LEN;
 
 /// One challenge per offered algorithm, in the configured order as `arrangement` adjusts
-/// it, each with its own nonce bound to that algorithm and to `client`. They go on
+/// it, each with its own nonce bound to that algorithm and to `client`, then (`basic`,
+/// where the layer accepts Basic on this request) the Basic challenge, always last: a
+/// client that takes the first challenge it supports must find Digest first. They go on
 /// separate header lines: curl, Chromium, requests and httpx all misread challenges
 /// joined by commas.
 pub(crate) fn challenges(
@@ -49,23 +51,31 @@ pub(crate) fn challenges(
     now: SystemTime,
     stale: bool,
     arrangement: Arrangement,
+    basic: bool,
 ) -> impl Iterator<Item = HeaderValue> + '_ {
     let suffix = config.challenge_suffix.as_str();
     let stale = if stale { ", stale=true" } else { "" };
     let epochs = &*config.epochs;
-    arranged(&config.challenge_prefixes, arrangement).map(move |(algorithm, prefix)| {
-        let len = prefix.len() + ENCODED_NONCE_LEN + suffix.len() + stale.len();
-        let mut value = String::with_capacity(len);
-        value.push_str(prefix);
-        config
-            .signer
-            .issue_into(*algorithm, epochs.current(), client, now, &mut value);
-        value.push_str(suffix);
-        value.push_str(stale);
-        // The realm, opaque and domain were checked for control characters when the
-        // layer was built and the nonce is base64url, so the value is always valid.
-        HeaderValue::try_from(value).expect("challenge is a valid header value")
-    })
+    let basic = config
+        .basic
+        .as_ref()
+        .filter(|_| basic)
+        .map(|basic| basic.challenge().clone());
+    let digest =
+        arranged(&config.challenge_prefixes, arrangement).map(move |(algorithm, prefix)| {
+            let len = prefix.len() + ENCODED_NONCE_LEN + suffix.len() + stale.len();
+            let mut value = String::with_capacity(len);
+            value.push_str(prefix);
+            config
+                .signer
+                .issue_into(*algorithm, epochs.current(), client, now, &mut value);
+            value.push_str(suffix);
+            value.push_str(stale);
+            // The realm, opaque and domain were checked for control characters when the
+            // layer was built and the nonce is base64url, so the value is always valid.
+            HeaderValue::try_from(value).expect("challenge is a valid header value")
+        });
+    digest.chain(basic)
 }
 
 /// The same items, with one moved to the front or the back; when the algorithm to move

@@ -133,40 +133,88 @@ impl ClientIpSource {
                 };
             }
         };
-        let trusted = |ip: IpAddr| in_ranges(proxies, ip);
-        if !trusted(peer) {
+        if !in_ranges(proxies, peer) {
             return Ok(peer);
         }
-        let bad = |reason| UnknownClient::BadForwarding {
-            proxy: peer,
-            reason,
+        client_hop(parts, peer, proxies, &header, hop_address).map(|(ip, _)| ip)
+    }
+
+    /// Whether a trusted proxy says the client reached it over HTTPS: from a peer in this
+    /// source's ranges only (never with [`Connection`](ClientIpSource::Connection)), in
+    /// the header that kind of proxy writes. Behind `X-Forwarded-For` or `X-Real-IP`
+    /// proxies, one `X-Forwarded-Proto` value, `https`; a list (a proxy that appends to a
+    /// client's own header) is no answer. Behind `Forwarded` proxies, the `proto=` of the
+    /// element that names the client, so it is the scheme the outermost trusted proxy
+    /// received. Anything else, a missing or unreadable header included, is not HTTPS.
+    pub(crate) fn proxy_says_https(&self, parts: &Parts) -> bool {
+        let Some(peer) = peer_ip(parts) else {
+            return false;
         };
-        // From the nearest hop outwards (the last line is nearest): the first untrusted
-        // hop is the client. A hop that does not parse before it (an obfuscated
-        // `for=_hidden`, garbage) leaves the client unknown.
-        let mut farthest_proxy = None;
-        let mut walked = 0;
-        for value in parts.headers.get_all(&header).iter().rev() {
-            for hop in value.as_bytes().rsplit(|&byte| byte == b',') {
-                if walked == MAX_HOPS {
-                    return Err(bad("forwarding header has more than 32 trusted hops"));
-                }
-                walked += 1;
-                let hop = std::str::from_utf8(hop)
-                    .ok()
-                    .filter(|hop| hop.is_ascii())
-                    .ok_or(bad("forwarding header has a hop that is not ASCII"))?;
-                let ip = hop_address(hop)
-                    .and_then(parse_node)
-                    .ok_or(bad("forwarding header has a hop that is not an address"))?;
-                if !trusted(ip) {
-                    return Ok(ip);
-                }
-                farthest_proxy = Some(ip);
+        match self {
+            ClientIpSource::Connection => false,
+            ClientIpSource::XForwardedFor(proxies) | ClientIpSource::XRealIp(proxies) => {
+                in_ranges(proxies, peer) && x_forwarded_proto_is_https(parts)
+            }
+            ClientIpSource::Forwarded(proxies) => {
+                in_ranges(proxies, peer)
+                    && client_hop(parts, peer, proxies, &FORWARDED, forwarded_for)
+                        .ok()
+                        .and_then(|(_, element)| forwarded_param(element, "proto"))
+                        .is_some_and(|proto| {
+                            proto.trim().trim_matches('"').eq_ignore_ascii_case("https")
+                        })
             }
         }
-        // Only proxies in the chain: the farthest one is the client.
-        farthest_proxy.ok_or(bad("trusted proxy sent no forwarding header"))
+    }
+}
+
+/// The client in a trusted proxy's appending header (`peer` is the proxy): from the
+/// nearest hop outwards (the last line is nearest), the first untrusted hop, with the
+/// text of its element. A hop that does not parse before it (an obfuscated
+/// `for=_hidden`, garbage) leaves the client unknown; when every hop is a trusted proxy,
+/// the farthest one is the client.
+fn client_hop<'p>(
+    parts: &'p Parts,
+    peer: IpAddr,
+    proxies: &[IpRange],
+    header: &HeaderName,
+    hop_address: fn(&str) -> Option<&str>,
+) -> Result<(IpAddr, &'p str), UnknownClient> {
+    let bad = |reason| UnknownClient::BadForwarding {
+        proxy: peer,
+        reason,
+    };
+    let mut farthest_proxy = None;
+    let mut walked = 0;
+    for value in parts.headers.get_all(header).iter().rev() {
+        for hop in value.as_bytes().rsplit(|&byte| byte == b',') {
+            if walked == MAX_HOPS {
+                return Err(bad("forwarding header has more than 32 trusted hops"));
+            }
+            walked += 1;
+            let hop = std::str::from_utf8(hop)
+                .ok()
+                .filter(|hop| hop.is_ascii())
+                .ok_or(bad("forwarding header has a hop that is not ASCII"))?;
+            let ip = hop_address(hop)
+                .and_then(parse_node)
+                .ok_or(bad("forwarding header has a hop that is not an address"))?;
+            if !in_ranges(proxies, ip) {
+                return Ok((ip, hop));
+            }
+            farthest_proxy = Some((ip, hop));
+        }
+    }
+    // Only proxies in the chain: the farthest one is the client.
+    farthest_proxy.ok_or(bad("trusted proxy sent no forwarding header"))
+}
+
+/// One `X-Forwarded-Proto` line holding `https` alone.
+fn x_forwarded_proto_is_https(parts: &Parts) -> bool {
+    let mut values = parts.headers.get_all("x-forwarded-proto").iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => value.as_bytes().trim_ascii().eq_ignore_ascii_case(b"https"),
+        _ => false,
     }
 }
 
@@ -229,9 +277,14 @@ fn whole_hop(hop: &str) -> Option<&str> {
 
 /// The `for=` value of one `Forwarded` element (`for=192.0.2.60;proto=https`).
 fn forwarded_for(element: &str) -> Option<&str> {
+    forwarded_param(element, "for")
+}
+
+/// The value of parameter `name` in one `Forwarded` element, as written (quotes and all).
+fn forwarded_param<'a>(element: &'a str, name: &str) -> Option<&'a str> {
     element.split(';').find_map(|pair| {
-        let (name, value) = pair.split_once('=')?;
-        name.trim().eq_ignore_ascii_case("for").then_some(value)
+        let (key, value) = pair.split_once('=')?;
+        key.trim().eq_ignore_ascii_case(name).then_some(value)
     })
 }
 

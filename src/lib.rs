@@ -22,6 +22,7 @@ pub mod auth_int;
 #[cfg(not(feature = "auth-int"))]
 mod auth_int;
 pub mod authorize;
+pub mod basic;
 pub mod challenge;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

@@ -9,6 +9,7 @@ use http::header::RETRY_AFTER;
 use http::{Request, Response, StatusCode};
 use tower::Service;
 
+use crate::basic::AuthScheme;
 use crate::challenge::{Arrangement, challenges};
 use crate::config::Config;
 use crate::credentials::CredentialStore;
@@ -17,10 +18,11 @@ use crate::macros::{define_inner_service_accessors, take_ready};
 use crate::nonce::NonceStore;
 use crate::rejection::{Rejection, RejectionResponse};
 use crate::throttle::{FailureStore, MemoryFailureStore, Throttle};
-use crate::user::Anonymous;
+use crate::user::{Anonymous, AuthenticatedUser};
 use crate::verify::AuthInfo;
 
 mod authenticate;
+mod basic;
 mod log;
 
 use authenticate::{Authenticated, authenticate};
@@ -151,17 +153,18 @@ where
             return Ok(reject(&shared, rejection, &parts, None, now));
         }
     };
+    // Asked now: the request head is gone once the inner service has it.
+    let basic = config.basic_allowed(&parts);
     let info = match authenticate(&shared, &parts, client, now).await {
         Ok(Authenticated { user, info }) => {
-            parts.extensions.insert(user);
+            hand_over(config, &mut parts, user);
             info
         }
         Err(Rejection::MissingCredentials) if config.allow_anonymous => {
-            return pass_anonymous(&shared, inner, parts, body, client, now).await;
+            return pass_anonymous(&shared, inner, parts, body, client, now, basic).await;
         }
         Err(rejection) => return Ok(reject(&shared, rejection, &parts, Some(client), now)),
     };
-    config.mode.remove_consumed_credentials(&mut parts.headers);
     let mut response = inner.call(Request::from_parts(parts, body)).await?;
     if response.status() == config.mode.challenge_status() {
         // The handler refused the user after all (a logout, say): fresh challenges, as
@@ -169,22 +172,37 @@ where
         // the configured order (the next challenge is ordered for the client again).
         let headers = response.headers_mut();
         headers.remove(config.mode.challenge_header());
-        for challenge in challenges(config, client, now, false, Arrangement::Configured) {
+        let arrangement = Arrangement::Configured;
+        for challenge in challenges(config, client, now, false, arrangement, basic) {
             headers.append(config.mode.challenge_header(), challenge);
         }
         return Ok(response);
     }
     match info {
-        AuthInfo::Header(info) => {
+        Some(AuthInfo::Header(info)) => {
             let header = config.mode.info_header();
             response.headers_mut().insert(header, info);
         }
         // auth-int: the outer stage finishes rspauth over the response body.
-        AuthInfo::AfterBody(pending) => {
+        Some(AuthInfo::AfterBody(pending)) => {
             response.extensions_mut().insert(*pending);
         }
+        // Basic: nothing to prove.
+        None => {}
     }
     Ok(response)
+}
+
+/// The authenticated user into the request's extensions, and out of its headers the
+/// credentials that go no further than the layer: a proxy's, which were for this hop
+/// only, and Basic's, which are the password (the handler has the user, and no log or
+/// upstream of the application should see it).
+fn hand_over(config: &Config, parts: &mut http::request::Parts, user: AuthenticatedUser) {
+    if user.scheme() == AuthScheme::Basic {
+        parts.headers.remove(config.mode.credentials_header());
+    }
+    config.mode.remove_consumed_credentials(&mut parts.headers);
+    parts.extensions.insert(user);
 }
 
 /// `allow_anonymous` and no credentials: through without a user, with the challenges on
@@ -196,6 +214,7 @@ async fn pass_anonymous<S, C, N, R, F, ReqBody, ResBody>(
     body: ReqBody,
     client: IpAddr,
     now: SystemTime,
+    basic: bool,
 ) -> Result<Response<ResBody>, S::Error>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -206,7 +225,7 @@ where
     let arrangement = config.challenge_order.arrangement(&parts);
     let mut response = inner.call(Request::from_parts(parts, body)).await?;
     let headers = response.headers_mut();
-    for challenge in challenges(config, client, now, false, arrangement) {
+    for challenge in challenges(config, client, now, false, arrangement, basic) {
         headers.append(config.mode.challenge_header(), challenge);
     }
     Ok(response)
@@ -229,6 +248,7 @@ where
     let config = &shared.config;
     let client = config.client_ip.client_ip(&parts).ok();
     let arrangement = config.challenge_order.arrangement(&parts);
+    let basic = config.basic_allowed(&parts);
     config.mode.remove_consumed_credentials(&mut parts.headers);
     parts.extensions.insert(Anonymous);
     let mut response = inner.call(Request::from_parts(parts, body)).await?;
@@ -236,7 +256,7 @@ where
     if let (true, Some(client)) = (response.status() == config.mode.challenge_status(), client) {
         let headers = response.headers_mut();
         headers.remove(config.mode.challenge_header());
-        for challenge in challenges(config, client, now, false, arrangement) {
+        for challenge in challenges(config, client, now, false, arrangement, basic) {
             headers.append(config.mode.challenge_header(), challenge);
         }
     }
@@ -271,7 +291,8 @@ where
         headers.remove(mode.challenge_header());
         let arrangement = shared.config.challenge_order.arrangement(request);
         let stale = rejection.is_stale();
-        for challenge in challenges(&shared.config, client, now, stale, arrangement) {
+        let basic = shared.config.basic_allowed(request);
+        for challenge in challenges(&shared.config, client, now, stale, arrangement, basic) {
             headers.append(mode.challenge_header(), challenge);
         }
     }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::basic::AuthScheme;
 use crate::hash::Algorithm;
 use crate::logout::{EndLoginError, Login};
 
@@ -65,6 +66,7 @@ pub struct AuthenticatedUser {
     username: String,
     realm: Arc<str>,
     algorithm: Algorithm,
+    scheme: AuthScheme,
     roles: Roles,
     data: Option<UserData>,
     /// The nonce this request was authenticated with (and its account) and the store to
@@ -86,6 +88,7 @@ impl AuthenticatedUser {
             username: username.into(),
             realm: realm.into(),
             algorithm,
+            scheme: AuthScheme::Digest,
             roles: Arc::from([]),
             data: None,
             login: None,
@@ -110,6 +113,14 @@ impl AuthenticatedUser {
         self
     }
 
+    /// Authenticated by `scheme` ([`AuthScheme::Digest`] unless set), as a layer with
+    /// [`BasicAuth`](crate::basic::BasicAuth) would say for a Basic answer.
+    #[must_use]
+    pub fn with_scheme(mut self, scheme: AuthScheme) -> Self {
+        self.scheme = scheme;
+        self
+    }
+
     pub(crate) fn from_credential_parts(
         username: String,
         realm: Arc<str>,
@@ -121,6 +132,7 @@ impl AuthenticatedUser {
             username,
             realm,
             algorithm,
+            scheme: AuthScheme::Digest,
             roles,
             data,
             login: None,
@@ -164,8 +176,8 @@ impl AuthenticatedUser {
     /// ```
     ///
     /// # Errors
-    /// [`EndLoginError`]: the nonce store failed or cannot end logins, or the user was not
-    /// authenticated by a layer.
+    /// [`EndLoginError`]: the nonce store failed or cannot end logins, the user was not
+    /// authenticated by a layer, or by Basic ([`EndLoginError::Basic`]: no login to end).
     pub fn end_login(&self) -> impl Future<Output = Result<(), EndLoginError>> + Send + 'static {
         self.end(false)
     }
@@ -177,7 +189,8 @@ impl AuthenticatedUser {
     /// nonce store.
     ///
     /// # Errors
-    /// As [`end_login`](AuthenticatedUser::end_login).
+    /// As [`end_login`](AuthenticatedUser::end_login), except that a Basic user's Digest
+    /// logins are ended like anyone's.
     pub fn end_all_logins(
         &self,
     ) -> impl Future<Output = Result<(), EndLoginError>> + Send + 'static {
@@ -204,9 +217,16 @@ impl AuthenticatedUser {
         &self.realm
     }
 
-    /// The algorithm the client answered with.
+    /// The algorithm the client answered with; for a [Basic](AuthScheme::Basic) answer,
+    /// the algorithm whose `HA1` the password matched.
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
+    }
+
+    /// Which scheme authenticated the request: Digest, or Basic where the layer accepts
+    /// it ([`BasicAuth`](crate::basic::BasicAuth)).
+    pub fn scheme(&self) -> AuthScheme {
+        self.scheme
     }
 
     /// The roles the credential store gave the user.
@@ -231,9 +251,16 @@ impl fmt::Debug for AuthenticatedUser {
             .field("username", &self.username)
             .field("realm", &self.realm)
             .field("algorithm", &self.algorithm)
+            .field("scheme", &self.scheme)
             .field("roles", &self.roles)
             .field("data", &self.data.is_some())
-            .field("login", &self.login.as_ref().map(|login| login.use_.id))
+            .field(
+                "login",
+                &self
+                    .login
+                    .as_ref()
+                    .and_then(|login| login.use_.map(|use_| use_.id)),
+            )
             .finish()
     }
 }

@@ -11,6 +11,8 @@
 //! 3. the same `(nonce, nc)` again: 401, not stale;
 //! 4. a correct answer to a nonce older than its lifetime: 401 with `stale=true`;
 //! 5. a malformed header: 400;
+//! 6. a right Basic answer: 200 without `Authentication-Info` where the row takes Basic
+//!    (and a `Basic` challenge last on every challenge), otherwise no credentials at all;
 //!
 //! and, with `unauthenticated_methods`, a listed method passes without credentials while
 //! the others (the requests above are `POST`s) follow the contract.
@@ -36,13 +38,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{
-    Answer, Challenge, PASSWORD, REALM, USER, challenges_in, client_addr, h, param, params,
+    Answer, Challenge, PASSWORD, REALM, USER, basic, challenges_in, client_addr, h, param, params,
+    schemes_in,
 };
 use http::header::{AUTHORIZATION, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{HeaderName, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use support::{RedisServer, TempDir};
 use tower::{Layer, Service, ServiceExt, service_fn};
+use tower_digest_auth::basic::{BasicAuth, TlsConnection};
 use tower_digest_auth::clock::ManualClock;
 use tower_digest_auth::credentials::cached::CachedCredentials;
 use tower_digest_auth::credentials::htdigest::HtdigestFile;
@@ -87,6 +91,21 @@ const MATRIX: &[Row] = &[
         |_, c| plain(memory(c).address_binding(AddressBinding::same_network()))),
     row("nonces bound to no address", ORIGIN,
         |_, c| plain(memory(c).address_binding(AddressBinding::unbound()))),
+    row("Basic over TLS", BASIC_TLS, |_, c| plain(memory(c).basic(BasicAuth::OverTls))),
+    row("Basic over TLS, asked over plain HTTP", ORIGIN,
+        |_, c| plain(memory(c).basic(BasicAuth::OverTls))),
+    row("Basic also over plain HTTP", BASIC_PLAIN,
+        |_, c| plain(memory(c).basic(BasicAuth::AlsoPlainHttp))),
+    row("Basic over TLS in proxy mode", PROXY_BASIC,
+        |_, c| plain(memory(c).basic(BasicAuth::OverTls).mode(AuthMode::Proxy))),
+    row("Basic over TLS with auth-int, answered with auth-int", AUTH_INT_BASIC,
+        |_, c| build_auth_int(memory(c).basic(BasicAuth::OverTls))),
+    row("Basic over TLS with allow_anonymous", ANONYMOUS_BASIC,
+        |_, c| plain(memory(c).basic(BasicAuth::OverTls).allow_anonymous(true))),
+    row("Basic over TLS with userhash", HASHED_BASIC,
+        |_, c| plain(memory(c).basic(BasicAuth::OverTls).userhash(true))),
+    row("Basic over TLS from a Redis nonce store's layer", BASIC_TLS,
+        |w, c| plain(memory(c).basic(BasicAuth::OverTls).nonce_store(w.redis_store()))),
 ];
 
 /// Builder methods that no row needs, each with the reason. Every other method of
@@ -201,6 +220,8 @@ async fn contract(world: Arc<World>, row: &'static Row) {
     s.refused(&answer.header(&expiring), true).await;
     // 5. A malformed header.
     s.malformed_is_400().await;
+    // 6. A right Basic answer.
+    s.basic_answer().await;
     // A method listed in `unauthenticated_methods` passes without credentials.
     if let Some(method) = s.client.open {
         s.passes_without_credentials(method).await;
@@ -243,6 +264,19 @@ struct Client {
     anonymous: bool,
     /// A method that passes without credentials (`unauthenticated_methods`).
     open: Option<&'static str>,
+    /// Whether the layer takes Basic on its requests, and how they come.
+    basic: Basic,
+}
+
+/// Basic, as a row's client meets it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Basic {
+    /// Not offered; a Basic answer is no credentials.
+    NotTaken,
+    /// Taken on requests over TLS (a `TlsConnection` in their extensions).
+    OverTls,
+    /// Taken over plain HTTP too.
+    OverPlainHttp,
 }
 
 const ORIGIN: Client = Client {
@@ -253,6 +287,7 @@ const ORIGIN: Client = Client {
     qop: "auth",
     anonymous: false,
     open: None,
+    basic: Basic::NotTaken,
 };
 /// A forward proxy's absolute-form target, signed as sent.
 const PROXY: Client = Client {
@@ -286,6 +321,23 @@ const OPEN_OPTIONS: Client = Client {
     open: Some("OPTIONS"),
     ..ORIGIN
 };
+const BASIC_TLS: Client = over_tls(ORIGIN);
+const BASIC_PLAIN: Client = Client {
+    basic: Basic::OverPlainHttp,
+    ..ORIGIN
+};
+const PROXY_BASIC: Client = over_tls(PROXY);
+const AUTH_INT_BASIC: Client = over_tls(AUTH_INT);
+const ANONYMOUS_BASIC: Client = over_tls(ANONYMOUS);
+const HASHED_BASIC: Client = over_tls(HASHED);
+
+/// `client`, over TLS, to a layer that takes Basic there.
+const fn over_tls(client: Client) -> Client {
+    Client {
+        basic: Basic::OverTls,
+        ..client
+    }
+}
 
 /// The request body every contract request carries (hashed into the answer for auth-int).
 const BODY: &[u8] = b"the request body";
@@ -482,12 +534,26 @@ impl Subject {
         }
         let mut request = request.body(Full::new(Bytes::from_static(BODY))).unwrap();
         request.extensions_mut().insert(PeerAddr(client_addr()));
+        if self.client.basic == Basic::OverTls {
+            request.extensions_mut().insert(TlsConnection);
+        }
         self.service.clone().oneshot(request).await.unwrap()
     }
 
     /// The mode's challenges on `response`, checked against what the client needs.
     fn offered(&self, response: &Response<Bytes>) -> Vec<Challenge> {
-        let offered = challenges_in(response.headers(), &self.client.challenge_header());
+        let header = self.client.challenge_header();
+        let offered = challenges_in(response.headers(), &header);
+        let mut schemes = vec!["Digest"; offered.len()];
+        if self.client.basic != Basic::NotTaken {
+            schemes.push("Basic");
+        }
+        assert_eq!(
+            schemes_in(response.headers(), &header),
+            schemes,
+            "Digest first, Basic last where it is taken: {}",
+            describe(response)
+        );
         assert!(
             !offered.is_empty(),
             "no Digest challenge: {}",
@@ -586,6 +652,29 @@ impl Subject {
             "{}",
             describe(&response)
         );
+    }
+
+    /// Case 6: a right Basic answer is taken (no `Authentication-Info`) or is no credentials.
+    async fn basic_answer(&self) {
+        let response = self.send("POST", Some(&basic(USER, PASSWORD))).await;
+        let (info, other) = self.client.info_headers();
+        if self.client.basic != Basic::NotTaken {
+            assert_eq!(response.status(), StatusCode::OK, "{}", describe(&response));
+            assert_eq!(
+                response.body(),
+                format!("{USER}:{}", String::from_utf8_lossy(BODY)).as_bytes()
+            );
+            for header in [info, other] {
+                assert!(response.headers().get(header).is_none(), "{header}");
+            }
+        } else if self.client.anonymous {
+            assert_eq!(response.status(), StatusCode::OK, "{}", describe(&response));
+            assert_eq!(response.body(), b"anonymous:the request body".as_slice());
+        } else {
+            let refusal = self.client.refusal();
+            assert_eq!(response.status(), refusal, "{}", describe(&response));
+            self.offered(&response);
+        }
     }
 
     /// `unauthenticated_methods`: the listed method reaches the inner service as no one.

@@ -202,3 +202,21 @@ async fn a_user_made_without_a_layer_has_no_login_to_end() {
         Err(EndLoginError::NotFromALayer)
     ));
 }
+
+/// What the logout guide says of a full memory store: an ended login whose record had to
+/// make room is forgotten, and a forgotten nonce is answered `stale=true` (never taken for
+/// fresh), so its client logs in again without asking its user.
+#[tokio::test]
+async fn an_ended_login_evicted_from_a_full_memory_store_turns_stale() {
+    let server = server(MemoryNonceStore::with_max_entries(1)).await;
+    let mut mine = Client::log_in(server, USER, PASSWORD).await;
+    refused_not_stale(mine.get("/logout").await);
+    refused_not_stale(mine.get("/whoami").await);
+    // A nonce issued in a later second than mine (the store forgets by issue second)
+    // takes the one entry, and the ended record goes.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    Client::log_in(server, OTHER_USER, OTHER_PASSWORD).await;
+    let (status, headers) = mine.get("/whoami").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{headers:?}");
+    assert!(challenges(&headers).iter().all(|c| c.stale), "{headers:?}");
+}

@@ -318,3 +318,71 @@ fn unusable_x_real_ip_from_a_trusted_proxy_says_why() {
         "X-Real-IP is not an address"
     );
 }
+
+#[test]
+fn a_trusted_proxy_alone_says_https_in_the_header_it_writes() {
+    let https = |source: &ClientIpSource, peer: &str, headers: &[(&str, &str)]| {
+        source.proxy_says_https(&parts(peer, headers))
+    };
+    let proto = |value| [("x-forwarded-proto", value)];
+    // From a trusted proxy: one X-Forwarded-Proto value, https (any case).
+    assert!(https(&xff(), "10.0.0.1", &proto("https")));
+    assert!(https(&xff(), "10.0.0.1", &proto(" HTTPS ")));
+    assert!(https(&real_ip(), "10.0.0.1", &proto("https")));
+    assert!(!https(&xff(), "10.0.0.1", &proto("http")));
+    assert!(!https(&xff(), "10.0.0.1", &[]));
+    // A list (a proxy appending to a client's own value) or two lines: no answer.
+    assert!(!https(&xff(), "10.0.0.1", &proto("https, http")));
+    assert!(!https(&xff(), "10.0.0.1", &proto("http, https")));
+    assert!(!https(
+        &xff(),
+        "10.0.0.1",
+        &[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-proto", "https")
+        ]
+    ));
+    // From anyone else, or with the connection as the source: never read.
+    assert!(!https(&xff(), "192.0.2.1", &proto("https")));
+    assert!(!https(&real_ip(), "192.0.2.1", &proto("https")));
+    assert!(!https(
+        &ClientIpSource::Connection,
+        "10.0.0.1",
+        &proto("https")
+    ));
+    // A Forwarded setup reads Forwarded only.
+    assert!(!https(&forwarded(), "10.0.0.1", &proto("https")));
+    assert!(!https(
+        &xff(),
+        "10.0.0.1",
+        &[("forwarded", "for=203.0.113.9;proto=https")]
+    ));
+}
+
+#[test]
+fn forwarded_proto_is_read_from_the_element_that_names_the_client() {
+    let https = |peer: &str, value: &str| {
+        forwarded().proxy_says_https(&parts(peer, &[("forwarded", value)]))
+    };
+    assert!(https("10.0.0.1", "for=203.0.113.9;proto=https"));
+    assert!(https("10.0.0.1", r#"for="203.0.113.9";proto="HTTPS""#));
+    assert!(https("10.0.0.1", "proto=https; for=203.0.113.9"));
+    assert!(!https("10.0.0.1", "for=203.0.113.9;proto=http"));
+    assert!(!https("10.0.0.1", "for=203.0.113.9"));
+    // The client's own element says https, the trusted proxy's (nearest) says http.
+    assert!(!https(
+        "10.0.0.1",
+        "for=198.51.100.1;proto=https, for=203.0.113.9;proto=http"
+    ));
+    // Past a second trusted proxy (10.0.0.3, which received plain HTTP from the first):
+    // the outermost proxy's element, which names the client, decides.
+    assert!(https(
+        "10.0.0.1",
+        "for=203.0.113.9;proto=https, for=10.0.0.3;proto=http"
+    ));
+    // Only proxies in the chain: the farthest element.
+    assert!(https("10.0.0.1", "for=10.0.0.9;proto=https"));
+    // Unreadable, or from an untrusted peer: not https.
+    assert!(!https("10.0.0.1", "for=_hidden;proto=https"));
+    assert!(!https("192.0.2.1", "for=203.0.113.9;proto=https"));
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use http::Method;
 
+use crate::basic::{BasicAuth, BasicConfig};
 use crate::challenge::ChallengeOrder;
 use crate::client_ip::ClientIpSource;
 use crate::clock::Clock;
@@ -95,6 +96,8 @@ pub(crate) struct Config {
     pub(crate) external_prefix: ExternalPrefix,
     /// Opt-in protocol extensions: methods that pass unauthenticated, userhash, auth-int.
     pub(crate) protocol: ProtocolOptions,
+    /// Basic beside Digest, when on.
+    pub(crate) basic: Option<BasicConfig>,
     /// Per hash function, the `HA1` an unknown user is checked against, so that answering
     /// "no such user" costs the same hashing as "wrong password".
     dummy_ha1: [HexDigest; 3],
@@ -103,6 +106,13 @@ pub(crate) struct Config {
 impl Config {
     pub(crate) fn dummy_ha1(&self, hash: HashFunction) -> &HexDigest {
         &self.dummy_ha1[hash.index()]
+    }
+
+    /// Whether Basic is offered and accepted on this request.
+    pub(crate) fn basic_allowed(&self, parts: &http::request::Parts) -> bool {
+        self.basic
+            .as_ref()
+            .is_some_and(|basic| basic.allowed(parts, &self.client_ip))
     }
 
     /// Whether a nonce of this age should be replaced through `nextnonce`: in the last
@@ -123,12 +133,13 @@ impl fmt::Debug for Config {
             .field("mode", &self.mode)
             .field("external_prefix", &self.external_prefix)
             .field("protocol", &self.protocol)
+            .field("basic", &self.basic)
             .finish_non_exhaustive()
     }
 }
 
-/// The opt-in extensions of the protocol, kept together so the builder carries them as
-/// one field. Every one is off by default.
+/// The opt-in extensions of the protocol (Basic beside it among them), kept together so
+/// the builder carries them as one field. Every one is off by default.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ProtocolOptions {
     /// Methods that reach the inner service without authentication (`OPTIONS` for
@@ -139,6 +150,8 @@ pub(crate) struct ProtocolOptions {
     /// The body limit of `qop=auth-int`; `None` when auth-int is not offered. Set only by
     /// `build_auth_int`, whose layer reads the bodies.
     pub(crate) auth_int_limit: Option<usize>,
+    /// Whether, and where, Basic is accepted beside Digest.
+    pub(crate) basic: BasicAuth,
 }
 
 impl ProtocolOptions {

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use http::request::Parts;
 
 use super::Shared;
+use super::basic::{authenticate_basic, basic_answer};
 use super::log::{log_locks, log_rejection, logged};
 use crate::config::Config;
 use crate::credentials::{Credential, CredentialStore};
@@ -17,12 +18,13 @@ use crate::nonce::{AccountKey, NcCheck, NonceStore, NonceUse};
 use crate::rejection::Rejection;
 use crate::throttle::{AttemptOutcome, FailureStore, Reservation, Throttle};
 use crate::user::AuthenticatedUser;
-use crate::verify::{Answer, Attempt, AuthInfo, Verified, parse_answer};
+use crate::verify::{Answer, Attempt, AuthInfo, parse_answer};
 
 /// A success, ready to let the request through.
 pub(super) struct Authenticated {
     pub(super) user: AuthenticatedUser,
-    pub(super) info: AuthInfo,
+    /// `Authentication-Info`, for a Digest answer (Basic has none).
+    pub(super) info: Option<AuthInfo>,
 }
 
 /// The account an answer names: with `userhash`, mapped back through the credential
@@ -49,6 +51,9 @@ where
     F: FailureStore,
 {
     let config = &shared.config;
+    if let Some(credentials) = basic_answer(config, parts, client)? {
+        return authenticate_basic(shared, &credentials, client, now).await;
+    }
     let answer = parse_answer(config, parts).inspect_err(|rejection| {
         log_rejection(*rejection, client, None);
     })?;
@@ -59,8 +64,19 @@ where
     let Some(throttle) = &shared.throttle else {
         return check_admitted(shared, parts, answer, account, None, client, now).await;
     };
+    // An answer to a nonce this process already accepted a correct answer to for this
+    // account (a logged-in client's next request) takes no reservation, so many such
+    // requests in flight at once are never refused for filling the throttle's room. A
+    // wrong password still counts, after the fact.
     if throttle.is_proven(answer.raw_nonce(), &account.name, now) {
-        return check_proven(shared, throttle, parts, answer, account, client, now).await;
+        let name = account.name.clone();
+        let result = check_admitted(shared, parts, answer, account, None, client, now).await;
+        if let Err(Rejection::BadCredentials) = &result {
+            let mut reservation = admit(shared, throttle, client, &name, now).await?;
+            let failed = AttemptOutcome::Failed;
+            settle(shared, &mut reservation, failed, &name, client, now).await?;
+        }
+        return result;
     }
     // Every spelling of one account (userhash, username*, the plain name) shares one
     // budget; a name no account answers to counts under itself.
@@ -77,37 +93,9 @@ where
     result
 }
 
-/// An answer to a nonce this process already accepted a correct answer to for this
-/// account (a logged-in client's next request): no reservation, so many such requests
-/// in flight at once are never refused for filling the throttle's room. A wrong password
-/// still counts, after the fact.
-async fn check_proven<C, N, R, F>(
-    shared: &Shared<C, N, R, F>,
-    throttle: &Throttle<F>,
-    parts: &Parts,
-    answer: Answer<'_>,
-    account: Account,
-    client: IpAddr,
-    now: SystemTime,
-) -> Result<Authenticated, Rejection>
-where
-    C: CredentialStore,
-    N: NonceStore,
-    F: FailureStore,
-{
-    let name = account.name.clone();
-    let result = check_admitted(shared, parts, answer, account, None, client, now).await;
-    if let Err(Rejection::BadCredentials) = &result {
-        let mut reservation = admit(shared, throttle, client, &name, now).await?;
-        let failed = AttemptOutcome::Failed;
-        settle(shared, &mut reservation, failed, &name, client, now).await?;
-    }
-    result
-}
-
 /// Admits an attempt by `account` from `client`, or answers why not: a 429 (logged) while
 /// the throttle refuses, a 500 when its store fails.
-async fn admit<C, N, R, F: FailureStore>(
+pub(super) async fn admit<C, N, R, F: FailureStore>(
     shared: &Shared<C, N, R, F>,
     throttle: &Throttle<F>,
     client: IpAddr,
@@ -181,22 +169,14 @@ where
         .map_err(|error| credential_store_failed(shared, error, client, now))?
         .filter(|_| account.known);
     let username = account.name;
-    let verified = attempt.check_response(
-        credential.as_ref().map(Credential::ha1),
-        config.dummy_ha1(hash),
-        parts.method.as_str().as_bytes(),
-    );
+    let method = parts.method.as_str().as_bytes();
+    let (outcome, decision) = decide(config, &attempt, credential.as_ref(), method, client, now);
     if let Some(reservation) = reservation {
-        let outcome = verdict(verified.is_ok(), attempt.from_elsewhere);
         settle(shared, reservation, outcome, &username, client, now).await?;
     }
-    let verified = verified.map_err(|rejection| logged(rejection, client, &username))?;
-    if attempt.from_elsewhere {
-        return Err(logged(Rejection::ForeignNonce, client, &username));
-    }
-    let (use_, info) = conclude(config, &attempt, verified, client, now)
-        .map_err(|rejection| logged(rejection, client, &username))?;
-    let use_ = use_.for_account(AccountKey::new(&config.realm, &username));
+    let (use_, info) = decision.map_err(|rejection| logged(rejection, client, &username))?;
+    let account = AccountKey::new(&config.realm, &username);
+    let use_ = use_.for_account(account);
     record_use(shared, &attempt, use_, &username, newly_proven, client, now).await?;
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
@@ -207,10 +187,11 @@ where
     Ok(Authenticated {
         user: AuthenticatedUser::from_credential_parts(username, realm, algorithm, roles, data)
             .with_login(Login {
-                use_,
+                use_: Some(use_),
+                account,
                 store: shared.nonces.clone(),
             }),
-        info,
+        info: Some(info),
     })
 }
 
@@ -259,7 +240,7 @@ fn verdict(password_verified: bool, from_elsewhere: bool) -> AttemptOutcome {
 
 /// Settles an admitted attempt with the password's verdict and logs the locks it
 /// started. Fails closed: a verdict the store could not take is a 500.
-async fn settle<C, N, R, F: FailureStore>(
+pub(super) async fn settle<C, N, R, F: FailureStore>(
     shared: &Shared<C, N, R, F>,
     reservation: &mut Reservation<F>,
     outcome: AttemptOutcome,
@@ -276,28 +257,42 @@ async fn settle<C, N, R, F: FailureStore>(
     }
 }
 
-/// Everything after a verified password that needs the attempt, with no store call: the
-/// nonce's age (`StaleNonce`), then the use to record and, finished before the replay
-/// check (for a refused replay it is work thrown away), `Authentication-Info`.
-fn conclude(
+/// The password's verdict (what the throttle learns) and everything after it that needs
+/// no store call, at once: a wrong password (`BadCredentials`), a right one to a nonce of
+/// another address (`ForeignNonce`), the nonce's age (`StaleNonce`), then the use to
+/// record and `Authentication-Info`, finished before the replay check (for a refused
+/// replay it is work thrown away). Done in one synchronous step so the hashing state,
+/// which is large, never waits on a store inside the request's future.
+fn decide(
     config: &Config,
     attempt: &Attempt<'_>,
-    verified: Verified,
+    credential: Option<&Credential>,
+    method: &[u8],
     client: IpAddr,
     now: SystemTime,
-) -> Result<(NonceUse, AuthInfo), Rejection> {
+) -> (AttemptOutcome, Result<(NonceUse, AuthInfo), Rejection>) {
     let algorithm = attempt.answer.algorithm;
-    let age = attempt.fresh_age(now, config.lifetime_secs, &*config.epochs)?;
-    let use_ = NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
-    let next_nonce = config.wants_next_nonce(age).then(|| {
-        config
-            .signer
-            .issue(algorithm, config.epochs.current(), client, now)
+    let dummy = config.dummy_ha1(algorithm.hash_function());
+    let verified = attempt.check_response(credential.map(Credential::ha1), dummy, method);
+    let outcome = verdict(verified.is_ok(), attempt.from_elsewhere);
+    let decision = verified.and_then(|verified| {
+        if attempt.from_elsewhere {
+            return Err(Rejection::ForeignNonce);
+        }
+        let age = attempt.fresh_age(now, config.lifetime_secs, &*config.epochs)?;
+        let use_ =
+            NonceUse::of_issued(&attempt.nonce, attempt.answer.nc, config.lifetime_secs, now);
+        let next_nonce = config.wants_next_nonce(age).then(|| {
+            config
+                .signer
+                .issue(algorithm, config.epochs.current(), client, now)
+        });
+        Ok((use_, attempt.authentication_info(verified, next_nonce)))
     });
-    Ok((use_, attempt.authentication_info(verified, next_nonce)))
+    (outcome, decision)
 }
 
-fn credential_store_failed<C, N, R, F>(
+pub(super) fn credential_store_failed<C, N, R, F>(
     shared: &Shared<C, N, R, F>,
     error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
     client: IpAddr,
@@ -311,7 +306,7 @@ fn credential_store_failed<C, N, R, F>(
 
 /// Logs a store's failure (at most one line per interval for every store together) and
 /// answers it: a 500, never a 200.
-fn store_failed<C, N, R, F>(
+pub(super) fn store_failed<C, N, R, F>(
     shared: &Shared<C, N, R, F>,
     store: &'static str,
     error: &dyn std::fmt::Display,

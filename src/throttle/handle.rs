@@ -63,9 +63,9 @@ impl<F> Throttle<F> {
 impl<F: FailureStore> Throttle<F> {
     /// Whether the key is locked right now, without admitting anything: if it is, the
     /// seconds until it is not (the `Retry-After` value). A cheap look for work that
-    /// comes before the attempt (reading a request body); the attempt itself still
+    /// comes before the attempt (reading a request body), or for proven Basic
+    /// credentials, which skip the reservation but never a lock; any other attempt still
     /// goes through [`reserve`](Self::reserve).
-    #[allow(dead_code)] // For auth-int's look before it reads a body.
     pub(crate) async fn lock(
         &self,
         key: FailureKey<'_>,

@@ -22,6 +22,9 @@
 //!   `tower-digest-auth-tls-example.pem` in the temporary directory), for
 //!   `curl --cacert` or a browser to trust.
 //! - `NONCE_LIFETIME_SECS`, `ALGORITHMS`, `AUTH`, `RUST_LOG`: as for `examples/server.rs`.
+//! - `BASIC`: as for `examples/server.rs`. Every request here carries a
+//!   [`TlsConnection`](tower_digest_auth::basic::TlsConnection), so `BASIC=on` takes Basic
+//!   beside Digest: `curl --cacert ... --basic -u 'Rafiki:Mandrill' https://localhost:3443/admin`.
 //!
 //! Try: `curl --cacert /tmp/tower-digest-auth-tls-example.pem --http2 --digest
 //! -u 'Mufasa:Circle of Life' https://localhost:3443/api/whoami`.
@@ -48,6 +51,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
+use tower_digest_auth::basic::{BasicAuth, TlsConnection};
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../examples/server.rs"]
@@ -120,7 +124,7 @@ pub fn tls_config(identity: Identity) -> Result<Arc<rustls::ServerConfig>, rustl
 }
 
 /// Serves `app` over TLS on `listener`, one task per connection, each request carrying its
-/// connection's peer address.
+/// connection's peer address and the [`TlsConnection`] mark (which `BASIC=on` needs).
 ///
 /// # Errors
 /// When accepting a connection fails.
@@ -146,9 +150,11 @@ pub async fn serve_tls(
                     return;
                 }
             };
-            // What axum::serve does for `into_make_service_with_connect_info`, by hand.
+            // What axum::serve does for `into_make_service_with_connect_info`, by hand, and
+            // the word only this loop can give: the request came over TLS.
             let service = app.map_request(move |mut request: Request<Incoming>| {
                 request.extensions_mut().insert(ConnectInfo(peer));
+                request.extensions_mut().insert(TlsConnection);
                 request
             });
             // HTTP/1.1 or HTTP/2, told apart by the connection preface (which matches the
@@ -200,6 +206,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "try: curl --cacert {} --http2 --digest -u '{USERNAME}:{PASSWORD}' https://{local}/api/whoami",
         ca_file.display()
     );
+    if options.basic != BasicAuth::Off {
+        println!(
+            "Basic too: curl --cacert {} --basic -u '{USERNAME}:{PASSWORD}' https://{local}/api/whoami",
+            ca_file.display()
+        );
+    }
     serve_tls(listener, tls_config(identity)?, app(options)).await?;
     Ok(())
 }

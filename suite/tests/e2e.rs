@@ -201,3 +201,24 @@ mod admin_route {
         assert_eq!(challenges(response.headers()).len(), 2);
     }
 }
+
+/// `BASIC` takes `on` and `insecure`; anything else stops the server at start, saying
+/// what it takes.
+#[test]
+fn the_basic_setting_takes_on_and_insecure_and_names_them_otherwise() {
+    use tower_digest_auth::basic::BasicAuth;
+    assert_eq!(server::basic_from_env("on"), Ok(BasicAuth::OverTls));
+    assert_eq!(
+        server::basic_from_env("insecure"),
+        Ok(BasicAuth::AlsoPlainHttp)
+    );
+    for bad in ["", "off", "ON", "yes", "true"] {
+        let error = server::basic_from_env(bad).unwrap_err();
+        assert!(
+            error.contains("`on`")
+                && error.contains("`insecure`")
+                && error.contains(&format!("{bad:?}")),
+            "{error}"
+        );
+    }
+}

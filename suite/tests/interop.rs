@@ -1,5 +1,6 @@
 //! Interop suite (issue 3): real clients that nobody on this team wrote — curl, Python
-//! `requests`, `httpx`, `aiohttp` and the standard library's `urllib`, headless Chromium, the
+//! `requests` (Digest, and Basic over TLS), `httpx`, `aiohttp` and the standard library's
+//! `urllib`, headless Chromium, the
 //! Rust `diqwest` crate, GNU Wget, Perl's LWP, the JDK's `HttpURLConnection` and Node's
 //! `digest-fetch` — plus raw
 //! sockets, against the example server on an ephemeral loopback port.
@@ -21,6 +22,13 @@ mod server;
 #[path = "../../examples/proxy.rs"]
 mod proxy_example;
 
+// The TLS example, for Basic over TLS. It loads the example server's routes as its own
+// module (a second copy of `server`, whose types are its own): the example is compiled
+// here as it is compiled on its own.
+#[allow(dead_code, clippy::duplicate_mod)]
+#[path = "../examples/tls.rs"]
+mod tls;
+
 #[path = "../../tests/common/origin.rs"]
 mod origin;
 
@@ -29,6 +37,8 @@ mod digest;
 #[path = "interop/support.rs"]
 mod support;
 
+#[path = "interop/basic.rs"]
+mod basic;
 #[path = "interop/chromium.rs"]
 mod chromium;
 #[path = "interop/curl.rs"]

@@ -81,16 +81,17 @@ pub fn challenges(headers: &HeaderMap) -> Vec<Challenge> {
     challenges_in(headers, &http::header::WWW_AUTHENTICATE)
 }
 
-/// Every Digest challenge in the header `name` (`Proxy-Authenticate` for a proxy).
+/// Every Digest challenge in the header `name` (`Proxy-Authenticate` for a proxy); the
+/// other schemes' lines (Basic, where the layer offers it) are skipped.
 pub fn challenges_in(headers: &HeaderMap, name: &http::HeaderName) -> Vec<Challenge> {
     headers
         .get_all(name)
         .iter()
-        .map(|value| {
+        .filter_map(|value| {
             let text = value.to_str().expect("challenge is ASCII");
-            let rest = text.strip_prefix("Digest ").expect("Digest challenge");
+            let rest = text.strip_prefix("Digest ")?;
             let p = params(rest);
-            Challenge {
+            Some(Challenge {
                 realm: param(&p, "realm").expect("realm").to_owned(),
                 nonce: param(&p, "nonce").expect("nonce").to_owned(),
                 opaque: param(&p, "opaque").map(str::to_owned),
@@ -99,9 +100,47 @@ pub fn challenges_in(headers: &HeaderMap, name: &http::HeaderName) -> Vec<Challe
                 stale: param(&p, "stale").is_some_and(|s| s.eq_ignore_ascii_case("true")),
                 domain: param(&p, "domain").map(str::to_owned),
                 userhash: param(&p, "userhash").is_some_and(|s| s.eq_ignore_ascii_case("true")),
-            }
+            })
         })
         .collect()
+}
+
+/// The scheme of each challenge line in the header `name`, in order (`Digest`, `Basic`).
+pub fn schemes_in(headers: &HeaderMap, name: &http::HeaderName) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|value| {
+            let text = value.to_str().expect("challenge is ASCII");
+            text.split(' ').next().unwrap_or_default().to_owned()
+        })
+        .collect()
+}
+
+/// `Basic base64(user:password)`, as a client sends it.
+pub fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+}
+
+/// Standard padded base64 (RFC 4648), written out here rather than borrowed from the
+/// crate's own dependency.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let word = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |word, (i, &b)| word | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(word >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// `H(data)` in lowercase hex for an algorithm name (`-sess` uses the same hash).

@@ -5,12 +5,12 @@
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use tower_digest_auth::nonce::RedisNonceStore;
+use tower_digest_auth::nonce::{AccountKey, NcCheck, NonceStore, RedisNonceStore};
 use tower_digest_auth::{DigestLayer, MemoryCredentials};
 
-use super::common::{Answer, challenges};
+use super::common::{Answer, REALM, USER, challenges};
 use super::support::{RedisCluster, RedisServer};
-use super::{connected, layer, send};
+use super::{connected, layer, random_id, send, use_of};
 
 type Layer = DigestLayer<MemoryCredentials, RedisNonceStore>;
 
@@ -136,4 +136,22 @@ async fn a_flushall_on_every_node_of_a_cluster_makes_every_earlier_nonce_stale()
         assert_stale(&a, answer, "same instance, cluster FLUSHALL").await;
     }
     connected(&b).await;
+}
+
+/// What the logout guide says of Redis: an ended login lost with Redis's data is
+/// forgotten like any other nonce (the layer answers `stale=true`, and the client logs in
+/// again without asking), never taken for fresh.
+#[tokio::test]
+async fn an_ended_login_lost_with_the_data_is_forgotten() {
+    let server = RedisServer::start();
+    let store = RedisNonceStore::from_url(&server.url()).unwrap().build();
+    store.connect().await.unwrap();
+    let account = AccountKey::new(REALM, USER);
+    let id = random_id();
+    let use_ = |nc| use_of(&store, id, nc, Duration::from_secs(600)).for_account(account);
+    assert_eq!(store.record_use(use_(1)).await.unwrap(), NcCheck::Accepted);
+    assert!(store.end_login(use_(1)).await.unwrap());
+    assert_eq!(store.record_use(use_(2)).await.unwrap(), NcCheck::Ended);
+    server.cli(&["FLUSHALL"]);
+    assert_eq!(store.record_use(use_(3)).await.unwrap(), NcCheck::Forgotten);
 }

@@ -5,12 +5,12 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use tower_digest_auth::nonce::RedisNonceStore;
+use tower_digest_auth::nonce::{AccountKey, NcCheck, NonceStore, RedisNonceStore, RedisStoreError};
 use tower_digest_auth::{DigestLayer, MemoryCredentials};
 
-use super::common::{Answer, challenges};
+use super::common::{Answer, REALM, USER, challenges};
 use super::support::RedisServer;
-use super::{connected, layer, send};
+use super::{connected, layer, random_id, send, use_of};
 
 fn waiting_on(server: &RedisServer) -> DigestLayer<MemoryCredentials, RedisNonceStore> {
     layer(
@@ -53,5 +53,39 @@ async fn with_wait_for_replicas_no_request_is_accepted_before_and_again_after_a_
         statuses[0],
         StatusCode::INTERNAL_SERVER_ERROR,
         "no replica acknowledged: fail closed"
+    );
+}
+
+/// Ending logins waits for the replicas as an accepted request does: an end that no
+/// replica acknowledged is an error the handler sees (a promoted replica would not have
+/// it, and would take the ended login), never a silent success.
+#[tokio::test]
+async fn with_wait_for_replicas_an_end_no_replica_acknowledged_is_an_error() {
+    let primary = RedisServer::start();
+    let replica = RedisServer::start_replica_of(&primary);
+    let store = RedisNonceStore::from_url(&primary.url())
+        .unwrap()
+        .timeout(Duration::from_secs(2))
+        .wait_for_replicas(1, Duration::from_millis(300))
+        .build();
+    store.connect().await.unwrap();
+    let account = AccountKey::new(REALM, USER);
+    let id = random_id();
+    let use_ = |nc| use_of(&store, id, nc, Duration::from_secs(600)).for_account(account);
+    assert_eq!(store.record_use(use_(1)).await.unwrap(), NcCheck::Accepted);
+    // With the replica answering, an end is acknowledged and taken.
+    assert!(store.end_login(use_(1)).await.unwrap());
+
+    replica.pause();
+    let one = store.end_login(use_(1)).await;
+    let all = store.end_all_logins(account).await;
+    replica.resume();
+    assert!(
+        matches!(one, Err(RedisStoreError::NotReplicated { .. })),
+        "end_login: {one:?}"
+    );
+    assert!(
+        matches!(all, Err(RedisStoreError::NotReplicated { .. })),
+        "end_all_logins: {all:?}"
     );
 }

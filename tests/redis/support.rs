@@ -275,6 +275,25 @@ impl RedisServer {
         cli(self.port, args)
     }
 
+    /// Stops the process (`SIGSTOP`) until [`resume`](Self::resume): it keeps its
+    /// connections but answers nothing, as a replica cut off from its primary.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("a running server");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal}");
+    }
+
     /// Kills the server (its data goes with it).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

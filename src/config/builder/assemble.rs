@@ -9,6 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use super::{DigestLayerBuilder, Settings};
+use crate::basic::BasicConfig;
 use crate::config::{Config, ConfigError, MAX_NONCE_LIFETIME, check_text, quote_escape};
 use crate::credentials::CredentialStore;
 use crate::hash::{Algorithm, HashFunction};
@@ -77,6 +78,7 @@ impl Settings {
         let (challenge_prefixes, challenge_suffix) = self.challenge_texts(&opaque);
         let dummy_secret = key.derive(b"dummy ha1");
         let dummy_ha1 = HashFunction::ALL.map(|hash| hash.hex_digest(&[&dummy_secret]));
+        let basic = BasicConfig::new(self.protocol.basic, &self.realm, &self.algorithms);
         Ok(Config {
             signer: NonceSigner::new(key, self.previous_keys, &self.realm)
                 .with_binding(self.binding),
@@ -94,6 +96,7 @@ impl Settings {
             mode: self.mode,
             external_prefix,
             protocol: self.protocol,
+            basic,
             dummy_ha1,
         })
     }

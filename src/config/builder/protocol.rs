@@ -1,10 +1,11 @@
 //! The builder's opt-in protocol extensions: methods that pass unauthenticated, hashed
-//! usernames, proxy mode, an external path prefix, and `qop=auth-int`. All are off by
+//! usernames, proxy mode, an external path prefix, Basic beside Digest, and `qop=auth-int`. All are off by
 //! default; each changes what the layer accepts, so each is documented with its trade-off.
 
 use http::Method;
 
 use super::DigestLayerBuilder;
+use crate::basic::BasicAuth;
 use crate::mode::AuthMode;
 #[cfg(feature = "auth-int")]
 use crate::nonce::NonceStore;
@@ -64,6 +65,32 @@ impl<C, N, R, F> DigestLayerBuilder<C, N, R, F> {
     /// ```
     pub fn userhash(mut self, userhash: bool) -> Self {
         self.settings.protocol.userhash = userhash;
+        self
+    }
+
+    /// Accepts HTTP Basic credentials beside Digest ([`BasicAuth::OverTls`]: on requests
+    /// that came over TLS; [`BasicAuth::AlsoPlainHttp`]: everywhere, with the risk that
+    /// names), for clients that speak nothing else. [`BasicAuth::Off`] by default.
+    ///
+    /// Where Basic is allowed it is offered too, as the last challenge
+    /// (`Basic realm="...", charset="UTF-8"` after the Digest ones), and a Basic answer is
+    /// checked against the same credential store's `HA1`s, under the same throttle, and
+    /// gives the same [`AuthenticatedUser`](crate::AuthenticatedUser), without
+    /// `Authentication-Info`; its header, the password, is removed from the request
+    /// before the inner service sees it. Where it is not, it is neither offered nor read: a Basic
+    /// answer is no credentials. How the layer knows a request came over TLS, and how
+    /// Basic meets the other options: [Basic beside Digest](crate::basic).
+    ///
+    /// ```
+    /// use tower_digest_auth::basic::BasicAuth;
+    /// use tower_digest_auth::{DigestLayer, MemoryCredentials};
+    ///
+    /// let users = MemoryCredentials::new("realm", [("Mufasa", "Circle of Life")]);
+    /// let layer = DigestLayer::builder("realm", users).basic(BasicAuth::OverTls).build().unwrap();
+    /// # let _ = layer;
+    /// ```
+    pub fn basic(mut self, basic: BasicAuth) -> Self {
+        self.settings.protocol.basic = basic;
         self
     }
 

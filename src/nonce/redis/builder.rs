@@ -61,7 +61,8 @@ impl RedisNonceStoreBuilder {
     /// [`timeout`](Self::timeout), which bounds the whole call. It costs a round trip
     /// to Redis and the replication delay per accepted request, and needs that many
     /// healthy replicas: with fewer, every login fails. On a Cluster, `WAIT` goes to
-    /// every primary (each needs `replicas` replicas).
+    /// every primary (each needs `replicas` replicas). Ending logins (`end_login`,
+    /// `end_all_logins`) waits the same way, and fails the same way.
     pub fn wait_for_replicas(mut self, replicas: u32, timeout: Duration) -> Self {
         self.replicas = (replicas > 0).then_some((replicas, timeout.max(Duration::from_millis(1))));
         self

@@ -1,6 +1,7 @@
 //! Ending logins in Redis: one login by overwriting its nonce's window with `ended`; all
 //! of an account's logins by an end mark per hash tag, which the window script compares
-//! with when each window's login began.
+//! with when each window's login began. With `wait_for_replicas`, an end waits for the
+//! replicas as an accepted request does.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -50,7 +51,8 @@ impl Inner {
             .arg("PX")
             .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX));
         cmd.query_async::<()>(&mut conn).await?;
-        Ok(())
+        // An end a promoted replica lacks would let the login back in.
+        self.wait_for_replicas(&mut conn).await
     }
 
     /// Marks `account` ended in every hash tag.
@@ -67,6 +69,6 @@ impl Inner {
                 .invoke_async::<i64>(&mut conn)
                 .await?;
         }
-        Ok(())
+        self.wait_for_replicas(&mut conn).await
     }
 }

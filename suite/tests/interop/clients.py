@@ -2,7 +2,8 @@
 """Python HTTP clients driven by suite/tests/interop.rs against the example server.
 
 Each scenario makes real requests with a real client library (requests, httpx, aiohttp, and the
-standard library's urllib.request with HTTPDigestAuthHandler) and
+standard library's urllib.request with HTTPDigestAuthHandler; requests-basic is requests with
+HTTPBasicAuth) and
 prints one report per final response as `name<TAB>value` lines, starting with `response<TAB>N`.
 For every 200 the report says whether the server's Authentication-Info rspauth is correct,
 recomputed here with hashlib from the Authorization header the client sent: a check that
@@ -106,9 +107,14 @@ def escape(value):
 
 
 def report(index, status, authorization, authentication_info, body, password, history=()):
-    """Prints one response; `history` lists the statuses of the 401s the client retried past."""
+    """Prints one response; `history` lists the statuses of the 401s the client retried past.
+
+    `password` None: Basic, whose successes carry no rspauth to check.
+    """
     lines = [("response", index), ("status", status)]
-    if authorization:
+    if authorization and authorization[:6].lower() == "basic ":
+        lines.append(("authorization", authorization))
+    elif authorization:
         sent = parse_params(authorization)
         lines += [
             ("authorization", authorization),
@@ -118,7 +124,7 @@ def report(index, status, authorization, authentication_info, body, password, hi
         ]
     if authentication_info:
         lines.append(("authentication_info", authentication_info))
-    if status == 200:
+    if status == 200 and password is not None:
         lines.append(("rspauth", check_rspauth(authorization, authentication_info, password)))
     lines.append(("history", ",".join(str(s) for s in history)))
     lines.append(("body", body))
@@ -137,7 +143,8 @@ def requests_module():
 
 
 def report_response(index, response, password):
-    """Reports a requests or httpx response: both name these attributes alike."""
+    """Reports a requests or httpx response: both name these attributes alike (password
+    None for Basic)."""
     report(
         index,
         response.status_code,
@@ -163,6 +170,23 @@ def run_requests(args):
         report_response(index, response, args.password)
         if index < args.count and args.pause:
             time.sleep(args.pause)
+    # Then, on the same session (the same auth object and its nonce), each --also URL.
+    for index, url in enumerate(args.also, start=args.count + 1):
+        report_response(index, session.get(url, timeout=TIMEOUT), args.password)
+
+
+def run_requests_basic(args):
+    """requests with HTTPBasicAuth: the credentials go with every request, unasked."""
+    requests, _ = requests_module()
+    from requests.auth import HTTPBasicAuth  # noqa: PLC0415
+
+    session = requests.Session()
+    session.trust_env = False
+    session.auth = HTTPBasicAuth(args.user, args.password)
+    # A file: trust only this certificate (the TLS example's); otherwise the defaults.
+    session.verify = args.verify if args.verify else True
+    for index, url in enumerate([args.url] * args.count + args.also, start=1):
+        report_response(index, session.get(url, timeout=TIMEOUT), None)
 
 
 def run_httpx(args):
@@ -243,16 +267,26 @@ def run_aiohttp(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("client", choices=["requests", "httpx", "aiohttp", "urllib"])
+    parser.add_argument(
+        "client", choices=["requests", "requests-basic", "httpx", "aiohttp", "urllib"]
+    )
     parser.add_argument("--url", required=True)
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--count", type=int, default=1, help="requests to make, one session")
     parser.add_argument("--body", help="POST this body instead of GET (requests only)")
     parser.add_argument("--pause", type=float, default=0.0, help="seconds between requests")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        help="after the --count requests, GET this URL on the same session (requests only)",
+    )
+    parser.add_argument("--verify", help="CA file to trust for https (requests-basic only)")
     args = parser.parse_args()
     runners = {
         "requests": run_requests,
+        "requests-basic": run_requests_basic,
         "httpx": run_httpx,
         "aiohttp": run_aiohttp,
         "urllib": run_urllib,

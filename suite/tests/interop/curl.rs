@@ -10,13 +10,13 @@ use crate::support::{
 
 /// What one `curl --digest` transfer did, read from its `-v` trace.
 #[derive(Debug)]
-struct CurlTransfer {
-    status: u16,
-    body: String,
+pub struct CurlTransfer {
+    pub status: u16,
+    pub body: String,
     /// Every `Authorization` header curl sent, in order.
-    sent_authorizations: Vec<String>,
+    pub sent_authorizations: Vec<String>,
     /// The last `Authentication-Info` curl received.
-    authentication_info: Option<String>,
+    pub authentication_info: Option<String>,
 }
 
 impl CurlTransfer {
@@ -35,12 +35,12 @@ impl CurlTransfer {
     }
 }
 
-async fn curl(url: &str, password: &str, extra: &[&str]) -> CurlTransfer {
+pub async fn curl(url: &str, password: &str, extra: &[&str]) -> CurlTransfer {
     curl_as(Some((USERNAME, password)), url, extra).await
 }
 
 /// `curl --digest`, logged in as `login` (or with no `--user` at all).
-async fn curl_as(login: Option<(&str, &str)>, url: &str, extra: &[&str]) -> CurlTransfer {
+pub async fn curl_as(login: Option<(&str, &str)>, url: &str, extra: &[&str]) -> CurlTransfer {
     let user = login.map(|(username, password)| format!("{username}:{password}"));
     let mut args = vec!["--silent", "--show-error", "--verbose", "--digest"];
     if let Some(user) = &user {

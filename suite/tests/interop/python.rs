@@ -13,7 +13,7 @@ use crate::support::{
 };
 
 /// Runs `clients.py CLIENT --url URL ...` and returns one report per final response.
-async fn python(client: &str, url: &str, password: &str, extra: &[&str]) -> Vec<Report> {
+pub async fn python(client: &str, url: &str, password: &str, extra: &[&str]) -> Vec<Report> {
     let script = interop_file("clients.py");
     let mut args = vec![
         script.as_str(),

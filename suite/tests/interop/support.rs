@@ -19,6 +19,7 @@ use tower_digest_auth::{AuthenticatedUser, DigestLayer, DigestLayerBuilder, Memo
 
 use crate::digest::{self, parse_params};
 use crate::server::{self, ServerOptions};
+use crate::tls;
 
 pub const USERNAME: &str = "Mufasa";
 pub const PASSWORD: &str = "Circle of Life";
@@ -102,6 +103,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     log: Arc<Mutex<Vec<Exchange>>>,
     task: JoinHandle<()>,
+    /// Served over TLS: the file holding its self-signed certificate, for clients to trust.
+    pub ca_file: Option<String>,
 }
 
 impl TestServer {
@@ -127,7 +130,43 @@ impl TestServer {
             .await
             .expect("serve the example app");
         });
-        Self { addr, log, task }
+        Self {
+            addr,
+            log,
+            task,
+            ca_file: None,
+        }
+    }
+
+    /// Starts `tls::app(options)` over HTTPS as the TLS example serves it (each request
+    /// marked `TlsConnection`), recorded, with a fresh self-signed certificate written to
+    /// a file of its own for clients to trust.
+    pub async fn start_tls(options: tls::ServerOptions) -> Self {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .expect("bind an ephemeral loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let (identity, pem) = tls::Identity::self_signed().expect("a self-signed certificate");
+        let ca_file = std::env::temp_dir().join(format!(
+            "tower-digest-auth-interop-{}-{}.pem",
+            std::process::id(),
+            addr.port()
+        ));
+        std::fs::write(&ca_file, pem).expect("write the certificate");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let app = tls::app(options).layer(middleware::from_fn_with_state(log.clone(), record));
+        let config = tls::tls_config(identity).expect("a TLS configuration");
+        let task = tokio::spawn(async move {
+            tls::serve_tls(listener, config, app)
+                .await
+                .expect("serve the TLS example");
+        });
+        Self {
+            addr,
+            log,
+            task,
+            ca_file: Some(ca_file.to_string_lossy().into_owned()),
+        }
     }
 
     /// The default options: SHA-256 and MD5 offered, 30 minute nonces.
@@ -136,7 +175,12 @@ impl TestServer {
     }
 
     pub fn url(&self, path_and_query: &str) -> String {
-        format!("http://{}{path_and_query}", self.addr)
+        let scheme = if self.ca_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}{path_and_query}", self.addr)
     }
 
     /// Everything recorded so far, in order of completion.
@@ -156,6 +200,9 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(ca_file) = &self.ca_file {
+            let _ = std::fs::remove_file(ca_file);
+        }
     }
 }
 
