@@ -238,6 +238,17 @@ async fn the_strongest_offered_algorithm_is_answered() {
 }
 
 #[tokio::test]
+async fn a_basic_offer_beside_digest_is_passed_over() {
+    let basic = tower_digest_auth::basic::BasicAuth::AlsoPlainHttp;
+    let f = fixture(app(builder().basic(basic)), USER, PASSWORD);
+    assert_eq!(
+        f.get("/whoami").await.unwrap(),
+        (StatusCode::OK, USER.to_owned())
+    );
+    assert!(f.tally.last_credentials().starts_with("Digest "));
+}
+
+#[tokio::test]
 async fn logs_in_with_a_hashed_username_when_the_server_offers_it() {
     let f = fixture(app(builder().userhash(true)), USER, PASSWORD);
     assert_eq!(
