@@ -9,11 +9,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # invalidate the main build's cache.
 export CARGO_TARGET_DIR="${PUBLISH_CHECKS_TARGET:-$PWD/target/publish-checks}"
 # A ceiling against accidental growth (a stray data file in the include list), not a goal
-# met: the package is about 215 KiB compressed, of which the library's code and its unit
-# tests are about 165, the guides included into the docs (src/docs) 25, the Cargo.lock that
-# cargo always adds 13 and the four light examples 9. Shrinking it further would mean
-# shipping without the unit tests or the guides.
-max_package_kib=240
+# met: the package is about 267 KiB compressed, of which the server's code and its unit
+# tests (Basic beside Digest included) are about 192, the Digest client's (src/client,
+# feature `client`, with its guide and example) 24, the other guides included into the
+# docs (src/docs) 28, the Cargo.lock that cargo always adds 13 and the other light examples
+# 10. Shrinking it further would mean shipping without the unit tests or the guides.
+max_package_kib=290
 
 echo "== docs as docs.rs builds them (nightly, --cfg docsrs, every feature)"
 rustup toolchain install nightly --profile minimal --no-self-update

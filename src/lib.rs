@@ -24,6 +24,9 @@ mod auth_int;
 pub mod authorize;
 pub mod basic;
 pub mod challenge;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 pub mod client_ip;
 pub mod clock;
 pub mod credentials;
