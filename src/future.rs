@@ -30,6 +30,10 @@ macro_rules! boxed_response_future {
     };
 }
 
+// Also for the client's future (src/client/future.rs).
+#[cfg(feature = "client")]
+pub(crate) use boxed_response_future;
+
 boxed_response_future! {
     /// The response future of the [Digest service](crate::DigestService).
     ResponseFuture

@@ -2,7 +2,8 @@
 //!
 //! Pure and allocation-free unless a quoted string contains escapes. The input is the
 //! header's raw bytes: clients do send non-ASCII usernames, so nothing here assumes
-//! `HeaderValue::to_str` would succeed.
+//! `HeaderValue::to_str` would succeed. The auth-param helpers (`auth_param`, `token`, ...)
+//! also serve the client's challenge parser (`client::parse`, feature `client`).
 
 use std::borrow::Cow;
 
@@ -176,11 +177,11 @@ pub(crate) fn parse_authorization(value: &[u8]) -> Result<DigestParams<'_>, Pars
 }
 
 /// A parameter's name, its value, and the input that follows the value.
-type AuthParam<'a> = (&'a [u8], Cow<'a, [u8]>, &'a [u8]);
+pub(crate) type AuthParam<'a> = (&'a [u8], Cow<'a, [u8]>, &'a [u8]);
 
 /// The `name=value` parameter `input` starts with: its name, its value (a token, or a
 /// quoted-string with its quotes and escapes removed) and what follows the value.
-fn auth_param(input: &[u8]) -> Result<AuthParam<'_>, ParseError> {
+pub(crate) fn auth_param(input: &[u8]) -> Result<AuthParam<'_>, ParseError> {
     let (name, after_name) = token(input);
     if name.is_empty() {
         return Err(ParseError::Malformed("expected a parameter name"));
@@ -202,7 +203,7 @@ fn auth_param(input: &[u8]) -> Result<AuthParam<'_>, ParseError> {
 }
 
 /// `input` without its leading spaces and tabs.
-fn skip_whitespace(input: &[u8]) -> &[u8] {
+pub(crate) fn skip_whitespace(input: &[u8]) -> &[u8] {
     let skip = input
         .iter()
         .position(|&byte| byte != b' ' && byte != b'\t')
@@ -213,7 +214,7 @@ fn skip_whitespace(input: &[u8]) -> &[u8] {
 /// The run of token characters `input` starts with (possibly empty), and what follows.
 /// Besides RFC 9110 `tchar` we take `/` and `:` so that a client sending an unquoted
 /// `uri` is still understood.
-fn token(input: &[u8]) -> (&[u8], &[u8]) {
+pub(crate) fn token(input: &[u8]) -> (&[u8], &[u8]) {
     let len = input
         .iter()
         .position(|&byte| !is_token_byte(byte))
@@ -285,7 +286,7 @@ static TOKEN_BYTES: [bool; 256] = {
 
 /// Control characters other than tab, which no header value may hold (the `http` crate
 /// refuses them too; we check again so the parser stands on its own).
-fn is_control(byte: u8) -> bool {
+pub(crate) fn is_control(byte: u8) -> bool {
     (byte < 0x20 && byte != b'\t') || byte == 0x7f
 }
 

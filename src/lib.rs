@@ -23,6 +23,9 @@ pub mod auth_int;
 mod auth_int;
 pub mod authorize;
 pub mod challenge;
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod client;
 pub mod client_ip;
 pub mod clock;
 pub mod credentials;

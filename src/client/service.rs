@@ -1,0 +1,265 @@
+//! [`DigestClient`]: sends a request, answers a 401 or 407 with Digest credentials and
+//! sends it again, and keeps each protection space's session for the requests after.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::request::Parts;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body::Body;
+use tower::Service;
+
+use super::body::collect;
+use super::challenge::{Challenge, Qop};
+use super::error::{BoxError, ChallengeError, Error};
+use super::future::ResponseFuture;
+use super::session::{Answer, Credentials, Session};
+use super::spaces::{SpaceKey, Spaces};
+use crate::client_ip::PeerAddr;
+use crate::macros::{define_inner_service_accessors, take_ready};
+use crate::mode::AuthMode;
+
+/// What a layer and every service it made share.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientState {
+    pub(crate) credentials: Arc<Credentials>,
+    pub(crate) spaces: Arc<Spaces>,
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+/// A client service that logs in with Digest authentication; made by
+/// [`DigestClientLayer`](super::DigestClientLayer), whose docs say what it does.
+#[must_use]
+#[derive(Clone)]
+pub struct DigestClient<S> {
+    inner: S,
+    state: ClientState,
+}
+
+impl<S> DigestClient<S> {
+    pub(crate) fn new(inner: S, state: ClientState) -> Self {
+        DigestClient { inner, state }
+    }
+
+    define_inner_service_accessors!();
+}
+
+impl<S: fmt::Debug> fmt::Debug for DigestClient<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DigestClient")
+            .field("inner", &self.inner)
+            .field("credentials", &self.state.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, ResB> Service<Request<B>> for DigestClient<S>
+where
+    S: Service<Request<B>, Response = Response<ResB>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: Body + Clone + Send + 'static,
+    B::Data: Send,
+    ResB: Send + 'static,
+{
+    type Response = Response<ResB>;
+    type Error = Error;
+    type Future = ResponseFuture<Result<Response<ResB>, Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.inner.poll_ready(cx).map_err(Error::inner)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let ready = take_ready(&mut self.inner);
+        let spare = self.inner.clone();
+        let state = self.state.clone();
+        ResponseFuture {
+            inner: Box::pin(send(ready, spare, state, request)),
+        }
+    }
+}
+
+/// Sends `request` with whatever credentials are known for it, then once more for each
+/// challenge answered: at most one fresh answer per mode, and one more when that answer
+/// is refused with `stale=true` (so at most five sends, origin and proxy both).
+async fn send<S, B, ResB>(
+    ready: S,
+    spare: S,
+    state: ClientState,
+    request: Request<B>,
+) -> Result<Response<ResB>, Error>
+where
+    S: Service<Request<B>, Response = Response<ResB>> + Clone,
+    S::Error: Into<BoxError>,
+    B: Body + Clone,
+{
+    let (mut parts, body) = request.into_parts();
+    if let Some(peer) = state.peer {
+        if parts.extensions.get::<PeerAddr>().is_none() {
+            parts.extensions.insert(PeerAddr(peer));
+        }
+    }
+    let mut legs =
+        [AuthMode::Origin, AuthMode::Proxy].map(|mode| Leg::new(mode, &parts, &state.spaces));
+    let mut entity: Option<Vec<u8>> = None;
+    let mut ready = Some(ready);
+    loop {
+        let mut attempt = parts.clone();
+        let mut answers: [Option<Answer>; 2] = [None, None];
+        for (leg, answer) in legs.iter().zip(&mut answers) {
+            let Some(session) = &leg.session else {
+                continue;
+            };
+            if session.challenge().qop() == Qop::AuthInt && entity.is_none() {
+                entity = Some(collect(body.clone()).await?);
+            }
+            let sent = session.answer(&parts.method, &leg.uri, entity.as_deref())?;
+            attempt
+                .headers
+                .insert(leg.mode.credentials_header(), sent.header().clone());
+            *answer = Some(sent);
+        }
+        let mut service = match ready.take() {
+            Some(service) => service,
+            None => {
+                let mut service = spare.clone();
+                poll_fn(|cx| service.poll_ready(cx))
+                    .await
+                    .map_err(Error::inner)?;
+                service
+            }
+        };
+        let response = service
+            .call(Request::from_parts(attempt, body.clone()))
+            .await
+            .map_err(Error::inner)?;
+        let status = response.status();
+        for (leg, answer) in legs.iter_mut().zip(&answers) {
+            if let Some(answer) = answer {
+                if !leg.refused_by(status) {
+                    leg.accepted(answer, response.headers(), &state.spaces)?;
+                }
+            }
+        }
+        let leg = match status {
+            StatusCode::UNAUTHORIZED => &mut legs[0],
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED => &mut legs[1],
+            _ => return Ok(response),
+        };
+        if !leg.challenged(response.headers(), &state)? {
+            return Ok(response);
+        }
+    }
+}
+
+/// One side of the authentication: the origin server (401) or the proxy (407).
+struct Leg {
+    mode: AuthMode,
+    key: SpaceKey,
+    /// The `uri` the answers carry.
+    uri: String,
+    /// What the next send answers with: the remembered session, or a fresh one.
+    session: Option<Arc<Session>>,
+    /// A challenge of this request was answered already.
+    answered: bool,
+    /// The answer to a `stale=true` challenge was sent already.
+    stale_retried: bool,
+}
+
+impl Leg {
+    fn new(mode: AuthMode, parts: &Parts, spaces: &Spaces) -> Leg {
+        let key = SpaceKey::of(mode, parts);
+        let session = spaces.get(&key);
+        Leg {
+            mode,
+            uri: digest_uri(mode, parts),
+            key,
+            session,
+            answered: false,
+            stale_retried: false,
+        }
+    }
+
+    /// Whether `status` refuses this leg's credentials (or, for the origin's, leaves
+    /// them unread: a proxy that answers 407 never forwarded them).
+    fn refused_by(&self, status: StatusCode) -> bool {
+        status == StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            || (self.mode == AuthMode::Origin && status == StatusCode::UNAUTHORIZED)
+    }
+
+    /// The credentials were accepted: checks `rspauth`, adopts `nextnonce`, and
+    /// remembers the session for the next request to this space.
+    fn accepted(
+        &mut self,
+        answer: &Answer,
+        headers: &HeaderMap,
+        spaces: &Spaces,
+    ) -> Result<(), Error> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        let next = match headers
+            .get(self.mode.info_header())
+            .map(|info| answer.verify(info))
+        {
+            None => None,
+            Some(Ok(next)) => next,
+            Some(Err(error)) => {
+                spaces.forget(&self.key, &session);
+                return Err(error);
+            }
+        };
+        let session = match next {
+            Some(nonce) => Arc::new(session.with_next_nonce(&nonce)),
+            None => session,
+        };
+        spaces.put(self.key.clone(), Arc::clone(&session));
+        self.session = Some(session);
+        Ok(())
+    }
+
+    /// A 401 or 407 for this leg: whether to send again, with a session for its
+    /// challenge. A refused session is forgotten.
+    fn challenged(&mut self, headers: &HeaderMap, state: &ClientState) -> Result<bool, Error> {
+        if let Some(refused) = self.session.take() {
+            state.spaces.forget(&self.key, &refused);
+        }
+        let challenge = match Challenge::strongest(headers.get_all(self.mode.challenge_header())) {
+            Ok(challenge) => challenge,
+            // Not a Digest server: its answer is the caller's to read.
+            Err(ChallengeError::NoDigestChallenge) => return Ok(false),
+            Err(error) if !self.answered => return Err(error.into()),
+            // Refused after an answer: the refusal is the result, whatever came with it.
+            Err(_) => return Ok(false),
+        };
+        if self.answered && !(challenge.stale() && !self.stale_retried) {
+            return Ok(false);
+        }
+        self.stale_retried = self.answered;
+        self.answered = true;
+        self.session = Some(Arc::new(Session::new(&state.credentials, challenge)));
+        Ok(true)
+    }
+}
+
+/// The request target as the server in `mode` sees it: a proxy gets the absolute URI,
+/// an origin server the path and query (hyper's client sends origin-form), `CONNECT` the
+/// authority.
+fn digest_uri(mode: AuthMode, parts: &Parts) -> String {
+    let uri = &parts.uri;
+    if parts.method == Method::CONNECT {
+        if let Some(authority) = uri.authority() {
+            return authority.as_str().to_owned();
+        }
+    }
+    if mode == AuthMode::Proxy && uri.scheme().is_some() {
+        return uri.to_string();
+    }
+    uri.path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned()
+}
