@@ -21,7 +21,8 @@
 //!   is generated at start and written (certificate only) to `TLS_CERT_OUT` (default
 //!   `tower-digest-auth-tls-example.pem` in the temporary directory), for
 //!   `curl --cacert` or a browser to trust.
-//! - `NONCE_LIFETIME_SECS`, `ALGORITHMS`, `AUTH`, `RUST_LOG`: as for `examples/server.rs`.
+//! - `NONCE_LIFETIME_SECS`, `ALGORITHMS`, `USERHASH`, `AUTH`, `RUST_LOG`: as for
+//!   `examples/server.rs`.
 //!
 //! Try: `curl --cacert /tmp/tower-digest-auth-tls-example.pem --http2 --digest
 //! -u 'Mufasa:Circle of Life' https://localhost:3443/api/whoami`.
