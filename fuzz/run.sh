@@ -3,7 +3,7 @@
 #
 #   fuzz/run.sh TARGET [SECONDS] [libFuzzer options...]
 #
-# TARGET is `authorization` or `service` (see FUZZING.md); SECONDS defaults to 60, and 0
+# TARGET is `authorization`, `service` or `challenge` (see FUZZING.md); SECONDS defaults to 60, and 0
 # means no time limit (then bound the run with e.g. -runs=10000000). `-s none` builds
 # without a sanitizer, so cargo-fuzz passes no -Z flag and no nightly is needed.
 #
@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-target=${1:?usage: fuzz/run.sh authorization|service [seconds] [libFuzzer options...]}
+target=${1:?usage: fuzz/run.sh authorization|service|challenge [seconds] [libFuzzer options...]}
 seconds=${2:-60}
 shift $(($# >= 2 ? 2 : 1))
 
@@ -24,9 +24,10 @@ fi
 options=(-max_total_time="$seconds")
 case "$target" in
   authorization) options+=(-dict=authorization.dict) ;;
+  challenge) options+=(-dict=challenge.dict) ;;
   # Longer scenarios add little coverage and cost time on every run.
   service) options+=(-max_len=1024) ;;
-  *) echo "unknown target $target (authorization, service)" >&2; exit 2 ;;
+  *) echo "unknown target $target (authorization, service, challenge)" >&2; exit 2 ;;
 esac
 
 mkdir -p "work/$target" "corpus/$target"

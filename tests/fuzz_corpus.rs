@@ -3,6 +3,7 @@
 //! check is checked again on every corpus input by a plain `cargo test`, without a fuzzer
 //! or a nightly toolchain. See FUZZING.md.
 //!
+//! The `challenge` replay (the client's parser, feature `client`) uses the public API.
 //! The `authorization` replay calls the parser through the crate's hidden `__fuzz` entry
 //! points, which exist only under `--cfg fuzzing` (set by cargo-fuzz, never by users):
 //! CI runs this test once more with `RUSTFLAGS="--cfg fuzzing"` (`.ci/run`). The `service`
@@ -15,6 +16,12 @@ mod authorization;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../fuzz/harness/service.rs"]
 mod service;
+// The client's challenge parser, through the public API (feature `client`); its check
+// that the server's parser reads the answer back runs under `--cfg fuzzing` only.
+#[cfg(feature = "client")]
+#[allow(dead_code, unreachable_pub)]
+#[path = "../fuzz/harness/challenge.rs"]
+mod challenge;
 
 use std::path::PathBuf;
 
@@ -48,6 +55,15 @@ fn authorization_corpus_keeps_every_parser_invariant() {
         // Printed so a failure names its input (the test's output is shown on failure).
         println!("{}", path.display());
         authorization::run(&data);
+    }
+}
+
+#[cfg(feature = "client")]
+#[test]
+fn challenge_corpus_keeps_every_client_invariant() {
+    for (path, data) in corpus("challenge") {
+        println!("{}", path.display());
+        challenge::run(&data);
     }
 }
 

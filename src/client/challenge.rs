@@ -245,7 +245,8 @@ mod tests {
     #[test]
     fn the_strongest_answerable_challenge_wins() {
         use Algorithm::{Md5, Md5Sess, Sha256, Sha256Sess, Sha512_256};
-        let cases: &[(&[String], (Algorithm, Qop, &str))] = &[
+        type Case<'a> = (&'a [String], (Algorithm, Qop, &'a str));
+        let cases: &[Case<'_>] = &[
             (
                 &[offer("MD5", "auth", "1"), offer("SHA-256", "auth", "2")],
                 (Sha256, Qop::Auth, "2"),

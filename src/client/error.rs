@@ -36,6 +36,10 @@ pub enum Error {
     /// the text says why (too large, failed to read, not at hand).
     #[error("cannot hash the request body for qop=auth-int: {0}")]
     Body(&'static str),
+    /// The `uri` given to [`Session::answer`](super::Session::answer) holds control
+    /// characters, which no header may carry.
+    #[error("the request URI holds control characters")]
+    InvalidUri,
 }
 
 impl Error {

@@ -38,10 +38,12 @@ pub(crate) struct Fields<'a> {
     pub(crate) nextnonce: Option<Cow<'a, [u8]>>,
 }
 
+type Slot<'a> = Option<Cow<'a, [u8]>>;
+
 impl<'a> Fields<'a> {
     /// Records one parameter; a duplicate of one we read makes the whole set unusable.
     fn set(&mut self, name: &[u8], value: Cow<'a, [u8]>) -> Result<(), &'static str> {
-        let slots: [(&[u8], &mut Option<Cow<'a, [u8]>>); 10] = [
+        let slots: [(&[u8], &mut Slot<'a>); 10] = [
             (b"realm", &mut self.realm),
             (b"nonce", &mut self.nonce),
             (b"opaque", &mut self.opaque),
@@ -250,8 +252,11 @@ fn skip_separators(input: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    /// The Digest challenges of `value`: each one's realm, or why it is unusable.
-    fn digest(value: &str) -> Result<Vec<Result<String, &'static str>>, ChallengeError> {
+    /// Each Digest challenge's realm, or why it is unusable; or why the header is refused.
+    type Parsed = Result<Vec<Result<String, &'static str>>, ChallengeError>;
+
+    /// The Digest challenges of `value`.
+    fn digest(value: &str) -> Parsed {
         let mut out = Vec::new();
         digest_challenges(value.as_bytes(), &mut Budget::default(), &mut |challenge| {
             out.push(challenge.map(|fields| {
@@ -261,16 +266,15 @@ mod tests {
         Ok(out)
     }
 
-    fn realms(names: &[&str]) -> Result<Vec<Result<String, &'static str>>, ChallengeError> {
+    /// Usable challenges with these realms.
+    #[allow(clippy::unnecessary_wraps)]
+    fn realms(names: &[&str]) -> Parsed {
         Ok(names.iter().map(|name| Ok((*name).to_owned())).collect())
     }
 
     #[test]
     fn challenge_lists() {
-        let cases: &[(
-            &str,
-            Result<Vec<Result<String, &'static str>>, ChallengeError>,
-        )] = &[
+        let cases: &[(&str, Parsed)] = &[
             (r#"Digest realm="a", nonce="n""#, realms(&["a"])),
             (r#"digest REALM="a""#, realms(&["a"])),
             (

@@ -123,16 +123,7 @@ where
                 .insert(leg.mode.credentials_header(), sent.header().clone());
             *answer = Some(sent);
         }
-        let mut service = match ready.take() {
-            Some(service) => service,
-            None => {
-                let mut service = spare.clone();
-                poll_fn(|cx| service.poll_ready(cx))
-                    .await
-                    .map_err(Error::inner)?;
-                service
-            }
-        };
+        let mut service = ready_service(ready.take(), spare.clone()).await?;
         let response = service
             .call(Request::from_parts(attempt, body.clone()))
             .await
@@ -154,6 +145,22 @@ where
             return Ok(response);
         }
     }
+}
+
+/// The service polled ready by `call` for the first send; a clone made ready for each
+/// retry.
+async fn ready_service<S, R>(ready: Option<S>, mut service: S) -> Result<S, Error>
+where
+    S: Service<R>,
+    S::Error: Into<BoxError>,
+{
+    if let Some(service) = ready {
+        return Ok(service);
+    }
+    poll_fn(|cx| service.poll_ready(cx))
+        .await
+        .map_err(Error::inner)?;
+    Ok(service)
 }
 
 /// One side of the authentication: the origin server (401) or the proxy (407).
@@ -236,7 +243,9 @@ impl Leg {
             // Refused after an answer: the refusal is the result, whatever came with it.
             Err(_) => return Ok(false),
         };
-        if self.answered && !(challenge.stale() && !self.stale_retried) {
+        // One fresh answer, and one more only for a `stale=true` refusal of it.
+        let stale_retry = challenge.stale() && !self.stale_retried;
+        if self.answered && !stale_retry {
             return Ok(false);
         }
         self.stale_retried = self.answered;

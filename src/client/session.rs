@@ -162,6 +162,7 @@ impl Session {
     }
 
     /// The same credentials with the server's `nextnonce`, from `nc` 1 with a new `cnonce`.
+    #[must_use]
     pub fn with_next_nonce(&self, nonce: &str) -> Session {
         let challenge = Challenge {
             nonce: nonce.to_owned(),
@@ -181,7 +182,8 @@ impl Session {
     /// a proxy, the authority for `CONNECT`); `body` is needed only for `qop=auth-int`.
     ///
     /// # Errors
-    /// [`Error::Body`] for `qop=auth-int` without a body.
+    /// [`Error::Body`] for `qop=auth-int` without a body; [`Error::InvalidUri`] for a `uri`
+    /// with control characters (an `http::Uri` has none).
     pub fn answer(&self, method: &Method, uri: &str, body: Option<&[u8]>) -> Result<Answer, Error> {
         let challenge = &self.challenge;
         let hash = challenge.algorithm.hash_function();
@@ -220,9 +222,9 @@ impl Session {
         }
         value.push_str(&self.tail);
         // Realm, nonce and opaque come from a header the parser checked for control
-        // characters, the username is quoted only when printable ASCII (else percent-
-        // encoded), and `http::Uri` holds no control characters: always a valid value.
-        let header = HeaderValue::try_from(value).expect("an answer is a valid header value");
+        // characters, and the username is quoted only when printable ASCII (else percent-
+        // encoded): only a caller's `uri` can hold what a header may not.
+        let header = HeaderValue::try_from(value).map_err(|_| Error::InvalidUri)?;
         // With auth-int, rspauth covers the response body, which is not read here.
         let rspauth = (challenge.qop != Qop::AuthInt).then(|| RspauthCheck {
             prefix,

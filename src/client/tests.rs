@@ -213,3 +213,12 @@ fn debug_never_shows_the_password() {
         assert!(!text.contains("Circle"), "{text}");
     }
 }
+
+#[test]
+fn a_uri_no_header_can_carry_is_an_error_not_a_panic() {
+    let session = rfc7616("MD5");
+    assert!(matches!(
+        session.answer(&Method::GET, "/a\r\nX: y", None),
+        Err(Error::InvalidUri)
+    ));
+}

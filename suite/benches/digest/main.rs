@@ -31,6 +31,11 @@
 //!   request: `memory` is [`MemoryCredentials`]; with `--features cache`, `cached_hit` and
 //!   `cached_hit_unknown` are a `CachedCredentials` in front of it answering from the cache
 //!   (a known user, an unknown one).
+//! - `client`: the Digest client (`tower_digest_auth::client`, public API) answering a
+//!   401 per algorithm: `answer` parses a challenge like the example server's, picks it,
+//!   and makes a session (`HA1`, a `cnonce`) and the `Authorization` value; `reuse` is the
+//!   next answer with that session (`HA2`, `KD` and the header), what a request costs once
+//!   logged in.
 //!
 //! `parse`, `response` and `nonce` time crate internals through its hidden `__bench` entry
 //! points, which exist only under `--cfg tower_digest_auth_bench` (never set by users):
@@ -530,7 +535,45 @@ criterion_group! {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_store, bench_service, bench_enumeration, bench_throttle, bench_credentials
+    targets = bench_store, bench_service, bench_enumeration, bench_throttle, bench_credentials,
+        bench_client
+}
+
+fn bench_client(c: &mut Criterion) {
+    use http::{HeaderValue, Method};
+    use tower_digest_auth::client::{Challenge, Credentials, Session};
+
+    let credentials = Credentials::new(USER, PASSWORD);
+    let mut group = c.benchmark_group("client");
+    for algorithm in [Algorithm::Md5, Algorithm::Sha256] {
+        let offer = HeaderValue::from_str(&format!(
+            "Digest realm=\"{REALM}\", qop=\"auth\", algorithm={}, \
+             nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\", \
+             opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\", charset=UTF-8",
+            algorithm.name()
+        ))
+        .unwrap();
+        let answer = || {
+            let challenge = Challenge::strongest([black_box(&offer)]).unwrap();
+            let session = Session::new(&credentials, challenge);
+            session.answer(&Method::GET, URI, None).unwrap()
+        };
+        assert!(
+            answer()
+                .header()
+                .to_str()
+                .unwrap()
+                .contains(algorithm.name())
+        );
+        group.bench_function(BenchmarkId::new("answer", algorithm.name()), |b| {
+            b.iter(answer);
+        });
+        let session = Session::new(&credentials, Challenge::strongest([&offer]).unwrap());
+        group.bench_function(BenchmarkId::new("reuse", algorithm.name()), |b| {
+            b.iter(|| session.answer(&Method::GET, black_box(URI), None).unwrap());
+        });
+    }
+    group.finish();
 }
 
 fn main() {
