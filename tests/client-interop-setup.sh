@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the servers the Digest client's interop tests (suite/tests/client_interop.rs)
 # start, when they are missing:
-#   apt: apache2 (httpd with mod_auth_digest), apache2-utils (htdigest's file format),
-#        lighttpd (mod_auth with SHA-256), squid (with its digest_file_auth helper), curl,
-#        libfaketime (moves lighttpd's clock past its fixed 10-minute nonce lifetime, so
-#        the stale case takes a second, not ten minutes)
+#   apt: apache2 (httpd with mod_auth_digest), lighttpd (mod_auth, with SHA-256 and
+#        SHA-512-256), squid (with its digest_file_auth helper), libfaketime (moves
+#        lighttpd's clock past its fixed 10-minute nonce lifetime, so the stale case takes
+#        a second, not ten minutes)
 # The tests start their own instances on free loopback ports with configs in temp dirs. The
 # packages' own services are never started: the install runs under a policy-rc.d that
 # forbids it (the one Debian's containers ship, or a temporary one), and any daemon found
@@ -37,10 +37,8 @@ faketime_lib() {
 missing() {
     local packages=()
     [ -x /usr/sbin/apache2 ] || packages+=(apache2)
-    command -v htdigest >/dev/null 2>&1 || packages+=(apache2-utils)
     [ -x /usr/sbin/lighttpd ] || packages+=(lighttpd)
     { [ -x /usr/sbin/squid ] && [ -x "$SQUID_DIGEST_HELPER" ]; } || packages+=(squid)
-    command -v curl >/dev/null 2>&1 || packages+=(curl)
     faketime_lib >/dev/null || packages+=(libfaketime)
     printf '%s\n' "${packages[@]}"
 }
@@ -60,8 +58,8 @@ if [ ${#packages[@]} -gt 0 ]; then
             "${packages[@]}" >&2 ||
         log "apt-get could not install: ${packages[*]}"
     [ "$made_policy" -eq 1 ] && as_root rm -f "$policy"
-    # Where something started a system instance all the same (systemd ignores policy-rc.d
-    # on some setups), stop it: the tests need none, and it would hold ports 80 and 3128.
+    # Where a system instance runs all the same (an init that does not ask policy-rc.d),
+    # stop it: the tests need none, and it would hold ports 80 and 3128.
     # Only the system instances, found by their packages' pid files: instances that tests
     # run elsewhere on this machine keep theirs in temp dirs.
     for pair in apache2:/run/apache2/apache2.pid lighttpd:/run/lighttpd.pid squid:/run/squid.pid; do
