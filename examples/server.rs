@@ -27,7 +27,8 @@
 //! Instances with the same `NONCE_KEY` and `REDIS_URL` behave as one server.
 //!
 //! For tests and benchmarks only: `NONCE_LIFETIME_SECS` (default 1800), `ALGORITHMS`
-//! (comma list in challenge order, default `SHA-256,MD5`), and `AUTH=off` to serve the
+//! (comma list in challenge order, default `SHA-256,MD5`), `USERHASH=on` to offer
+//! `userhash=true` (clients may then send a hashed username), and `AUTH=off` to serve the
 //! same routes without the layer (the benchmarks' baseline; `/admin` then fails closed
 //! with a 500, as its authorizer finds no user).
 
@@ -67,6 +68,8 @@ pub struct ServerOptions {
     pub algorithms: Vec<Algorithm>,
     /// Whether the protected routes are protected (off only for benchmark baselines).
     pub auth: bool,
+    /// Whether the challenges offer `userhash=true` (`USERHASH=on`).
+    pub userhash: bool,
     /// The nonce key shared by every instance (`NONCE_KEY`); random per process if unset.
     pub nonce_key: Option<NonceKey>,
     /// The Redis holding the replay state and the failed-login counts of every instance
@@ -83,6 +86,7 @@ impl Default for ServerOptions {
             nonce_lifetime: tower_digest_auth::nonce::DEFAULT_NONCE_LIFETIME,
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             auth: true,
+            userhash: false,
             nonce_key: None,
             redis_url: None,
             basic: BasicAuth::Off,
@@ -91,8 +95,8 @@ impl Default for ServerOptions {
 }
 
 impl ServerOptions {
-    /// Reads `NONCE_LIFETIME_SECS`, `ALGORITHMS`, `AUTH`, `NONCE_KEY`, `REDIS_URL` and
-    /// `BASIC` from the environment.
+    /// Reads `NONCE_LIFETIME_SECS`, `ALGORITHMS`, `USERHASH`, `AUTH`, `NONCE_KEY`,
+    /// `REDIS_URL` and `BASIC` from the environment.
     ///
     /// # Errors
     /// A message naming the variable that does not parse.
@@ -114,6 +118,11 @@ impl ServerOptions {
                 .collect::<Result<_, _>>()?;
         }
         options.auth = std::env::var("AUTH").map_or(true, |auth| auth != "off");
+        options.userhash = match std::env::var("USERHASH").as_deref() {
+            Err(_) | Ok("off") => false,
+            Ok("on") => true,
+            Ok(other) => return Err(format!("USERHASH must be on or off, got {other:?}")),
+        };
         if let Ok(hex) = std::env::var("NONCE_KEY") {
             options.nonce_key = Some(nonce_key_from_hex(&hex)?);
         }
@@ -243,6 +252,7 @@ fn protect<N: NonceStore>(
     let mut builder = DigestLayer::builder(REALM, users)
         .algorithms(options.algorithms)
         .nonce_lifetime(options.nonce_lifetime)
+        .userhash(options.userhash)
         .nonce_store(nonces)
         .throttle_store(failures)
         .basic(options.basic);

@@ -21,7 +21,8 @@
 //!   is generated at start and written (certificate only) to `TLS_CERT_OUT` (default
 //!   `tower-digest-auth-tls-example.pem` in the temporary directory), for
 //!   `curl --cacert` or a browser to trust.
-//! - `NONCE_LIFETIME_SECS`, `ALGORITHMS`, `AUTH`, `RUST_LOG`: as for `examples/server.rs`.
+//! - `NONCE_LIFETIME_SECS`, `ALGORITHMS`, `USERHASH`, `AUTH`, `RUST_LOG`: as for
+//!   `examples/server.rs`.
 //! - `BASIC`: as for `examples/server.rs`. Every request here carries a
 //!   [`TlsConnection`](tower_digest_auth::basic::TlsConnection), so `BASIC=on` takes Basic
 //!   beside Digest: `curl --cacert ... --basic -u 'Rafiki:Mandrill' https://localhost:3443/admin`.
