@@ -35,7 +35,8 @@
 //!   401 per algorithm: `answer` parses a challenge like the example server's, picks it,
 //!   and makes a session (`HA1`, a `cnonce`) and the `Authorization` value; `reuse` is the
 //!   next answer with that session (`HA2`, `KD` and the header), what a request costs once
-//!   logged in.
+//!   logged in. `layer_reuse` is a whole request through `DigestClient` once logged in,
+//!   around a service that answers at once; `inner_alone` is that service without it.
 //!
 //! `parse`, `response` and `nonce` time crate internals through its hidden `__bench` entry
 //! points, which exist only under `--cfg tower_digest_auth_bench` (never set by users):
@@ -572,8 +573,50 @@ fn bench_client(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("reuse", algorithm.name()), |b| {
             b.iter(|| session.answer(&Method::GET, black_box(URI), None).unwrap());
         });
+        bench_client_layer(&mut group, algorithm, &offer);
     }
     group.finish();
+}
+
+/// The whole client layer once logged in (`layer_reuse`): a request through
+/// `DigestClient` around a service that challenged once and now answers 200, against the
+/// same service called alone (`inner_alone`). Their difference is what the layer adds per
+/// request, to be compared with `reuse`, the answer's own cost.
+fn bench_client_layer(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    algorithm: Algorithm,
+    offer: &http::HeaderValue,
+) {
+    use tower_digest_auth::client::DigestClientLayer;
+
+    let offer = offer.clone();
+    let inner = service_fn(move |request: Request<String>| {
+        let mut response = Response::new(String::new());
+        if !request.headers().contains_key(AUTHORIZATION) {
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            let header = http::header::WWW_AUTHENTICATE;
+            response.headers_mut().insert(header, offer.clone());
+        }
+        std::future::ready(Ok::<_, Infallible>(response))
+    });
+    let mut client = DigestClientLayer::new(USER, PASSWORD).layer(inner.clone());
+    let mut send = |request: Request<String>| {
+        ready(ServiceExt::ready(&mut client)).unwrap();
+        ready(client.call(request)).unwrap()
+    };
+    // Logs in once; every later request reuses the nonce.
+    assert_eq!(send(request(None)).status(), StatusCode::OK);
+    group.bench_function(BenchmarkId::new("layer_reuse", algorithm.name()), |b| {
+        b.iter_batched(|| request(None), &mut send, BatchSize::SmallInput);
+    });
+    let mut alone = inner;
+    group.bench_function(BenchmarkId::new("inner_alone", algorithm.name()), |b| {
+        b.iter_batched(
+            || request(None),
+            |request| ready(alone.call(request)).unwrap(),
+            BatchSize::SmallInput,
+        );
+    });
 }
 
 fn main() {
