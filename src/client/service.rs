@@ -77,9 +77,8 @@ where
         let ready = take_ready(&mut self.inner);
         let spare = self.inner.clone();
         let state = self.state.clone();
-        let (parts, body) = request.into_parts();
         ResponseFuture {
-            inner: Box::pin(send(ready, spare, state, parts, body)),
+            inner: Box::pin(send(ready, spare, state, request)),
         }
     }
 }
@@ -87,76 +86,63 @@ where
 /// Sends `request` with whatever credentials are known for it, then once more for each
 /// challenge answered: at most one fresh answer per mode, and one more when that answer
 /// is refused with `stale=true` (so at most five sends, origin and proxy both).
-///
-/// An `async` block rather than an `async fn`, and the request copied only once the
-/// answers are made: every request allocates this future, and an `async fn` keeps a
-/// second copy of its arguments in it (see `REQUEST_FUTURE_BUDGET` in the tests).
-#[expect(
-    clippy::manual_async_fn,
-    reason = "an async fn would store its arguments twice"
-)]
-fn send<S, B, ResB>(
+async fn send<S, B, ResB>(
     ready: S,
     spare: S,
     state: ClientState,
-    mut parts: Parts,
-    body: B,
-) -> impl Future<Output = Result<Response<ResB>, Error>>
+    request: Request<B>,
+) -> Result<Response<ResB>, Error>
 where
     S: Service<Request<B>, Response = Response<ResB>> + Clone,
     S::Error: Into<BoxError>,
     B: Body + Clone,
 {
-    async move {
-        if let Some(peer) = state.peer {
-            if parts.extensions.get::<PeerAddr>().is_none() {
-                parts.extensions.insert(PeerAddr(peer));
+    let (mut parts, body) = request.into_parts();
+    if let Some(peer) = state.peer {
+        if parts.extensions.get::<PeerAddr>().is_none() {
+            parts.extensions.insert(PeerAddr(peer));
+        }
+    }
+    let mut legs =
+        [AuthMode::Origin, AuthMode::Proxy].map(|mode| Leg::new(mode, &parts, &state.spaces));
+    let mut entity: Option<Vec<u8>> = None;
+    let mut ready = Some(ready);
+    loop {
+        let mut attempt = parts.clone();
+        let mut answers: [Option<Answer>; 2] = [None, None];
+        for (leg, answer) in legs.iter().zip(&mut answers) {
+            let Some(session) = &leg.session else {
+                continue;
+            };
+            if session.challenge().qop() == Qop::AuthInt && entity.is_none() {
+                entity = Some(collect(body.clone()).await?);
+            }
+            let sent = session.answer(&parts.method, &leg.uri, entity.as_deref())?;
+            attempt
+                .headers
+                .insert(leg.mode.credentials_header(), sent.header().clone());
+            *answer = Some(sent);
+        }
+        let mut service = ready_service(ready.take(), spare.clone()).await?;
+        let response = service
+            .call(Request::from_parts(attempt, body.clone()))
+            .await
+            .map_err(Error::inner)?;
+        let status = response.status();
+        for (leg, answer) in legs.iter_mut().zip(&answers) {
+            if let Some(answer) = answer {
+                if !leg.refused_by(status) {
+                    leg.accepted(answer, response.headers(), &state.spaces)?;
+                }
             }
         }
-        let mut legs =
-            [AuthMode::Origin, AuthMode::Proxy].map(|mode| Leg::new(mode, &parts, &state.spaces));
-        let mut entity: Option<Vec<u8>> = None;
-        let mut ready = Some(ready);
-        loop {
-            let mut answers: [Option<Answer>; 2] = [None, None];
-            for (leg, answer) in legs.iter().zip(&mut answers) {
-                let Some(session) = &leg.session else {
-                    continue;
-                };
-                if session.challenge().qop() == Qop::AuthInt && entity.is_none() {
-                    entity = Some(collect(body.clone()).await?);
-                }
-                let uri = digest_uri(leg.mode, &parts);
-                *answer = Some(session.answer(&parts.method, &uri, entity.as_deref())?);
-            }
-            let mut service = ready_service(ready.take(), spare.clone()).await?;
-            let mut attempt = parts.clone();
-            for (leg, answer) in legs.iter().zip(&answers) {
-                if let Some(answer) = answer {
-                    let header = leg.mode.credentials_header();
-                    attempt.headers.insert(header, answer.header().clone());
-                }
-            }
-            let response = service
-                .call(Request::from_parts(attempt, body.clone()))
-                .await
-                .map_err(Error::inner)?;
-            let status = response.status();
-            for (leg, answer) in legs.iter_mut().zip(&answers) {
-                if let Some(answer) = answer {
-                    if !leg.refused_by(status) {
-                        leg.accepted(answer, response.headers(), &state.spaces)?;
-                    }
-                }
-            }
-            let leg = match status {
-                StatusCode::UNAUTHORIZED => &mut legs[0],
-                StatusCode::PROXY_AUTHENTICATION_REQUIRED => &mut legs[1],
-                _ => return Ok(response),
-            };
-            if !leg.challenged(response.headers(), &state)? {
-                return Ok(response);
-            }
+        let leg = match status {
+            StatusCode::UNAUTHORIZED => &mut legs[0],
+            StatusCode::PROXY_AUTHENTICATION_REQUIRED => &mut legs[1],
+            _ => return Ok(response),
+        };
+        if !leg.challenged(response.headers(), &state)? {
+            return Ok(response);
         }
     }
 }
@@ -181,11 +167,10 @@ where
 struct Leg {
     mode: AuthMode,
     key: SpaceKey,
+    /// The `uri` the answers carry.
+    uri: String,
     /// What the next send answers with: the remembered session, or a fresh one.
     session: Option<Arc<Session>>,
-    /// `session` is the one remembered for this space, as it is remembered: an answer
-    /// accepted with it (and no `nextnonce`) changes nothing to remember.
-    remembered: bool,
     /// A challenge of this request was answered already.
     answered: bool,
     /// The answer to a `stale=true` challenge was sent already.
@@ -198,8 +183,8 @@ impl Leg {
         let session = spaces.get(&key);
         Leg {
             mode,
+            uri: digest_uri(mode, parts),
             key,
-            remembered: session.is_some(),
             session,
             answered: false,
             stale_retried: false,
@@ -237,15 +222,10 @@ impl Leg {
         };
         let session = match next {
             Some(nonce) => Arc::new(session.with_next_nonce(&nonce)),
-            None if self.remembered => {
-                self.session = Some(session);
-                return Ok(());
-            }
             None => session,
         };
         spaces.put(self.key.clone(), Arc::clone(&session));
         self.session = Some(session);
-        self.remembered = true;
         Ok(())
     }
 
@@ -271,7 +251,6 @@ impl Leg {
         self.stale_retried = self.answered;
         self.answered = true;
         self.session = Some(Arc::new(Session::new(&state.credentials, challenge)));
-        self.remembered = false;
         Ok(true)
     }
 }

@@ -276,7 +276,7 @@ impl Session {
         // encoded): only a caller's `uri` can hold what a header may not.
         let header = HeaderValue::try_from(value).map_err(|_| Error::InvalidUri)?;
         // With auth-int, rspauth covers the response body, which is not read here.
-        let rspauth = rspauth_ha2.map(|ha2| Box::new(RspauthCheck { prefix, ha2 }));
+        let rspauth = rspauth_ha2.map(|ha2| RspauthCheck { prefix, ha2 });
         Ok(Answer { header, rspauth })
     }
 
@@ -319,9 +319,7 @@ impl fmt::Debug for Session {
 /// One request's credentials header, and what checks the server's `rspauth` for it.
 pub struct Answer {
     header: HeaderValue,
-    /// Boxed: the hashing state is a few hundred bytes, and an answer waits inside the
-    /// request's future for the response.
-    rspauth: Option<Box<RspauthCheck>>,
+    rspauth: Option<RspauthCheck>,
 }
 
 /// `KD` up to `H(A2)`, and `H(:uri)` to finish it with: the `rspauth` a server that knows
