@@ -72,9 +72,7 @@ where
         let name = account.name.clone();
         let result = check_admitted(shared, parts, answer, account, None, client, now).await;
         if let Err(Rejection::BadCredentials) = &result {
-            let mut reservation = admit(shared, throttle, client, &name, now).await?;
-            let failed = AttemptOutcome::Failed;
-            settle(shared, &mut reservation, failed, &name, client, now).await?;
+            count_failure(shared, throttle, client, &name, now).await?;
         }
         return result;
     }
@@ -83,14 +81,46 @@ where
     let mut reservation = admit(shared, throttle, client, &account.name, now).await?;
     let admitted = Some(&mut reservation);
     let result = check_admitted(shared, parts, answer, account, admitted, client, now).await;
-    if !reservation.is_settled() {
-        // Refused before the password was checked (a foreign nonce, a store failure):
-        // the attempt taught nothing, and gives its room back.
-        if let Err(error) = reservation.settle(AttemptOutcome::Void, now).await {
-            store_failed(shared, "throttle", &error, client, now);
-        }
-    }
+    give_back_unsettled(shared, reservation, client, now).await;
     result
+}
+
+/// A wrong password on an answer that took no reservation (a proven nonce, proven Basic
+/// credentials): counted after the fact, as an admitted failure. Its 429 or 500, if
+/// any, replaces the 401.
+pub(super) async fn count_failure<C, N, R, F: FailureStore>(
+    shared: &Shared<C, N, R, F>,
+    throttle: &Throttle<F>,
+    client: IpAddr,
+    account: &str,
+    now: SystemTime,
+) -> Result<(), Rejection> {
+    let mut reservation = admit(shared, throttle, client, account, now).await?;
+    settle(
+        shared,
+        &mut reservation,
+        AttemptOutcome::Failed,
+        account,
+        client,
+        now,
+    )
+    .await
+}
+
+/// An attempt refused before the password was checked (a foreign nonce, a store
+/// failure) taught nothing, and gives its room back.
+pub(super) async fn give_back_unsettled<C, N, R, F: FailureStore>(
+    shared: &Shared<C, N, R, F>,
+    mut reservation: Reservation<F>,
+    client: IpAddr,
+    now: SystemTime,
+) {
+    if reservation.is_settled() {
+        return;
+    }
+    if let Err(error) = reservation.settle(AttemptOutcome::Void, now).await {
+        store_failed(shared, "throttle", &error, client, now);
+    }
 }
 
 /// Admits an attempt by `account` from `client`, or answers why not: a 429 (logged) while

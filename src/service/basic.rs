@@ -9,7 +9,10 @@ use std::time::SystemTime;
 use http::request::Parts;
 
 use super::Shared;
-use super::authenticate::{Authenticated, admit, credential_store_failed, settle, store_failed};
+use super::authenticate::{
+    Authenticated, admit, count_failure, credential_store_failed, give_back_unsettled, settle,
+    store_failed,
+};
 use super::log::{log_rejection, logged};
 use crate::basic::{AuthScheme, BasicCredentials, is_basic, matching_hash, parse_basic};
 use crate::config::Config;
@@ -91,20 +94,13 @@ where
         }
         let result = check(shared, credentials, None, client, now).await;
         if let Err(Rejection::BadCredentials) = &result {
-            let mut reservation = admit(shared, throttle, client, username, now).await?;
-            let failed = AttemptOutcome::Failed;
-            settle(shared, &mut reservation, failed, username, client, now).await?;
+            count_failure(shared, throttle, client, username, now).await?;
         }
         return result;
     }
     let mut reservation = admit(shared, throttle, client, username, now).await?;
     let result = check(shared, credentials, Some(&mut reservation), client, now).await;
-    if !reservation.is_settled() {
-        // A store failed before the verdict: the attempt taught nothing.
-        if let Err(error) = reservation.settle(AttemptOutcome::Void, now).await {
-            store_failed(shared, "throttle", &error, client, now);
-        }
-    }
+    give_back_unsettled(shared, reservation, client, now).await;
     if result.is_ok() {
         let lifetime_secs = shared.config.lifetime_secs;
         throttle.remember_proven(proof, username, lifetime_secs, now);
