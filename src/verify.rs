@@ -58,7 +58,7 @@ pub(crate) enum AuthInfo {
 /// client's address (see `from_elsewhere`), the age and the replay check.
 #[derive(Debug)]
 pub(crate) struct Attempt<'a> {
-    pub(crate) answer: Answer<'a>,
+    pub(crate) answer: &'a Answer<'a>,
     pub(crate) nonce: IssuedNonce,
     /// The nonce is genuine but was issued to an address outside the binding: the
     /// response is still checked (a right one means the client moved, and gets
@@ -76,7 +76,7 @@ impl<'a> Answer<'a> {
     /// this client or (an [`Attempt::from_elsewhere`], which is never accepted) to an
     /// address outside the binding.
     pub(crate) fn check_nonce(
-        self,
+        &'a self,
         config: &Config,
         client: IpAddr,
     ) -> Result<Attempt<'a>, Rejection> {
@@ -102,7 +102,7 @@ impl<'a> Answer<'a> {
 
 impl Attempt<'_> {
     fn input(&self) -> DigestInput<'_> {
-        let answer = &self.answer;
+        let answer = self.answer;
         DigestInput {
             algorithm: answer.algorithm,
             nonce: &answer.raw_nonce,

@@ -16,7 +16,7 @@ use crate::hash::HashFunction;
 use crate::logout::Login;
 use crate::nonce::{AccountKey, NcCheck, NonceStore, NonceUse};
 use crate::rejection::Rejection;
-use crate::throttle::{AttemptOutcome, FailureStore, Reservation, Throttle};
+use crate::throttle::{AttemptOutcome, FailureStore, NewLocks, Reservation, StoreError, Throttle};
 use crate::user::AuthenticatedUser;
 use crate::verify::{Answer, Attempt, AuthInfo, parse_answer};
 
@@ -52,7 +52,9 @@ where
 {
     let config = &shared.config;
     if let Some(credentials) = basic_answer(config, parts, client)? {
-        return authenticate_basic(shared, &credentials, client, now).await;
+        // Boxed: Basic is opt-in and rare beside Digest, and its future would otherwise
+        // widen every Digest request's by its whole size.
+        return Box::pin(authenticate_basic(shared, &credentials, client, now)).await;
     }
     let answer = parse_answer(config, parts).inspect_err(|rejection| {
         log_rejection(*rejection, client, None);
@@ -62,17 +64,16 @@ where
         .await
         .map_err(|error| credential_store_failed(shared, error, client, now))?;
     let Some(throttle) = &shared.throttle else {
-        return check_admitted(shared, parts, answer, account, None, client, now).await;
+        return check_admitted(shared, parts, &answer, &account, None, client, now).await;
     };
     // An answer to a nonce this process already accepted a correct answer to for this
     // account (a logged-in client's next request) takes no reservation, so many such
     // requests in flight at once are never refused for filling the throttle's room. A
     // wrong password still counts, after the fact.
     if throttle.is_proven(answer.raw_nonce(), &account.name, now) {
-        let name = account.name.clone();
-        let result = check_admitted(shared, parts, answer, account, None, client, now).await;
+        let result = check_admitted(shared, parts, &answer, &account, None, client, now).await;
         if let Err(Rejection::BadCredentials) = &result {
-            count_failure(shared, throttle, client, &name, now).await?;
+            count_failure(shared, throttle, client, &account.name, now).await?;
         }
         return result;
     }
@@ -80,7 +81,7 @@ where
     // budget; a name no account answers to counts under itself.
     let mut reservation = admit(shared, throttle, client, &account.name, now).await?;
     let admitted = Some(&mut reservation);
-    let result = check_admitted(shared, parts, answer, account, admitted, client, now).await;
+    let result = check_admitted(shared, parts, &answer, &account, admitted, client, now).await;
     give_back_unsettled(shared, reservation, client, now).await;
     result
 }
@@ -96,15 +97,8 @@ pub(super) async fn count_failure<C, N, R, F: FailureStore>(
     now: SystemTime,
 ) -> Result<(), Rejection> {
     let mut reservation = admit(shared, throttle, client, account, now).await?;
-    settle(
-        shared,
-        &mut reservation,
-        AttemptOutcome::Failed,
-        account,
-        client,
-        now,
-    )
-    .await
+    let settled = reservation.settle(AttemptOutcome::Failed, now).await;
+    settled_or_failed(shared, settled, account, client, now)
 }
 
 /// An attempt refused before the password was checked (a foreign nonce, a store
@@ -165,12 +159,13 @@ async fn resolve_account<C: CredentialStore>(
 }
 
 /// An admitted attempt (`reservation`, when throttled), from the nonce MAC to the replay
-/// check.
+/// check. The answer and the account are borrowed, not moved: this future is part of
+/// every request's, and a moved value would be stored in it twice.
 async fn check_admitted<C, N, R, F>(
     shared: &Shared<C, N, R, F>,
     parts: &Parts,
-    answer: Answer<'_>,
-    account: Account,
+    answer: &Answer<'_>,
+    account: &Account,
     reservation: Option<&mut Reservation<F>>,
     client: IpAddr,
     now: SystemTime,
@@ -198,20 +193,31 @@ where
         .await
         .map_err(|error| credential_store_failed(shared, error, client, now))?
         .filter(|_| account.known);
-    let username = account.name;
+    let username = &account.name;
     let method = parts.method.as_str().as_bytes();
     let (outcome, decision) = decide(config, &attempt, credential.as_ref(), method, client, now);
     if let Some(reservation) = reservation {
-        settle(shared, reservation, outcome, &username, client, now).await?;
+        let settled = reservation.settle(outcome, now).await;
+        settled_or_failed(shared, settled, username, client, now)?;
     }
-    let (use_, info) = decision.map_err(|rejection| logged(rejection, client, &username))?;
-    let account = AccountKey::new(&config.realm, &username);
+    let (use_, info) = decision.map_err(|rejection| logged(rejection, client, username))?;
+    let account = AccountKey::new(&config.realm, username);
     let use_ = use_.for_account(account);
-    record_use(shared, &attempt, use_, &username, newly_proven, client, now).await?;
+    let recorded = shared.nonces.record_use(use_).await;
+    recorded_or_refused(
+        shared,
+        recorded,
+        &attempt,
+        username,
+        newly_proven,
+        client,
+        now,
+    )?;
     // check_response refused unknown users, so the credential is there.
     let Some(credential) = credential else {
-        return Err(logged(Rejection::BadCredentials, client, &username));
+        return Err(logged(Rejection::BadCredentials, client, username));
     };
+    let username = username.clone();
     let (_, roles, data) = credential.into_parts();
     let realm = Arc::clone(&config.realm);
     Ok(Authenticated {
@@ -225,17 +231,18 @@ where
     })
 }
 
-/// The replay check: the nonce store accepts each `(nonce, nc)` once.
-async fn record_use<C, N: NonceStore, R, F>(
+/// The replay check's answer: the nonce store accepts each `(nonce, nc)` once. The store
+/// is called where the request waits for it; this reads what it said.
+fn recorded_or_refused<C, N: NonceStore, R, F>(
     shared: &Shared<C, N, R, F>,
+    recorded: Result<NcCheck, N::Error>,
     attempt: &Attempt<'_>,
-    use_: NonceUse,
     username: &str,
     newly_proven: bool,
     client: IpAddr,
     now: SystemTime,
 ) -> Result<(), Rejection> {
-    match shared.nonces.record_use(use_).await {
+    match recorded {
         Ok(NcCheck::Accepted) => {
             shared.store_errors.succeeded();
             if let (Some(throttle), true) = (&shared.throttle, newly_proven) {
@@ -268,17 +275,17 @@ fn verdict(password_verified: bool, from_elsewhere: bool) -> AttemptOutcome {
     }
 }
 
-/// Settles an admitted attempt with the password's verdict and logs the locks it
-/// started. Fails closed: a verdict the store could not take is a 500.
-pub(super) async fn settle<C, N, R, F: FailureStore>(
+/// What settling an admitted attempt with the password's verdict gave: the locks it
+/// started, logged, or the store's failure. Fails closed: a verdict the store could not
+/// take is a 500.
+pub(super) fn settled_or_failed<C, N, R, F>(
     shared: &Shared<C, N, R, F>,
-    reservation: &mut Reservation<F>,
-    outcome: AttemptOutcome,
+    settled: Result<NewLocks, StoreError>,
     username: &str,
     client: IpAddr,
     now: SystemTime,
 ) -> Result<(), Rejection> {
-    match reservation.settle(outcome, now).await {
+    match settled {
         Ok(locks) => {
             log_locks(locks, client, username);
             Ok(())

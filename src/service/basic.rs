@@ -10,8 +10,8 @@ use http::request::Parts;
 
 use super::Shared;
 use super::authenticate::{
-    Authenticated, admit, count_failure, credential_store_failed, give_back_unsettled, settle,
-    store_failed,
+    Authenticated, admit, count_failure, credential_store_failed, give_back_unsettled,
+    settled_or_failed, store_failed,
 };
 use super::log::{log_rejection, logged};
 use crate::basic::{AuthScheme, BasicCredentials, is_basic, matching_hash, parse_basic};
@@ -154,7 +154,8 @@ where
         } else {
             AttemptOutcome::Failed
         };
-        settle(shared, reservation, outcome, username, client, now).await?;
+        let settled = reservation.settle(outcome, now).await;
+        settled_or_failed(shared, settled, username, client, now)?;
     }
     let matched = matched.and_then(|index| Some((algorithms[index], found.swap_remove(index)?)));
     let Some((algorithm, credential)) = matched else {

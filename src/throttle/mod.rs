@@ -32,9 +32,7 @@ mod record;
 #[cfg(feature = "redis")]
 mod redis;
 
-#[cfg(feature = "auth-int")]
-pub(crate) use handle::StoreError;
-pub(crate) use handle::{Reservation, Throttle};
+pub(crate) use handle::{Reservation, StoreError, Throttle};
 pub use memory::MemoryFailureStore;
 pub use record::{Admission, FailureLimit, FailureRecord};
 #[cfg(feature = "redis")]
