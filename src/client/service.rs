@@ -1,6 +1,7 @@
 //! [`DigestClient`]: sends a request, answers a 401 or 407 with Digest credentials and
 //! sends it again, and keeps each protection space's session for the requests after.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::poll_fn;
 use std::net::SocketAddr;
@@ -117,7 +118,8 @@ where
             if session.challenge().qop() == Qop::AuthInt && entity.is_none() {
                 entity = Some(collect(body.clone()).await?);
             }
-            let sent = session.answer(&parts.method, &leg.uri, entity.as_deref())?;
+            let uri = digest_uri(leg.mode, &parts);
+            let sent = session.answer(&parts.method, &uri, entity.as_deref())?;
             attempt
                 .headers
                 .insert(leg.mode.credentials_header(), sent.header().clone());
@@ -163,12 +165,11 @@ where
     Ok(service)
 }
 
-/// One side of the authentication: the origin server (401) or the proxy (407).
-struct Leg {
+/// One side of the authentication: the origin server (401) or the proxy (407), for a
+/// request whose head it borrows.
+struct Leg<'a> {
     mode: AuthMode,
-    key: SpaceKey,
-    /// The `uri` the answers carry.
-    uri: String,
+    key: SpaceKey<'a>,
     /// What the next send answers with: the remembered session, or a fresh one.
     session: Option<Arc<Session>>,
     /// A challenge of this request was answered already.
@@ -177,13 +178,12 @@ struct Leg {
     stale_retried: bool,
 }
 
-impl Leg {
-    fn new(mode: AuthMode, parts: &Parts, spaces: &Spaces) -> Leg {
+impl<'a> Leg<'a> {
+    fn new(mode: AuthMode, parts: &'a Parts, spaces: &Spaces) -> Leg<'a> {
         let key = SpaceKey::of(mode, parts);
         let session = spaces.get(&key);
         Leg {
             mode,
-            uri: digest_uri(mode, parts),
             key,
             session,
             answered: false,
@@ -224,7 +224,7 @@ impl Leg {
             Some(nonce) => Arc::new(session.with_next_nonce(&nonce)),
             None => session,
         };
-        spaces.put(self.key.clone(), Arc::clone(&session));
+        spaces.put(&self.key, Arc::clone(&session));
         self.session = Some(session);
         Ok(())
     }
@@ -257,18 +257,16 @@ impl Leg {
 
 /// The request target as the server in `mode` sees it: a proxy gets the absolute URI,
 /// an origin server the path and query (hyper's client sends origin-form), `CONNECT` the
-/// authority.
-fn digest_uri(mode: AuthMode, parts: &Parts) -> String {
+/// authority. Only the absolute URI is not in the request as one piece of text.
+fn digest_uri(mode: AuthMode, parts: &Parts) -> Cow<'_, str> {
     let uri = &parts.uri;
     if parts.method == Method::CONNECT {
         if let Some(authority) = uri.authority() {
-            return authority.as_str().to_owned();
+            return Cow::Borrowed(authority.as_str());
         }
     }
     if mode == AuthMode::Proxy && uri.scheme().is_some() {
-        return uri.to_string();
+        return Cow::Owned(uri.to_string());
     }
-    uri.path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned()
+    Cow::Borrowed(uri.path_and_query().map_or("/", |pq| pq.as_str()))
 }
