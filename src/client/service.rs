@@ -119,13 +119,17 @@ where
                 entity = Some(collect(body.clone()).await?);
             }
             let uri = digest_uri(leg.mode, &parts);
-            let sent = session.answer(&parts.method, &uri, entity.as_deref())?;
+            let mut sent = session.answer(&parts.method, &uri, entity.as_deref())?;
+            let header = sent.take_header();
             attempt
                 .headers
-                .insert(leg.mode.credentials_header(), sent.header().clone());
+                .insert(leg.mode.credentials_header(), header);
             *answer = Some(sent);
         }
-        let mut service = ready_service(ready.take(), spare.clone()).await?;
+        let mut service = match ready.take() {
+            Some(service) => service,
+            None => made_ready(spare.clone()).await?,
+        };
         let response = service
             .call(Request::from_parts(attempt, body.clone()))
             .await
@@ -149,16 +153,13 @@ where
     }
 }
 
-/// The service polled ready by `call` for the first send; a clone made ready for each
-/// retry.
-async fn ready_service<S, R>(ready: Option<S>, mut service: S) -> Result<S, Error>
+/// `service` once ready: a clone for a retry (the first send uses the service `call`
+/// polled ready, and clones nothing).
+async fn made_ready<S, R>(mut service: S) -> Result<S, Error>
 where
     S: Service<R>,
     S::Error: Into<BoxError>,
 {
-    if let Some(service) = ready {
-        return Ok(service);
-    }
     poll_fn(|cx| service.poll_ready(cx))
         .await
         .map_err(Error::inner)?;
