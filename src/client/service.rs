@@ -109,7 +109,10 @@ where
     let mut entity: Option<Vec<u8>> = None;
     let mut ready = Some(ready);
     loop {
-        let mut attempt = parts.clone();
+        // The head is sent with this send's credentials, and a copy without them stays for
+        // a retry: the request's own head takes them in the room its map keeps spare (a
+        // copy has none), and the credentials are never copied.
+        let kept = parts.clone();
         let mut answers: [Option<Answer>; 2] = [None, None];
         for (leg, answer) in legs.iter().zip(&mut answers) {
             let Some(session) = &leg.session else {
@@ -121,24 +124,23 @@ where
             let uri = digest_uri(leg.mode, &parts);
             let mut sent = session.answer(&parts.method, &uri, entity.as_deref())?;
             let header = sent.take_header();
-            attempt
-                .headers
-                .insert(leg.mode.credentials_header(), header);
+            parts.headers.insert(leg.mode.credentials_header(), header);
             *answer = Some(sent);
         }
         let mut service = match ready.take() {
             Some(service) => service,
             None => made_ready(spare.clone()).await?,
         };
+        let head = std::mem::replace(&mut parts, kept);
         let response = service
-            .call(Request::from_parts(attempt, body.clone()))
+            .call(Request::from_parts(head, body.clone()))
             .await
             .map_err(Error::inner)?;
         let status = response.status();
         for (leg, answer) in legs.iter_mut().zip(&answers) {
             if let Some(answer) = answer {
                 if !leg.refused_by(status) {
-                    leg.accepted(answer, response.headers(), &state.spaces)?;
+                    leg.accepted(answer, response.headers(), &parts, &state.spaces)?;
                 }
             }
         }
@@ -147,7 +149,7 @@ where
             StatusCode::PROXY_AUTHENTICATION_REQUIRED => &mut legs[1],
             _ => return Ok(response),
         };
-        if !leg.challenged(response.headers(), &state)? {
+        if !leg.challenged(response.headers(), &parts, &state)? {
             return Ok(response);
         }
     }
@@ -166,11 +168,11 @@ where
     Ok(service)
 }
 
-/// One side of the authentication: the origin server (401) or the proxy (407), for a
-/// request whose head it borrows.
-struct Leg<'a> {
+/// One side of the authentication: the origin server (401) or the proxy (407). Its
+/// space's key is read from the request's head when needed ([`SpaceKey::of`] allocates
+/// nothing), so that the head can take each send's credentials.
+struct Leg {
     mode: AuthMode,
-    key: SpaceKey<'a>,
     /// What the next send answers with: the remembered session, or a fresh one.
     session: Option<Arc<Session>>,
     /// A challenge of this request was answered already.
@@ -179,13 +181,11 @@ struct Leg<'a> {
     stale_retried: bool,
 }
 
-impl<'a> Leg<'a> {
-    fn new(mode: AuthMode, parts: &'a Parts, spaces: &Spaces) -> Leg<'a> {
-        let key = SpaceKey::of(mode, parts);
-        let session = spaces.get(&key);
+impl Leg {
+    fn new(mode: AuthMode, parts: &Parts, spaces: &Spaces) -> Leg {
+        let session = spaces.get(&SpaceKey::of(mode, parts));
         Leg {
             mode,
-            key,
             session,
             answered: false,
             stale_retried: false,
@@ -205,6 +205,7 @@ impl<'a> Leg<'a> {
         &mut self,
         answer: &Answer,
         headers: &HeaderMap,
+        parts: &Parts,
         spaces: &Spaces,
     ) -> Result<(), Error> {
         let Some(session) = self.session.take() else {
@@ -217,7 +218,7 @@ impl<'a> Leg<'a> {
             None => None,
             Some(Ok(next)) => next,
             Some(Err(error)) => {
-                spaces.forget(&self.key, &session);
+                spaces.forget(&SpaceKey::of(self.mode, parts), &session);
                 return Err(error);
             }
         };
@@ -225,16 +226,23 @@ impl<'a> Leg<'a> {
             Some(nonce) => Arc::new(session.with_next_nonce(&nonce)),
             None => session,
         };
-        spaces.put(&self.key, Arc::clone(&session));
+        spaces.put(&SpaceKey::of(self.mode, parts), Arc::clone(&session));
         self.session = Some(session);
         Ok(())
     }
 
     /// A 401 or 407 for this leg: whether to send again, with a session for its
     /// challenge. A refused session is forgotten.
-    fn challenged(&mut self, headers: &HeaderMap, state: &ClientState) -> Result<bool, Error> {
+    fn challenged(
+        &mut self,
+        headers: &HeaderMap,
+        parts: &Parts,
+        state: &ClientState,
+    ) -> Result<bool, Error> {
         if let Some(refused) = self.session.take() {
-            state.spaces.forget(&self.key, &refused);
+            state
+                .spaces
+                .forget(&SpaceKey::of(self.mode, parts), &refused);
         }
         let challenge = match Challenge::strongest(headers.get_all(self.mode.challenge_header())) {
             Ok(challenge) => challenge,
