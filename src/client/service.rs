@@ -175,6 +175,8 @@ struct Leg {
     mode: AuthMode,
     /// What the next send answers with: the remembered session, or a fresh one.
     session: Option<Arc<Session>>,
+    /// `session` is the one remembered for this space (when this request looked).
+    remembered: bool,
     /// A challenge of this request was answered already.
     answered: bool,
     /// The answer to a `stale=true` challenge was sent already.
@@ -186,6 +188,7 @@ impl Leg {
         let session = spaces.get(&SpaceKey::of(mode, parts));
         Leg {
             mode,
+            remembered: session.is_some(),
             session,
             answered: false,
             stale_retried: false,
@@ -222,11 +225,16 @@ impl Leg {
                 return Err(error);
             }
         };
-        let session = match next {
-            Some(nonce) => Arc::new(session.with_next_nonce(&nonce)),
-            None => session,
+        let (session, changed) = match next {
+            Some(nonce) => (Arc::new(session.with_next_nonce(&nonce)), true),
+            None => (session, !self.remembered),
         };
-        spaces.put(&SpaceKey::of(self.mode, parts), Arc::clone(&session));
+        // A session remembered already is not put again: that would only overwrite a
+        // newer one that a concurrent request stored meanwhile.
+        if changed {
+            spaces.put(&SpaceKey::of(self.mode, parts), Arc::clone(&session));
+            self.remembered = true;
+        }
         self.session = Some(session);
         Ok(())
     }
@@ -260,6 +268,7 @@ impl Leg {
         self.stale_retried = self.answered;
         self.answered = true;
         self.session = Some(Arc::new(Session::new(&state.credentials, challenge)));
+        self.remembered = false;
         Ok(true)
     }
 }
@@ -278,4 +287,81 @@ fn digest_uri(mode: AuthMode, parts: &Parts) -> Cow<'_, str> {
         return Cow::Owned(uri.to_string());
     }
     Cow::Borrowed(uri.path_and_query().map_or("/", |pq| pq.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::{Future, poll_fn};
+    use std::pin::pin;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Waker};
+
+    use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+    use http::{HeaderValue, Request, Response, StatusCode};
+    use tower::{Layer, ServiceExt, service_fn};
+
+    use crate::client::DigestClientLayer;
+
+    fn challenge(nonce: &str, stale: bool) -> Response<String> {
+        let offer = format!(r#"Digest realm="r", qop="auth", nonce="{nonce}", stale={stale}"#);
+        let mut response = Response::new(String::new());
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        let offer = HeaderValue::from_str(&offer).unwrap();
+        response.headers_mut().insert(WWW_AUTHENTICATE, offer);
+        response
+    }
+
+    /// What a future that needs no waking gives, or `None` while it waits.
+    fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Option<F::Output> {
+        match future.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(output) => Some(output),
+            Poll::Pending => None,
+        }
+    }
+
+    #[test]
+    fn a_request_ending_late_keeps_the_session_a_concurrent_one_renewed() {
+        // Nonce `one` is refused as stale from its third answer on, for nonce `two`; the
+        // second answer (the late request) waits until released.
+        let released = Arc::new(AtomicBool::new(false));
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let (release, log) = (Arc::clone(&released), Arc::clone(&sent));
+        let server = service_fn(move |request: Request<String>| {
+            let header = request.headers().get(AUTHORIZATION);
+            let header = header.map_or(String::new(), |h| h.to_str().unwrap().to_owned());
+            let old = header.contains(r#"nonce="one""#);
+            let mut response = Some(match header.as_str() {
+                "" => challenge("one", false),
+                _ if old && header.contains("nc=00000003") => challenge("two", true),
+                _ => Response::new(String::new()),
+            });
+            let wait = old && header.contains("nc=00000002");
+            log.lock().unwrap().push(header);
+            let release = Arc::clone(&release);
+            poll_fn(move |_| {
+                if wait && !release.load(Ordering::SeqCst) {
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok::<_, Infallible>(response.take().unwrap()))
+            })
+        });
+        let client = DigestClientLayer::new("Mufasa", "Circle of Life").layer(server);
+        let get = || {
+            let request = Request::get("http://device.example/").body(String::new());
+            client.clone().oneshot(request.unwrap())
+        };
+        assert_eq!(poll_once(pin!(get())).unwrap().unwrap().status(), 200);
+        let mut late = pin!(get());
+        assert!(poll_once(late.as_mut()).is_none());
+        assert_eq!(poll_once(pin!(get())).unwrap().unwrap().status(), 200);
+        released.store(true, Ordering::SeqCst);
+        assert_eq!(poll_once(late.as_mut()).unwrap().unwrap().status(), 200);
+        // The late request's older session does not replace the renewed one.
+        assert_eq!(poll_once(pin!(get())).unwrap().unwrap().status(), 200);
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 6);
+        assert!(sent[5].contains(r#"nonce="two""#) && sent[5].contains("nc=00000002"));
+    }
 }
