@@ -76,25 +76,25 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let ready = take_ready(&mut self.inner);
-        let spare = self.inner.clone();
         let state = self.state.clone();
         ResponseFuture {
-            inner: Box::pin(send(ready, spare, state, request)),
+            inner: Box::pin(send(ready, state, request)),
         }
     }
 }
 
 /// Sends `request` with whatever credentials are known for it, then once more for each
 /// challenge answered: at most one fresh answer per mode, and one more when that answer
-/// is refused with `stale=true` (so at most five sends, origin and proxy both).
+/// is refused with `stale=true` (so at most five sends, origin and proxy both). `service`
+/// comes ready (`call` polled it) for the first send, and is made ready again for each
+/// retry.
 async fn send<S, B, ResB>(
-    ready: S,
-    spare: S,
+    mut service: S,
     state: ClientState,
     request: Request<B>,
 ) -> Result<Response<ResB>, Error>
 where
-    S: Service<Request<B>, Response = Response<ResB>> + Clone,
+    S: Service<Request<B>, Response = Response<ResB>>,
     S::Error: Into<BoxError>,
     B: Body + Clone,
 {
@@ -107,7 +107,6 @@ where
     let mut legs =
         [AuthMode::Origin, AuthMode::Proxy].map(|mode| Leg::new(mode, &parts, &state.spaces));
     let mut entity: Option<Vec<u8>> = None;
-    let mut ready = Some(ready);
     loop {
         // The head is sent with this send's credentials, and a copy without them stays for
         // a retry: the request's own head takes them in the room its map keeps spare (a
@@ -127,10 +126,6 @@ where
             parts.headers.insert(leg.mode.credentials_header(), header);
             *answer = Some(sent);
         }
-        let mut service = match ready.take() {
-            Some(service) => service,
-            None => made_ready(spare.clone()).await?,
-        };
         let head = std::mem::replace(&mut parts, kept);
         let response = service
             .call(Request::from_parts(head, body.clone()))
@@ -152,20 +147,12 @@ where
         if !leg.challenged(response.headers(), &parts, &state)? {
             return Ok(response);
         }
+        // Done with the refusal: the same service is made ready to send again.
+        drop(response);
+        poll_fn(|cx| service.poll_ready(cx))
+            .await
+            .map_err(Error::inner)?;
     }
-}
-
-/// `service` once ready: a clone for a retry (the first send uses the service `call`
-/// polled ready, and clones nothing).
-async fn made_ready<S, R>(mut service: S) -> Result<S, Error>
-where
-    S: Service<R>,
-    S::Error: Into<BoxError>,
-{
-    poll_fn(|cx| service.poll_ready(cx))
-        .await
-        .map_err(Error::inner)?;
-    Ok(service)
 }
 
 /// One side of the authentication: the origin server (401) or the proxy (407). Its
@@ -319,6 +306,47 @@ mod tests {
             Poll::Ready(output) => Some(output),
             Poll::Pending => None,
         }
+    }
+
+    /// A server that refuses a request it was not made ready for (each call uses up the
+    /// readiness, and a clone starts without it): challenges, then accepts.
+    #[derive(Clone, Default)]
+    struct Strict {
+        ready: bool,
+        sent: Arc<Mutex<usize>>,
+    }
+
+    impl tower::Service<Request<String>> for Strict {
+        type Response = Response<String>;
+        type Error = &'static str;
+        type Future = std::future::Ready<Result<Response<String>, &'static str>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.ready = true;
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<String>) -> Self::Future {
+            let mut sent = self.sent.lock().unwrap();
+            *sent += 1;
+            let response = match (std::mem::take(&mut self.ready), *sent) {
+                (false, _) => Err("called without poll_ready"),
+                (true, 1) => Ok(challenge("one", false)),
+                (true, _) => Ok(Response::new(String::new())),
+            };
+            std::future::ready(response)
+        }
+    }
+
+    #[test]
+    fn every_send_is_made_ready_first() {
+        let server = Strict::default();
+        let sent = Arc::clone(&server.sent);
+        let client = DigestClientLayer::new("Mufasa", "Circle of Life").layer(server);
+        let request = Request::get("http://device.example/").body(String::new());
+        let response = poll_once(pin!(client.oneshot(request.unwrap()))).unwrap();
+        assert_eq!(response.unwrap().status(), StatusCode::OK);
+        assert_eq!(*sent.lock().unwrap(), 2);
     }
 
     #[test]
