@@ -335,6 +335,12 @@ impl Answer {
         &self.header
     }
 
+    /// Moves the header value out, for the request it goes on (a clone of it would copy
+    /// the text, which is in no shared buffer yet); [`verify`](Answer::verify) still works.
+    pub(crate) fn take_header(&mut self) -> HeaderValue {
+        std::mem::replace(&mut self.header, HeaderValue::from_static(""))
+    }
+
     /// Checks the server's `Authentication-Info` (or `Proxy-Authentication-Info`) for
     /// this answer: its `rspauth`, when present, must be the one a server knowing the
     /// password computes (compared in constant time). Returns the `nextnonce`, if any,
