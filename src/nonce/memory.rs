@@ -188,14 +188,11 @@ impl MemoryNonceStore {
 impl Inner {
     /// A use of a nonce already in the map: refused if its login ended, else counted.
     fn record_existing(&self, entry: &mut Entry, use_: &NonceUse) -> NcCheck {
-        // Only when some account's logins were ended since this one began (the count
-        // moved on) can this account be among them; otherwise its entry is not looked up.
-        let any_ended_since = self.ends.load(Ordering::Acquire) > entry.begun;
-        let ended_since_begun = any_ended_since
+        // Looked up only if some account's logins ended since this login began.
+        let ended_since_begun = self.ends.load(Ordering::Acquire) > entry.begun
             && use_.account.is_some_and(|account| {
-                self.ended_accounts
-                    .get(&account)
-                    .is_some_and(|ended| *ended > entry.begun)
+                let ended = self.ended_accounts.get(&account);
+                ended.is_some_and(|ended| *ended > entry.begun)
             });
         if entry.ended || ended_since_begun {
             return NcCheck::Ended;
