@@ -43,6 +43,7 @@ mod logout;
 mod macros;
 mod mode;
 mod prefix;
+mod random_key;
 #[cfg(feature = "redis")]
 mod redis_conn;
 mod service;

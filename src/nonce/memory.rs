@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
@@ -14,6 +13,7 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use super::AccountKey;
 use super::{NcCheck, NcWindow, NonceEpoch, NonceId, NonceStore, NonceUse};
 use crate::clock::unix_secs;
+use crate::random_key::RandomKeys;
 
 /// How many expired entries one new entry sweeps at most: more than one, so sweeping
 /// outpaces growth, and few, so no request waits on a long scan.
@@ -83,7 +83,8 @@ impl Entry {
 }
 
 struct Inner {
-    windows: DashMap<NonceId, Entry, BuildHasherDefault<IdHasher>>,
+    /// Nonce ids are HMAC output, so they are their own hash.
+    windows: DashMap<NonceId, Entry, RandomKeys>,
     /// The sweep and eviction order. Every insert and every removal holds this lock, so
     /// the watermark check and the insert of a first use cannot be split by an eviction.
     expiry: Mutex<ExpiryQueue>,
@@ -328,25 +329,6 @@ impl NonceStore for MemoryNonceStore {
     async fn end_all_logins(&self, account: AccountKey) -> Result<bool, Infallible> {
         self.inner.end_all_logins(account);
         Ok(true)
-    }
-}
-
-/// Nonce ids are HMAC output that only the key holder can produce, so their first
-/// eight bytes are already a uniformly distributed hash; `SipHash` would add nothing.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
-        }
     }
 }
 

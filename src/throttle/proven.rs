@@ -14,12 +14,13 @@
 //! or not.
 
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 use std::time::SystemTime;
 
 use dashmap::DashMap;
 
 use crate::clock::unix_secs;
+use crate::random_key::RandomKeys;
 
 /// Entries kept at most; past it, expired entries go, and if none had, all of them (a
 /// forgotten nonce only takes the reservation again).
@@ -30,29 +31,8 @@ const MAX_ENTRIES: usize = 16_384;
 /// only let one answer skip the reservation.
 pub(crate) struct ProvenNonces {
     hasher: RandomState,
-    entries: DashMap<u64, u64, BuildHasherDefault<KeyHasher>>,
-}
-
-/// The map's keys are already keyed hashes (see [`ProvenNonces::key`]), so the map uses
-/// them as they are instead of hashing them a second time.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is called, for the u64 keys; any other input is folded in.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, key: u64) {
-        self.0 = key;
-    }
+    /// Keyed hashes already ([`ProvenNonces::key`]), so they are their own hash.
+    entries: DashMap<u64, u64, RandomKeys>,
 }
 
 impl ProvenNonces {

@@ -311,6 +311,14 @@ async fn logins_contract<S: Subject>(store: &S, epoch: NonceEpoch) {
     let later = random_id();
     assert_eq!(answer(later, 1, alice).await, Accepted, "a login after");
     assert_eq!(answer(later, 2, alice).await, Accepted);
+    // Another account's end after that login began spares it and ends only its own.
+    assert!(store.end_all_logins(bob).await.unwrap());
+    assert_eq!(
+        answer(later, 3, alice).await,
+        Accepted,
+        "bob's end spares alice"
+    );
+    assert_eq!(answer(bobs, 3, bob).await, Ended, "bob's own");
 }
 
 #[tokio::test]
