@@ -2,12 +2,17 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
 use crate::challenge::{Challenge, parse_challenges};
 use crate::options::Config;
 
 pub(crate) struct Conn {
     pub(crate) stream: TcpStream,
+    /// `--spin`: the socket does not block; a read that finds nothing yields the core and
+    /// tries again until `timeout`.
+    pub(crate) spin: bool,
+    pub(crate) timeout: Duration,
     pub(crate) keep_auth_info: bool,
     pub(crate) buf: Vec<u8>,
     pub(crate) start: usize,
@@ -49,8 +54,11 @@ impl Conn {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(cfg.timeout))?;
         stream.set_write_timeout(Some(cfg.timeout))?;
+        stream.set_nonblocking(cfg.spin)?;
         Ok(Self {
             stream,
+            spin: cfg.spin,
+            timeout: cfg.timeout,
             keep_auth_info: cfg.verify_rspauth,
             buf: vec![0; 64 * 1024],
             start: 0,
@@ -71,7 +79,7 @@ impl Conn {
             self.end -= self.start;
             self.start = 0;
         }
-        let n = self.stream.read(&mut self.buf[self.end..])?;
+        let n = self.read_more()?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
@@ -79,6 +87,43 @@ impl Conn {
             ));
         }
         self.end += n;
+        Ok(())
+    }
+
+    fn read_more(&mut self) -> io::Result<usize> {
+        if !self.spin {
+            return self.stream.read(&mut self.buf[self.end..]);
+        }
+        let give_up = Instant::now() + self.timeout;
+        loop {
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= give_up {
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "no response in time",
+                        ));
+                    }
+                    std::thread::yield_now();
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Writes the whole request; under `--spin` a full send buffer yields and retries.
+    fn send(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        let give_up = Instant::now() + self.timeout;
+        while !bytes.is_empty() {
+            match self.stream.write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < give_up => {
+                    std::thread::yield_now();
+                }
+                Err(e) => return Err(e),
+            }
+        }
         Ok(())
     }
 
@@ -110,7 +155,7 @@ impl Conn {
         if self.start != self.end {
             return Err(invalid("unexpected bytes before the response"));
         }
-        self.stream.write_all(req)?;
+        self.send(req)?;
         self.read_response()
     }
 
@@ -214,5 +259,66 @@ impl Conn {
             return self.read_response();
         }
         Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    use super::Conn;
+    use crate::options::{Command, Config, parse_args};
+
+    fn spinning_config(port: u16, timeout: &str) -> Config {
+        let url = format!("http://127.0.0.1:{port}/");
+        let args = ["--url", &url, "--spin", "--timeout", timeout];
+        match parse_args(args.iter().map(|&a| a.to_owned())) {
+            Ok(Command::Run(config)) => *config,
+            _ => panic!("arguments should parse"),
+        }
+    }
+
+    /// A spinning connection finds nothing to read for a while (the socket does not block),
+    /// then a response in two pieces, and still reads it whole.
+    #[test]
+    fn a_spinning_connection_waits_for_a_late_answer_in_pieces() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0_u8; 1024];
+            let _ = stream.read(&mut request).unwrap();
+            thread::sleep(Duration::from_millis(100));
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Len").unwrap();
+            thread::sleep(Duration::from_millis(50));
+            stream.write_all(b"gth: 5\r\n\r\nhello").unwrap();
+        });
+        let mut conn = Conn::open(&spinning_config(port, "5")).unwrap();
+        let started = Instant::now();
+        let response = conn
+            .roundtrip(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        assert_eq!(response.status, 200);
+        assert!(started.elapsed() >= Duration::from_millis(150));
+        assert_eq!(conn.start, conn.end, "the body was consumed");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_spinning_connection_gives_up_after_its_timeout() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut conn = Conn::open(&spinning_config(port, "0.2")).unwrap();
+        let (_silent, _) = listener.accept().unwrap();
+        let started = Instant::now();
+        let Err(error) = conn.roundtrip(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") else {
+            panic!("a silent server gave a response");
+        };
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(3));
     }
 }

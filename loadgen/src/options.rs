@@ -26,6 +26,9 @@ OPTIONS:
                         from URL (the protected twin) exactly as usual, but send the
                         header as `X-Auth-Digest` (as long as `Authorization`), so the
                         open route gets the same bytes and the client does the same work
+  --spin                never sleep on a socket: poll it and yield the core until the
+                        answer is there, so the server's send wakes no sleeping thread
+                        (on loopback the sender pays the receiver's wake-up)
   --verify-rspauth      check rspauth in Authentication-Info on every 2xx
   --server-pid PID      measure the CPU time of PID and its descendants (from /proc)
   --timeout SECS        per-response read timeout [default: 5]
@@ -98,6 +101,7 @@ pub(crate) struct Config {
     /// Where the decoy challenges come from: (authority, address).
     pub(crate) decoy_from: Option<(String, SocketAddr)>,
     pub(crate) verify_rspauth: bool,
+    pub(crate) spin: bool,
     pub(crate) server_pid: Option<u32>,
     pub(crate) timeout: Duration,
     pub(crate) label: String,
@@ -128,6 +132,13 @@ pub(crate) fn parse_count(flag: &str, v: &str) -> Result<u64, String> {
     }
 }
 
+pub(crate) fn parse_connections(v: &str) -> Result<u64, String> {
+    match parse_count("--connections", v)? {
+        n if n > 1024 => Err("--connections: at most 1024".into()),
+        n => Ok(n),
+    }
+}
+
 pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
     let mut url = "http://127.0.0.1:3000/dir/index.html".to_owned();
     let mut connections = 2_u64;
@@ -140,6 +151,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Comma
     let mut no_auth = false;
     let mut decoy_from = None;
     let mut verify_rspauth = false;
+    let mut spin = false;
     let mut server_pid = None;
     let mut timeout = Duration::from_secs(5);
     let mut label = String::new();
@@ -163,12 +175,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Comma
             "-h" | "--help" => return Ok(Command::Help),
             "--self-test" => return Ok(Command::SelfTest),
             "--url" => url = value()?,
-            "--connections" | "-c" => {
-                connections = parse_count(&flag, &value()?)?;
-                if connections > 1024 {
-                    return Err("--connections: at most 1024".into());
-                }
-            }
+            "--connections" | "-c" => connections = parse_connections(&value()?)?,
             "--duration" | "-d" => duration = parse_secs(&flag, &value()?)?,
             "--requests" | "-n" => max_requests = parse_count(&flag, &value()?)?,
             "--user" => user = value()?,
@@ -187,6 +194,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Comma
                 decoy_from = Some((authority, addr));
             }
             "--verify-rspauth" => verify_rspauth = true,
+            "--spin" => spin = true,
             "--server-pid" => {
                 let v = value()?;
                 let pid: u32 = v
@@ -224,6 +232,7 @@ pub(crate) fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Comma
         no_auth,
         decoy_from,
         verify_rspauth,
+        spin,
         server_pid,
         timeout,
         label,
