@@ -118,6 +118,7 @@ impl Conn {
             match self.stream.write(bytes) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < give_up => {
                     std::thread::yield_now();
                 }
@@ -305,6 +306,35 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(150));
         assert_eq!(conn.start, conn.end, "the body was consumed");
         server.join().unwrap();
+    }
+
+    /// A request larger than the socket buffers: the spinning send finds them full, waits
+    /// for the slow reader and sends the rest.
+    #[test]
+    fn a_spinning_connection_sends_more_than_the_socket_buffers_hold() {
+        const SIZE: usize = 32 << 20;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            thread::sleep(Duration::from_millis(100));
+            let mut received = 0;
+            let mut chunk = vec![0_u8; 1 << 16];
+            while received < SIZE {
+                match stream.read(&mut chunk).unwrap() {
+                    0 => break,
+                    n => received += n,
+                }
+            }
+            stream
+                .write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .unwrap();
+            received
+        });
+        let mut conn = Conn::open(&spinning_config(port, "10")).unwrap();
+        let response = conn.roundtrip(&vec![b'x'; SIZE]).unwrap();
+        assert_eq!(response.status, 204);
+        assert_eq!(server.join().unwrap(), SIZE);
     }
 
     #[test]
