@@ -9,9 +9,8 @@ use crate::options::Config;
 
 pub(crate) struct Conn {
     pub(crate) stream: TcpStream,
-    /// `--spin`: the socket does not block; a read that finds nothing yields the core and
-    /// tries again until `timeout`.
-    pub(crate) spin: bool,
+    /// How long a read or write may wait: the socket's own timeouts, or under `--spin`
+    /// (a socket that does not block) how long [`retry_until`] polls it.
     pub(crate) timeout: Duration,
     pub(crate) keep_auth_info: bool,
     pub(crate) buf: Vec<u8>,
@@ -44,6 +43,28 @@ pub(crate) fn trim(mut v: &[u8]) -> &[u8] {
     v
 }
 
+/// Runs `op` until it does more than find the socket not ready: an interrupted call is
+/// made again, and one that would block (a `--spin` socket with nothing to read or no
+/// room to write) yields the core and tries again, until `give_up`. A blocking socket's
+/// own timeout also ends as `WouldBlock`, by then past `give_up`.
+fn retry_until<T>(give_up: Instant, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if Instant::now() >= give_up {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no progress in time",
+                    ));
+                }
+                std::thread::yield_now();
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Conn {
     pub(crate) fn open(cfg: &Config) -> io::Result<Self> {
         Self::open_to(cfg, cfg.addr)
@@ -57,7 +78,6 @@ impl Conn {
         stream.set_nonblocking(cfg.spin)?;
         Ok(Self {
             stream,
-            spin: cfg.spin,
             timeout: cfg.timeout,
             keep_auth_info: cfg.verify_rspauth,
             buf: vec![0; 64 * 1024],
@@ -90,39 +110,19 @@ impl Conn {
         Ok(())
     }
 
+    /// One read; under `--spin` an empty socket is polled until `timeout`.
     fn read_more(&mut self) -> io::Result<usize> {
-        if !self.spin {
-            return self.stream.read(&mut self.buf[self.end..]);
-        }
         let give_up = Instant::now() + self.timeout;
-        loop {
-            match self.stream.read(&mut self.buf[self.end..]) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if Instant::now() >= give_up {
-                        return Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "no response in time",
-                        ));
-                    }
-                    std::thread::yield_now();
-                }
-                other => return other,
-            }
-        }
+        retry_until(give_up, || self.stream.read(&mut self.buf[self.end..]))
     }
 
-    /// Writes the whole request; under `--spin` a full send buffer yields and retries.
+    /// Writes the whole request; under `--spin` a full send buffer is polled until `timeout`.
     fn send(&mut self, mut bytes: &[u8]) -> io::Result<()> {
         let give_up = Instant::now() + self.timeout;
         while !bytes.is_empty() {
-            match self.stream.write(bytes) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => bytes = &bytes[n..],
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < give_up => {
-                    std::thread::yield_now();
-                }
-                Err(e) => return Err(e),
+            match retry_until(give_up, || self.stream.write(bytes))? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => bytes = &bytes[n..],
             }
         }
         Ok(())
@@ -274,8 +274,15 @@ mod tests {
     use crate::options::{Command, Config, parse_args};
 
     fn spinning_config(port: u16, timeout: &str) -> Config {
+        config(port, timeout, true)
+    }
+
+    fn config(port: u16, timeout: &str, spin: bool) -> Config {
         let url = format!("http://127.0.0.1:{port}/");
-        let args = ["--url", &url, "--spin", "--timeout", timeout];
+        let mut args = vec!["--url", &url, "--timeout", timeout];
+        if spin {
+            args.push("--spin");
+        }
         match parse_args(args.iter().map(|&a| a.to_owned())) {
             Ok(Command::Run(config)) => *config,
             _ => panic!("arguments should parse"),
@@ -298,6 +305,14 @@ mod tests {
             stream.write_all(b"gth: 5\r\n\r\nhello").unwrap();
         });
         let mut conn = Conn::open(&spinning_config(port, "5")).unwrap();
+        // Nothing has been asked yet: a spinning socket says so at once, without blocking.
+        let (mut nothing_yet, asked) = ([0_u8; 1], Instant::now());
+        let not_ready = conn.stream.read(&mut nothing_yet).unwrap_err();
+        assert_eq!(not_ready.kind(), std::io::ErrorKind::WouldBlock);
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "--spin: the read blocked"
+        );
         let started = Instant::now();
         let response = conn
             .roundtrip(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -337,18 +352,22 @@ mod tests {
         assert_eq!(server.join().unwrap(), SIZE);
     }
 
+    /// Either way a silent server ends in `TimedOut` after `--timeout`: polled under
+    /// `--spin`, the socket's own timeout otherwise.
     #[test]
-    fn a_spinning_connection_gives_up_after_its_timeout() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let mut conn = Conn::open(&spinning_config(port, "0.2")).unwrap();
-        let (_silent, _) = listener.accept().unwrap();
-        let started = Instant::now();
-        let Err(error) = conn.roundtrip(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") else {
-            panic!("a silent server gave a response");
-        };
-        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
-        let waited = started.elapsed();
-        assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(3));
+    fn a_connection_gives_up_after_its_timeout_spinning_or_not() {
+        for spin in [true, false] {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let mut conn = Conn::open(&config(port, "0.2", spin)).unwrap();
+            let (_silent, _) = listener.accept().unwrap();
+            let started = Instant::now();
+            let Err(error) = conn.roundtrip(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") else {
+                panic!("a silent server gave a response (spin: {spin})");
+            };
+            assert_eq!(error.kind(), std::io::ErrorKind::TimedOut, "spin: {spin}");
+            let waited = started.elapsed();
+            assert!(waited >= Duration::from_millis(200) && waited < Duration::from_secs(3));
+        }
     }
 }
