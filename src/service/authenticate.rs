@@ -63,26 +63,29 @@ where
     let account = resolve_account(&shared.credentials, &answer, &config.realm, hash)
         .await
         .map_err(|error| credential_store_failed(shared, error, client, now))?;
-    let Some(throttle) = &shared.throttle else {
-        return check_admitted(shared, parts, &answer, &account, None, client, now).await;
-    };
     // An answer to a nonce this process already accepted a correct answer to for this
     // account (a logged-in client's next request) takes no reservation, so many such
     // requests in flight at once are never refused for filling the throttle's room. A
-    // wrong password still counts, after the fact.
-    if throttle.is_proven(answer.raw_nonce(), &account.name, now) {
-        let result = check_admitted(shared, parts, &answer, &account, None, client, now).await;
-        if let Err(Rejection::BadCredentials) = &result {
-            count_failure(shared, throttle, client, &account.name, now).await?;
+    // wrong password there still counts, after the fact. Every spelling of one account
+    // (userhash, username*, the plain name) shares one budget; a name no account answers
+    // to counts under itself.
+    let throttle = shared.throttle.as_ref();
+    let mut reservation = match throttle {
+        Some(throttle) if !throttle.is_proven(answer.raw_nonce(), &account.name, now) => {
+            Some(admit(shared, throttle, client, &account.name, now).await?)
         }
-        return result;
+        _ => None,
+    };
+    // Boxed, as is the rare count below: each of a request's futures stays within the
+    // allocator's fast path (see `REQUEST_FUTURE_BUDGET`).
+    let admitted = reservation.as_mut();
+    let checked = check_admitted(shared, parts, &answer, &account, admitted, client, now);
+    let result = Box::pin(checked).await;
+    if let Some(reservation) = &mut reservation {
+        give_back_unsettled(shared, reservation, client, now).await;
+    } else if let (Some(throttle), Err(Rejection::BadCredentials)) = (throttle, &result) {
+        Box::pin(count_failure(shared, throttle, client, &account.name, now)).await?;
     }
-    // Every spelling of one account (userhash, username*, the plain name) shares one
-    // budget; a name no account answers to counts under itself.
-    let mut reservation = admit(shared, throttle, client, &account.name, now).await?;
-    let admitted = Some(&mut reservation);
-    let result = check_admitted(shared, parts, &answer, &account, admitted, client, now).await;
-    give_back_unsettled(shared, reservation, client, now).await;
     result
 }
 
@@ -105,7 +108,7 @@ pub(super) async fn count_failure<C, N, R, F: FailureStore>(
 /// failure) taught nothing, and gives its room back.
 pub(super) async fn give_back_unsettled<C, N, R, F: FailureStore>(
     shared: &Shared<C, N, R, F>,
-    mut reservation: Reservation<F>,
+    reservation: &mut Reservation<F>,
     client: IpAddr,
     now: SystemTime,
 ) {
@@ -352,4 +355,34 @@ pub(super) fn store_failed<C, N, R, F>(
 ) -> Rejection {
     shared.store_errors.failed(store, error, client, now);
     Rejection::StoreFailure
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Request;
+    use http::header::AUTHORIZATION;
+
+    use super::*;
+    use crate::service::tests::{REQUEST_FUTURE_BUDGET, layer};
+
+    #[test]
+    fn the_password_checks_future_fits_the_budget() {
+        let layer = layer();
+        let shared = &layer.shared;
+        let header = "Digest username=\"alice\", realm=\"realm\", nonce=\"n\", uri=\"/\", \
+                      response=\"00000000000000000000000000000000\", qop=auth, nc=00000001, \
+                      cnonce=\"c\", algorithm=MD5";
+        let request = Request::get("/").header(AUTHORIZATION, header).body(());
+        let (parts, ()) = request.unwrap().into_parts();
+        let answer = parse_answer(&shared.config, &parts).unwrap();
+        let account = Account {
+            name: "alice".to_owned(),
+            known: true,
+        };
+        let client = IpAddr::from([127, 0, 0, 1]);
+        let now = SystemTime::now();
+        let check = check_admitted(shared, &parts, &answer, &account, None, client, now);
+        let size = std::mem::size_of_val(&check);
+        assert!(size <= REQUEST_FUTURE_BUDGET, "{size} bytes");
+    }
 }

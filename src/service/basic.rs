@@ -100,7 +100,7 @@ where
     }
     let mut reservation = admit(shared, throttle, client, username, now).await?;
     let result = check(shared, credentials, Some(&mut reservation), client, now).await;
-    give_back_unsettled(shared, reservation, client, now).await;
+    give_back_unsettled(shared, &mut reservation, client, now).await;
     if result.is_ok() {
         let lifetime_secs = shared.config.lifetime_secs;
         throttle.remember_proven(proof, username, lifetime_secs, now);
