@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use http::header::RETRY_AFTER;
 use http::request::Parts;
-use http::{Request, Response, StatusCode};
+use http::{HeaderMap, Request, Response, StatusCode};
 use tower::Service;
 
 use crate::basic::AuthScheme;
@@ -164,11 +164,7 @@ where
         match Box::pin(authenticate(&shared, &parts, client, now)).await {
             Ok(Authenticated { user, info }) => {
                 hand_over(config, &mut parts, user);
-                Admission::Authenticated {
-                    info,
-                    client,
-                    basic,
-                }
+                Admission::authenticated(info, client, basic)
             }
             Err(Rejection::MissingCredentials) if config.allow_anonymous => {
                 Admission::anonymous(config, &mut parts, client, basic)
@@ -187,97 +183,119 @@ enum Admission {
     /// of any proof of the login when the handler refused the user after all.
     Authenticated {
         info: Option<AuthInfo>,
-        client: IpAddr,
-        basic: bool,
+        audience: Audience,
     },
     /// `allow_anonymous` and no credentials: the challenges on any answer (RFC 9110 section
     /// 11.6.1 allows them on any status), so the client can log in.
-    Anonymous {
-        client: IpAddr,
-        arrangement: Arrangement,
-        basic: bool,
-    },
+    Anonymous(Audience),
     /// A method that passes without authentication
     /// ([`unauthenticated_methods`](crate::DigestLayerBuilder::unauthenticated_methods)):
     /// a 401 from inside gets the challenges RFC 9110 requires (when the client's
     /// address is known).
-    Unauthenticated {
-        client: Option<IpAddr>,
-        arrangement: Arrangement,
-        basic: bool,
-    },
+    Unauthenticated(Option<Audience>),
 }
 
 impl Admission {
+    fn authenticated(info: Option<AuthInfo>, client: IpAddr, basic: bool) -> Self {
+        // Challenges, if the handler refuses the user, in the configured order: asking the
+        // user agent's would cost every logged-in request for the rare refusal (the next
+        // challenge is ordered for the client again).
+        let audience = Audience {
+            client,
+            arrangement: Arrangement::Configured,
+            basic,
+        };
+        Admission::Authenticated { info, audience }
+    }
+
     /// Lets the request through without a user, marked anonymous so an authorizer or
     /// extractor asks for a login (401) rather than failing (500).
     fn unauthenticated(config: &Config, parts: &mut Parts) -> Self {
-        let admission = Admission::Unauthenticated {
-            client: config.client_ip.client_ip(parts).ok(),
-            arrangement: config.challenge_order.arrangement(parts),
-            basic: config.basic_allowed(parts),
-        };
+        let client = config.client_ip.client_ip(parts).ok();
+        let audience = client.map(|client| Audience::of(config, parts, client));
         let_in_anonymous(config, parts);
-        admission
+        Admission::Unauthenticated(audience)
     }
 
     fn anonymous(config: &Config, parts: &mut Parts, client: IpAddr, basic: bool) -> Self {
         let arrangement = config.challenge_order.arrangement(parts);
         let_in_anonymous(config, parts);
-        Admission::Anonymous {
+        Admission::Anonymous(Audience {
             client,
             arrangement,
             basic,
-        }
+        })
     }
 
     /// What the response gets on its way out.
     fn finish<ResBody>(self, config: &Config, response: &mut Response<ResBody>, now: SystemTime) {
         let refused = response.status() == config.mode.challenge_status();
-        let headers = response.headers_mut();
-        let header = config.mode.challenge_header();
-        let (client, arrangement, basic) = match self {
+        match self {
             // The handler refused the user after all (a logout, say): fresh challenges, as
-            // RFC 9110 asks of a 401, and nothing that proves a login. The request is gone:
-            // the configured order (the next challenge is ordered for the client again).
-            Admission::Authenticated { client, basic, .. } if refused => {
-                headers.remove(header);
-                (client, Arrangement::Configured, basic)
+            // RFC 9110 asks of a 401, and nothing that proves a login.
+            Admission::Authenticated { audience, .. } if refused => {
+                audience.replace_in(config, response.headers_mut(), now, false);
             }
-            Admission::Authenticated { info, .. } => {
-                match info {
-                    Some(AuthInfo::Header(info)) => {
-                        headers.insert(config.mode.info_header(), info);
-                    }
-                    // auth-int: the outer stage finishes rspauth over the response body.
-                    Some(AuthInfo::AfterBody(pending)) => {
-                        response.extensions_mut().insert(*pending);
-                    }
-                    // Basic: nothing to prove.
-                    None => {}
+            Admission::Authenticated { info, .. } => match info {
+                Some(AuthInfo::Header(info)) => {
+                    response
+                        .headers_mut()
+                        .insert(config.mode.info_header(), info);
                 }
-                return;
+                // auth-int: the outer stage finishes rspauth over the response body.
+                Some(AuthInfo::AfterBody(pending)) => {
+                    response.extensions_mut().insert(*pending);
+                }
+                // Basic: nothing to prove.
+                None => {}
+            },
+            Admission::Anonymous(audience) => {
+                audience.append_to(config, response.headers_mut(), now, false);
             }
-            Admission::Anonymous {
-                client,
-                arrangement,
-                basic,
-            } => (client, arrangement, basic),
             // Only our own kind of challenge status: in proxy mode an origin's 401 passes
             // as is.
-            Admission::Unauthenticated {
-                client: Some(client),
-                arrangement,
-                basic,
-            } if refused => {
-                headers.remove(header);
-                (client, arrangement, basic)
+            Admission::Unauthenticated(Some(audience)) if refused => {
+                audience.replace_in(config, response.headers_mut(), now, false);
             }
-            Admission::Unauthenticated { .. } => return,
-        };
-        for challenge in challenges(config, client, now, false, arrangement, basic) {
-            headers.append(header, challenge);
+            Admission::Unauthenticated(_) => {}
         }
+    }
+}
+
+/// Whom fresh challenges are for: the client's address (each nonce is bound to it), the
+/// order its user agent needs, and whether Basic is offered on this request.
+#[derive(Clone, Copy)]
+struct Audience {
+    client: IpAddr,
+    arrangement: Arrangement,
+    basic: bool,
+}
+
+impl Audience {
+    fn of(config: &Config, parts: &Parts, client: IpAddr) -> Self {
+        Audience {
+            client,
+            arrangement: config.challenge_order.arrangement(parts),
+            basic: config.basic_allowed(parts),
+        }
+    }
+
+    /// The challenges, one per header line, after any already there.
+    fn append_to(self, config: &Config, headers: &mut HeaderMap, now: SystemTime, stale: bool) {
+        let Audience {
+            client,
+            arrangement,
+            basic,
+        } = self;
+        for challenge in challenges(config, client, now, stale, arrangement, basic) {
+            headers.append(config.mode.challenge_header(), challenge);
+        }
+    }
+
+    /// The challenges in place of any already there.
+    fn replace_in(self, config: &Config, headers: &mut HeaderMap, now: SystemTime, stale: bool) {
+        headers.remove(config.mode.challenge_header());
+        self.append_to(config, headers, now, stale);
     }
 }
 
@@ -323,14 +341,13 @@ where
         if response.status() == StatusCode::UNAUTHORIZED {
             *response.status_mut() = mode.challenge_status();
         }
-        let headers = response.headers_mut();
-        headers.remove(mode.challenge_header());
-        let arrangement = shared.config.challenge_order.arrangement(request);
-        let stale = rejection.is_stale();
-        let basic = shared.config.basic_allowed(request);
-        for challenge in challenges(&shared.config, client, now, stale, arrangement, basic) {
-            headers.append(mode.challenge_header(), challenge);
-        }
+        let audience = Audience::of(&shared.config, request, client);
+        audience.replace_in(
+            &shared.config,
+            response.headers_mut(),
+            now,
+            rejection.is_stale(),
+        );
     }
     response
 }
